@@ -1,0 +1,40 @@
+"""One family of expected errors, each mapped to a documented exit code by the CLI's single handler.
+
+Anything that is not an :class:`ApcalError` is a bug: the handler logs its traceback to the run log and
+prints one line.
+"""
+
+from __future__ import annotations
+
+EXIT_OK = 0
+EXIT_GROUP_FAILED = 1
+EXIT_USAGE = 2
+EXIT_LOCKED = 3
+
+
+class ApcalError(Exception):
+    """An expected failure with a message fit to show a user as one line."""
+
+    exit_code = EXIT_USAGE
+
+
+class RecipeError(ApcalError):
+    """A recipe that cannot be loaded; ``problems`` holds every located message (``file:line:col: ...``)."""
+
+    def __init__(self, problems: list[str] | str):
+        self.problems = [problems] if isinstance(problems, str) else list(problems)
+        super().__init__("\n".join(self.problems))
+
+
+class FrameError(ApcalError):
+    """A frame file that cannot be read or understood; the message names the file."""
+
+
+class EngineError(ApcalError):
+    """An engine that cannot run at all (missing binary, unwritable output) before any group is built."""
+
+
+class LockedError(ApcalError):
+    """Another run holds the output folder's lock."""
+
+    exit_code = EXIT_LOCKED

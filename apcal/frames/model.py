@@ -1,0 +1,107 @@
+"""What apcal knows about a frame file once its header is read: type, geometry and normalized keywords.
+
+Frames never carry pixels: discovery reads headers only, and the engines open the files themselves.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import date
+from enum import Enum
+from pathlib import Path
+from typing import NamedTuple
+
+HeaderValue = str | float | int | bool | None
+
+
+class Keyword(NamedTuple):
+    """One FITS header card (also how XISF stores FITS keywords): name, typed value, comment."""
+
+    name: str
+    value: HeaderValue
+    comment: str = ""
+
+
+class FrameType(str, Enum):
+    """The kinds of frame apcal recognises; lights are recognised only to be ignored."""
+
+    BIAS = "bias"
+    DARK = "dark"
+    FLAT = "flat"
+    FLATDARK = "flatdark"
+    LIGHT = "light"
+
+    @property
+    def master_label(self) -> str:
+        """The IMAGETYP value PixInsight writes on a master of this type ('Master Bias', ...)."""
+        return {
+            FrameType.BIAS: "Master Bias",
+            FrameType.DARK: "Master Dark",
+            FrameType.FLAT: "Master Flat",
+            FrameType.FLATDARK: "Master Flat Dark",
+            FrameType.LIGHT: "Master Light",
+        }[self]
+
+    @property
+    def file_prefix(self) -> str:
+        """The seed's master file name prefix: masterBias, masterDark, masterFlat (and masterFlatDark)."""
+        return {
+            FrameType.BIAS: "masterBias",
+            FrameType.DARK: "masterDark",
+            FrameType.FLAT: "masterFlat",
+            FrameType.FLATDARK: "masterFlatDark",
+            FrameType.LIGHT: "masterLight",
+        }[self]
+
+
+@dataclass(frozen=True)
+class Fingerprint:
+    """Identity of a file's content for incremental runs: size, mtime and a hash of its header."""
+
+    size: int
+    mtime_ns: int
+    header_hash: str
+
+
+@dataclass(frozen=True, eq=False)
+class Frame:
+    """One calibration frame (or master) as found on disk.
+
+    ``keywords`` holds canonical keyword names (aliases folded: EXPTIME -> EXPOSURE, SETTEMP -> SET-TEMP,
+    CCDXBIN -> XBINNING, ...) with normalized values: strings trimmed, numbers as float. ``raw_keywords``
+    keeps every keyword as written, so masters can copy them. ``shape`` is in numpy order:
+    (rows, cols) or (channels, rows, cols).
+    """
+
+    path: Path
+    type: FrameType
+    shape: tuple[int, ...]
+    keywords: Mapping[str, HeaderValue]
+    raw_keywords: Mapping[str, HeaderValue] = field(repr=False)
+    fingerprint: Fingerprint = field(repr=False)
+    is_master: bool = False
+    night: date | None = None
+
+    @property
+    def exposure(self) -> float | None:
+        """Exposure time in seconds, whichever keyword the capture program used."""
+        value = self.keywords.get("EXPOSURE")
+        return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
+
+    @property
+    def binning(self) -> tuple[int, int]:
+        """(x, y) binning; 1x1 when the header does not say."""
+        x = self.keywords.get("XBINNING")
+        y = self.keywords.get("YBINNING", x)
+        xi = int(x) if isinstance(x, int | float) else 1
+        yi = int(y) if isinstance(y, int | float) else xi
+        return (xi, yi)
+
+
+@dataclass(frozen=True)
+class SkippedFile:
+    """A file discovery looked at and did not use, with the reason shown to the user."""
+
+    path: Path
+    reason: str

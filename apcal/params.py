@@ -1,0 +1,104 @@
+"""Engine-neutral parameter sets for integration and flat calibration.
+
+The recipe fills these (its schema holds the defaults, per frame type), the plan carries them, and each
+engine reads them: the native engine runs them, the PixInsight engine maps them onto ImageIntegration and
+ImageCalibration parameter ids. Field names are PixInsight's ids in snake_case (``sigma_low`` is
+``sigmaLow``), so a PixInsight user recognises every one.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from typing import Literal
+
+Combination = Literal["average", "median", "minimum", "maximum"]
+Rejection = Literal[
+    "none", "minmax", "percentile", "sigma", "winsorized", "averaged_sigma", "linear_fit", "esd", "auto"
+]
+Normalization = Literal[
+    "none", "additive", "multiplicative", "additive_scaling", "multiplicative_scaling"
+]
+RejectionNormalization = Literal["none", "scale", "equalize_fluxes"]
+
+COMBINATIONS: tuple[str, ...] = ("average", "median", "minimum", "maximum")
+REJECTIONS: tuple[str, ...] = (
+    "none", "minmax", "percentile", "sigma", "winsorized", "averaged_sigma", "linear_fit", "esd", "auto",
+)
+NORMALIZATIONS: tuple[str, ...] = (
+    "none", "additive", "multiplicative", "additive_scaling", "multiplicative_scaling",
+)
+REJECTION_NORMALIZATIONS: tuple[str, ...] = ("none", "scale", "equalize_fluxes")
+
+
+@dataclass(frozen=True)
+class IntegrationParams:
+    """How one group's frames are combined into a master (ImageIntegration's settings).
+
+    ``normalization`` scales/offsets frames for the output; ``rejection_normalization`` only for the
+    rejection statistics, as in PixInsight. ``clip_low``/``clip_high`` switch each side of the rejection
+    on; ``range_low``/``range_high`` reject samples outside a fixed range before statistical rejection
+    (``range_clip_low``/``range_clip_high``). Values are in PixInsight's normalised [0, 1] range.
+    """
+
+    combination: Combination = "average"
+    rejection: Rejection = "winsorized"
+    normalization: Normalization = "none"
+    rejection_normalization: RejectionNormalization = "none"
+    min_max_low: int = 1
+    min_max_high: int = 1
+    pc_clip_low: float = 0.2
+    pc_clip_high: float = 0.1
+    sigma_low: float = 4.0
+    sigma_high: float = 3.0
+    winsorization_cutoff: float = 5.0
+    linear_fit_low: float = 5.0
+    linear_fit_high: float = 4.0
+    esd_outliers_fraction: float = 0.3
+    esd_alpha: float = 0.05
+    esd_low_relaxation: float = 1.0
+    clip_low: bool = True
+    clip_high: bool = True
+    range_clip_low: bool = False
+    range_low: float = 0.0
+    range_clip_high: bool = False
+    range_high: float = 0.98
+
+    def resolved(self, frame_count: int) -> IntegrationParams:
+        """Return a copy with ``rejection: auto`` replaced by the method WBPP picks for ``frame_count``."""
+        if self.rejection != "auto":
+            return self
+        return replace(self, rejection=auto_rejection(frame_count))
+
+
+def auto_rejection(frame_count: int) -> Rejection:
+    """WBPP's automatic choice of rejection algorithm by the number of frames in the stack.
+
+    < 8 percentile clipping; 8–10 averaged sigma; 11–19 winsorized sigma; 20–24 linear fit;
+    >= 25 generalized ESD.
+    """
+    if frame_count < 8:
+        return "percentile"
+    if frame_count <= 10:
+        return "averaged_sigma"
+    if frame_count <= 19:
+        return "winsorized"
+    if frame_count <= 24:
+        return "linear_fit"
+    return "esd"
+
+
+@dataclass(frozen=True)
+class CalibrationParams:
+    """How flats are calibrated before integration (ImageCalibration's settings).
+
+    ``dark_optimization_low`` is the threshold, in sigma units above the dark's median, that selects the
+    dark pixels used to measure the noise while the dark scaling factor k is optimised.
+    ``dark_optimization_window`` (pixels, 0 = the whole frame) limits that measurement to a central
+    square, as ImageCalibration does. ``pedestal`` is added to the output in DN (0 by default).
+    """
+
+    optimize_darks: bool = True
+    dark_optimization_low: float = 3.0
+    dark_optimization_window: int = 0
+    pedestal: int = 0
+    output_postfix: str = "_c"

@@ -1,0 +1,131 @@
+"""The plan: every job a run would do, with its inputs, matched masters, parameters and output path.
+
+Both engines take a :class:`Plan`; nothing in it depends on which engine runs it, which is what makes the
+native engine and the PixInsight engine interchangeable per recipe.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+from apcal.frames.model import Frame, FrameType, HeaderValue, Keyword, SkippedFile
+from apcal.params import CalibrationParams, IntegrationParams
+
+
+@dataclass(frozen=True)
+class Group:
+    """Frames of one type that share every grouping key, shape and binning, so they may be stacked.
+
+    ``keys`` are (keyword, value) pairs in the recipe's order followed by apcal's always-on geometry keys;
+    ``name`` is the filesystem-safe name built from them, unique within the run.
+    """
+
+    type: FrameType
+    keys: tuple[tuple[str, HeaderValue], ...]
+    frames: tuple[Frame, ...]
+    name: str
+
+    def key(self, keyword: str) -> HeaderValue:
+        """The group's value for ``keyword`` (None when it is not a grouping key)."""
+        return dict(self.keys).get(keyword)
+
+
+@dataclass(frozen=True)
+class MasterRef:
+    """A master used to calibrate flats: from the library, or built earlier in the same run."""
+
+    path: Path
+    type: FrameType
+    source: Literal["library", "run"]
+    exposure: float | None = None
+    job_id: str | None = None  # the job that builds it, when source == "run"
+    warnings: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class FlatCalibration:
+    """The masters and settings that calibrate one flat group's frames before integration.
+
+    Either ``flatdark`` (a master flat-dark subtracted as is) or ``bias`` and/or ``dark`` (dark scaled by
+    the optimised factor k when ``params.optimize_darks``). ``output_dir`` receives the calibrated frames
+    (``<name><postfix>.<ext>``).
+    """
+
+    bias: MasterRef | None
+    dark: MasterRef | None
+    flatdark: MasterRef | None
+    params: CalibrationParams
+    output_dir: Path
+
+    @property
+    def masters(self) -> tuple[MasterRef, ...]:
+        return tuple(m for m in (self.bias, self.dark, self.flatdark) if m is not None)
+
+
+@dataclass(frozen=True)
+class Job:
+    """Build one master: integrate ``group``'s frames (calibrated first when ``calibration`` is set).
+
+    ``integration`` is resolved (never ``auto``). ``keywords`` are the master's header cards, the same
+    for both engines: IMAGETYP 'Master ...', NCOMBINE, the grouping keywords under their original names,
+    the parameters, apcal's version and a hash of the input set.
+    """
+
+    id: str
+    group: Group
+    integration: IntegrationParams
+    output: Path
+    keywords: tuple[Keyword, ...] = ()
+    calibration: FlatCalibration | None = None
+    depends_on: tuple[str, ...] = ()
+    notes: tuple[str, ...] = ()  # why no calibration master was found, and similar
+
+    @property
+    def type(self) -> FrameType:
+        return self.group.type
+
+    @property
+    def inputs(self) -> tuple[Path, ...]:
+        return tuple(f.path for f in self.group.frames)
+
+
+@dataclass(frozen=True)
+class SkippedGroup:
+    """A group the plan does not build, with the reason (too few frames, ...)."""
+
+    type: FrameType
+    name: str
+    frame_count: int
+    reason: str
+
+
+@dataclass(frozen=True)
+class Plan:
+    """All jobs of a run in execution order (bias, dark, flat-dark, flat), and what was left out."""
+
+    output_dir: Path
+    output_format: Literal["xisf", "fits"]
+    jobs: tuple[Job, ...]
+    skipped_files: tuple[SkippedFile, ...] = ()
+    skipped_groups: tuple[SkippedGroup, ...] = ()
+    script_dir: Path | None = None  # the seed's --script-dir; default <output>/logs
+
+    @property
+    def master_dir(self) -> Path:
+        return self.output_dir / "master"
+
+    @property
+    def calibrated_dir(self) -> Path:
+        return self.output_dir / "master" / "calibrated"
+
+    @property
+    def logs_dir(self) -> Path:
+        return self.script_dir if self.script_dir is not None else self.output_dir / "logs"
+
+    def job(self, job_id: str) -> Job:
+        for job in self.jobs:
+            if job.id == job_id:
+                return job
+        raise KeyError(job_id)

@@ -1,0 +1,116 @@
+"""The typed, immutable recipe the rest of apcal reads; built only by :func:`apcal.recipe.load_recipe`.
+
+Field names equal the schema's property names (``schemas/recipe.schema.json``), which also holds every
+default; a test checks the two agree, so a key cannot be added to one and forgotten in the other.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+from apcal.frames.model import FrameType
+from apcal.params import CalibrationParams, IntegrationParams
+
+
+@dataclass(frozen=True)
+class InputSet:
+    """One folder of frames to discover, with glob filters relative to it."""
+
+    path: Path
+    recursive: bool = True
+    include: tuple[str, ...] = ("*.fit", "*.fits", "*.fts", "*.xisf")
+    exclude: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Tolerances:
+    """How far numeric keys may differ and still count as equal when grouping and matching."""
+
+    set_temp: float = 1.0
+    exposure: float = 0.01
+    sensor_temp: float = 2.0
+
+
+@dataclass(frozen=True)
+class Grouping:
+    """Keyword lists per frame type; shape and binning are always added by apcal."""
+
+    bias: tuple[str, ...]
+    dark: tuple[str, ...]
+    flat: tuple[str, ...]
+    flatdark: tuple[str, ...]
+    min_frames: int = 3
+    tolerances: Tolerances = Tolerances()
+
+    def keywords(self, frame_type: FrameType) -> tuple[str, ...]:
+        return {
+            FrameType.BIAS: self.bias,
+            FrameType.DARK: self.dark,
+            FrameType.FLAT: self.flat,
+            FrameType.FLATDARK: self.flatdark,
+        }[frame_type]
+
+
+@dataclass(frozen=True)
+class Library:
+    """Folders of existing masters used to calibrate flats, and whether this run's masters may be used."""
+
+    bias: Path | None = None
+    dark: Path | None = None
+    flatdark: Path | None = None
+    use_new_masters: bool = True
+
+
+@dataclass(frozen=True)
+class Output:
+    dir: Path
+    format: Literal["xisf", "fits"] = "xisf"
+    script_dir: Path | None = None
+
+
+@dataclass(frozen=True)
+class PixInsightSettings:
+    binary: Path | None = None
+    instance_id: int = 123
+    force_exit: bool = True
+    script_only: bool = False
+    timeout: float = 3600.0
+
+
+@dataclass(frozen=True)
+class EngineSettings:
+    name: Literal["native", "pixinsight"] = "native"
+    memory_limit: int = 1 << 30
+    threads: int = 0  # 0: every core
+    pixinsight: PixInsightSettings = PixInsightSettings()
+
+
+@dataclass(frozen=True)
+class Headers:
+    """Header interpretation: extra IMAGETYP spellings and the site's clock for the observing night.
+
+    ``timezone`` (an IANA name) wins over ``longitude`` (degrees east); with neither, UTC is used. The
+    observing night rolls over at local noon.
+    """
+
+    imagetyp_aliases: Mapping[str, FrameType]
+    keyword_aliases: Mapping[str, str]
+    timezone: str | None = None
+    longitude: float | None = None
+
+
+@dataclass(frozen=True)
+class Recipe:
+    source: Path | None
+    name: str
+    inputs: tuple[InputSet, ...]
+    grouping: Grouping
+    library: Library
+    output: Output
+    engine: EngineSettings
+    integration: Mapping[FrameType, IntegrationParams]
+    calibration: CalibrationParams
+    headers: Headers
