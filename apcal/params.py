@@ -15,17 +15,27 @@ Combination = Literal["average", "median", "minimum", "maximum"]
 Rejection = Literal[
     "none", "minmax", "percentile", "sigma", "winsorized", "averaged_sigma", "linear_fit", "esd", "auto"
 ]
-Normalization = Literal[
-    "none", "additive", "multiplicative", "additive_scaling", "multiplicative_scaling"
-]
+Normalization = Literal["none", "additive", "multiplicative", "additive_scaling", "multiplicative_scaling"]
 RejectionNormalization = Literal["none", "scale", "equalize_fluxes"]
 
 COMBINATIONS: tuple[str, ...] = ("average", "median", "minimum", "maximum")
 REJECTIONS: tuple[str, ...] = (
-    "none", "minmax", "percentile", "sigma", "winsorized", "averaged_sigma", "linear_fit", "esd", "auto",
+    "none",
+    "minmax",
+    "percentile",
+    "sigma",
+    "winsorized",
+    "averaged_sigma",
+    "linear_fit",
+    "esd",
+    "auto",
 )
 NORMALIZATIONS: tuple[str, ...] = (
-    "none", "additive", "multiplicative", "additive_scaling", "multiplicative_scaling",
+    "none",
+    "additive",
+    "multiplicative",
+    "additive_scaling",
+    "multiplicative_scaling",
 )
 REJECTION_NORMALIZATIONS: tuple[str, ...] = ("none", "scale", "equalize_fluxes")
 
@@ -58,7 +68,7 @@ class IntegrationParams:
     esd_low_relaxation: float = 1.0
     clip_low: bool = True
     clip_high: bool = True
-    range_clip_low: bool = False
+    range_clip_low: bool = True
     range_low: float = 0.0
     range_clip_high: bool = False
     range_high: float = 0.98

@@ -1,0 +1,7 @@
+"""``python -m apcal``: the same as the ``apcal`` console script."""
+
+import sys
+
+from apcal.cli.main import main
+
+sys.exit(main())

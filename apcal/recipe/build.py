@@ -1,0 +1,129 @@
+"""Turn validated, defaults-filled recipe data into the immutable :class:`Recipe`.
+
+Relative paths are resolved against the folder of the recipe file that declared them (a base recipe's
+paths are relative to the base), ``~`` is expanded, and sizes like ``1GiB`` become bytes.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from types import MappingProxyType
+from typing import Any
+
+from apcal.frames.model import FrameType
+from apcal.params import CalibrationParams, IntegrationParams
+from apcal.recipe.model import (
+    EngineSettings,
+    Grouping,
+    Headers,
+    InputSet,
+    Library,
+    Output,
+    PixInsightSettings,
+    Recipe,
+    Tolerances,
+)
+from apcal.recipe.source import Located, PathKey
+
+_SIZE = re.compile(r"^\s*([0-9]+(?:\.[0-9]+)?)\s*([KMGT]?)(i?)(B?)\s*$")
+
+
+def parse_size(value: int | str) -> int:
+    """Bytes from an integer or a string like '1GiB', '512MiB', '2G' (binary) or '500MB' (decimal)."""
+    if isinstance(value, int):
+        return value
+    match = _SIZE.match(value)
+    if not match:
+        raise ValueError(f"not a size: {value!r}")
+    number, unit, binary, byte = match.groups()
+    power = " KMGT".index(unit or " ")
+    base = 1000 if (unit and byte and not binary) else 1024
+    return int(float(number) * base**power)
+
+
+def build_recipe(located: Located, data: dict[str, Any]) -> Recipe:
+    """Build the Recipe from ``data`` (validated and defaults-filled); ``located`` gives path origins."""
+
+    def path(value: str | None, key: PathKey) -> Path | None:
+        if value is None:
+            return None
+        p = Path(value).expanduser()
+        if not p.is_absolute():
+            p = located.mark(key).file.parent / p
+        return Path(_normalize(p))
+
+    g = data["grouping"]
+    tol = g["tolerances"]
+    lib = data["library"]
+    out = data["output"]
+    eng = data["engine"]
+    pi = eng["pixinsight"]
+    hdr = data["headers"]
+    binary = pi.get("binary")
+    return Recipe(
+        source=located.file,
+        name=data["name"],
+        inputs=tuple(
+            InputSet(
+                path=path(item["path"], ("inputs", i, "path")),  # type: ignore[arg-type]
+                recursive=item["recursive"],
+                include=tuple(item["include"]),
+                exclude=tuple(item["exclude"]),
+            )
+            for i, item in enumerate(data["inputs"])
+        ),
+        grouping=Grouping(
+            bias=tuple(g["bias"]),
+            dark=tuple(g["dark"]),
+            flat=tuple(g["flat"]),
+            flatdark=tuple(g["flatdark"]),
+            min_frames=g["min_frames"],
+            tolerances=Tolerances(**tol),
+        ),
+        library=Library(
+            bias=path(lib.get("bias"), ("library", "bias")),
+            dark=path(lib.get("dark"), ("library", "dark")),
+            flatdark=path(lib.get("flatdark"), ("library", "flatdark")),
+            use_new_masters=lib["use_new_masters"],
+        ),
+        output=Output(
+            dir=path(out["dir"], ("output", "dir")),  # type: ignore[arg-type]
+            format=out["format"],
+            script_dir=path(out.get("script_dir"), ("output", "script_dir")),
+        ),
+        engine=EngineSettings(
+            name=eng["name"],
+            memory_limit=parse_size(eng["memory_limit"]),
+            threads=eng["threads"],
+            pixinsight=PixInsightSettings(
+                # A bare program name ("PixInsight") is looked up on PATH when the run starts.
+                binary=(
+                    path(binary, ("engine", "pixinsight", "binary"))
+                    if binary and ("/" in binary or "\\" in binary or binary.startswith("~"))
+                    else (Path(binary) if binary else None)
+                ),
+                instance_id=pi["instance_id"],
+                force_exit=pi["force_exit"],
+                script_only=pi["script_only"],
+                timeout=float(pi["timeout"]),
+            ),
+        ),
+        integration=MappingProxyType(
+            {FrameType(kind): IntegrationParams(**params) for kind, params in data["integration"].items()}
+        ),
+        calibration=CalibrationParams(**data["calibration"]),
+        headers=Headers(
+            imagetyp_aliases=MappingProxyType({k: FrameType(v) for k, v in hdr["imagetyp_aliases"].items()}),
+            keyword_aliases=MappingProxyType(dict(hdr["keyword_aliases"])),
+            timezone=hdr.get("timezone"),
+            longitude=hdr.get("longitude"),
+        ),
+    )
+
+
+def _normalize(p: Path) -> str:
+    """Absolute path with '..' folded lexically (the folder may not exist yet)."""
+    import os.path
+
+    return os.path.normpath(p.absolute())

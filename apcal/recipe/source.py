@@ -1,0 +1,137 @@
+"""Read one YAML recipe file into plain data plus the file position of every value.
+
+Positions (``Mark``) let every later error — unknown key, wrong type, undefined variable, extends cycle —
+name ``recipe.yaml:LINE:COL``, even after base recipes are merged in. Only ``yaml.SafeLoader`` is used.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from apcal.errors import RecipeError
+
+PathKey = tuple[str | int, ...]
+
+
+@dataclass(frozen=True)
+class Mark:
+    """A position in a recipe file, 1-based as editors show it."""
+
+    file: Path
+    line: int
+    col: int
+
+    def __str__(self) -> str:
+        return f"{display_path(self.file)}:{self.line}:{self.col}"
+
+
+def display_path(path: Path) -> str:
+    """``path`` relative to the working folder when it is below it, as the user most likely typed it."""
+    try:
+        return str(path.relative_to(Path.cwd()))
+    except ValueError:
+        return str(path)
+
+
+def json_path(path: PathKey) -> str:
+    """``('inputs', 0, 'path')`` -> ``$.inputs[0].path``; odd keys are quoted: ``$.aliases['Bias Frame']``."""
+    out = "$"
+    for part in path:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        elif part.replace("_", "a").replace("-", "a").isalnum() and not part[:1].isdigit():
+            out += f".{part}"
+        else:
+            out += "[" + repr(part) + "]"
+    return out
+
+
+@dataclass
+class Located:
+    """Recipe data with the mark of every mapping key's value and every list item."""
+
+    data: dict[str, Any]
+    marks: dict[PathKey, Mark]
+    file: Path
+
+    def mark(self, path: PathKey) -> Mark:
+        """The mark of ``path``, or of its nearest marked ancestor (the file's start for the root)."""
+        while path:
+            if path in self.marks:
+                return self.marks[path]
+            path = path[:-1]
+        return self.marks.get((), Mark(self.file, 1, 1))
+
+
+def read_recipe_file(path: Path) -> Located:
+    """Parse ``path`` safely; raise RecipeError naming the file and position for any YAML problem."""
+    shown = display_path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise RecipeError(f"{shown}: recipe file not found") from None
+    except IsADirectoryError:
+        raise RecipeError(f"{shown}: is a folder, not a recipe file") from None
+    except UnicodeDecodeError as exc:
+        raise RecipeError(f"{shown}: not UTF-8 text ({exc.reason} at byte {exc.start})") from None
+    except OSError as exc:
+        raise RecipeError(f"{shown}: cannot read: {exc.strerror}") from None
+
+    loader = yaml.SafeLoader(text)
+    try:
+        node = loader.get_single_node()
+        if node is None:
+            raise RecipeError(f"{shown}:1:1: the recipe is empty")
+        data = loader.construct_document(node)
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        where = f"{shown}:{mark.line + 1}:{mark.column + 1}" if mark else shown
+        problem = exc.problem or exc.context or "invalid YAML"
+        raise RecipeError(f"{where}: YAML syntax error: {problem}") from None
+    except yaml.YAMLError as exc:
+        raise RecipeError(f"{shown}: YAML error: {exc}") from None
+    finally:
+        loader.dispose()
+
+    if not isinstance(data, dict):
+        kind = type(data).__name__
+        raise RecipeError(
+            f"{shown}:{node.start_mark.line + 1}:1: a recipe is a mapping of keys, not a {kind}"
+        )
+
+    marks: dict[PathKey, Mark] = {(): _mark(path, node.start_mark)}
+    problems: list[str] = []
+    _collect_marks(node, (), path, marks, problems)
+    if problems:
+        raise RecipeError(problems)
+    return Located(data=data, marks=marks, file=path)
+
+
+def _mark(file: Path, mark: yaml.Mark) -> Mark:
+    return Mark(file, mark.line + 1, mark.column + 1)
+
+
+def _collect_marks(
+    node: yaml.Node, path: PathKey, file: Path, marks: dict[PathKey, Mark], problems: list[str]
+) -> None:
+    if isinstance(node, yaml.MappingNode):
+        seen: set[str] = set()
+        for key_node, value_node in node.value:
+            key = str(key_node.value)
+            key_mark = _mark(file, key_node.start_mark)
+            if key_node.tag != "tag:yaml.org,2002:str":
+                problems.append(f"{key_mark}: {json_path((*path, key))}: keys must be text (quote it)")
+            if key in seen:
+                problems.append(f"{key_mark}: {json_path((*path, key))}: duplicate key")
+            seen.add(key)
+            marks[(*path, key)] = _mark(file, value_node.start_mark)
+            marks[(*path, key, "<key>")] = key_mark
+            _collect_marks(value_node, (*path, key), file, marks, problems)
+    elif isinstance(node, yaml.SequenceNode):
+        for index, item in enumerate(node.value):
+            marks[(*path, index)] = _mark(file, item.start_mark)
+            _collect_marks(item, (*path, index), file, marks, problems)

@@ -1,0 +1,92 @@
+"""``${NAME}`` and ``${env:NAME}`` substitution in a recipe's string values.
+
+``${NAME}`` takes a variable from the recipe's ``vars:`` block (bases' vars merged in); ``${env:NAME}`` an
+environment variable, ``${env:NAME:-fallback}`` with a fallback when it is unset; ``$${`` is a literal
+``${``. A string that is exactly one ``${NAME}`` takes the variable's own type (a number stays a
+number). Variables may use other variables and the environment; a loop between them is an error.
+Keys are never expanded, so the shape of a recipe cannot depend on the environment.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Mapping
+from typing import Any
+
+from apcal.recipe.source import Located, PathKey, json_path
+
+_REF = re.compile(r"\$\$\{|\$\{([^}]*)\}")
+_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+
+
+class _Undefined(Exception):
+    pass
+
+
+def expand_variables(located: Located, environ: Mapping[str, str] | None = None) -> list[str]:
+    """Expand in place every string value except under ``vars``; return located problems."""
+    env = os.environ if environ is None else environ
+    raw_vars = located.data.pop("vars", None) or {}
+    problems: list[str] = []
+    if not isinstance(raw_vars, dict):
+        problems.append(f"{located.mark(('vars',))}: $.vars: must be a mapping of names to values")
+        raw_vars = {}
+    values: dict[str, Any] = {}
+
+    def resolve(name: str, stack: tuple[str, ...]) -> Any:
+        if name in values:
+            return values[name]
+        if name not in raw_vars:
+            raise _Undefined(f"undefined variable '{name}'")
+        if name in stack:
+            raise _Undefined("variable loop: " + " -> ".join((*stack[stack.index(name) :], name)))
+        value = raw_vars[name]
+        if isinstance(value, str):
+            value = _substitute(value, lambda n: resolve(n, (*stack, name)), env)
+        values[name] = value
+        return value
+
+    for name in raw_vars:
+        try:
+            resolve(name, ())
+        except _Undefined as exc:
+            problems.append(f"{located.mark(('vars', name))}: {json_path(('vars', name))}: {exc}")
+
+    def walk(value: Any, path: PathKey) -> Any:
+        if isinstance(value, dict):
+            return {k: walk(v, (*path, k)) for k, v in value.items()}
+        if isinstance(value, list):
+            return [walk(v, (*path, i)) for i, v in enumerate(value)]
+        if isinstance(value, str) and "$" in value:
+            try:
+                return _substitute(value, lambda n: resolve(n, ()), env)
+            except _Undefined as exc:
+                problems.append(f"{located.mark(path)}: {json_path(path)}: {exc}")
+        return value
+
+    located.data = walk(located.data, ())
+    return problems
+
+
+def _substitute(text: str, variable: Any, env: Mapping[str, str]) -> Any:
+    whole = _REF.fullmatch(text)
+    if whole and whole.group(1) is not None and _NAME.match(whole.group(1)):
+        return variable(whole.group(1))
+
+    def one(match: re.Match[str]) -> str:
+        if match.group(0) == "$${":
+            return "${"
+        ref = match.group(1)
+        if ref.startswith("env:"):
+            name, _, fallback = ref[4:].partition(":-")
+            if name in env:
+                return env[name]
+            if ":-" in ref:
+                return fallback
+            raise _Undefined(f"environment variable '{name}' is not set")
+        if not _NAME.match(ref):
+            raise _Undefined(f"bad reference '${{{ref}}}': use ${{NAME}} or ${{env:NAME}}")
+        return str(variable(ref))
+
+    return _REF.sub(one, text)
