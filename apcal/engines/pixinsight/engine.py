@@ -1,0 +1,215 @@
+"""The PixInsight engine: one script per run, one headless PixInsight, one verified result per job.
+
+The script goes to ``<logs>/<stamp>_calibrate_masters.js`` (the seed's name) and stays there for
+reproducibility. PixInsight's console log and the script's status lines go to temporary files beside it,
+which are appended to the run log (``context.log_path``) and removed; PixInsight's stdout and stderr go
+to the run log directly. A job is ``built`` only when the script reported it ok *and* the master is on
+disk with a readable header; every other case is ``failed`` with a message saying why.
+"""
+
+from __future__ import annotations
+
+import os
+import shlex
+import subprocess
+from collections.abc import Iterator, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from apcal.engines.base import JobResult, RunContext
+from apcal.engines.pixinsight.render import calibrated_path, render_script
+from apcal.engines.pixinsight.runner import (
+    STATUS_PREFIX,
+    RunOutcome,
+    parse_status_lines,
+    pixinsight_command,
+    run_pixinsight,
+)
+from apcal.errors import EngineError, FrameError
+from apcal.plan.model import Job, Plan
+from apcal.recipe.model import PixInsightSettings
+
+SCRIPT_SUFFIX = "_calibrate_masters.js"
+
+
+class PixInsightEngine:
+    """Builds masters by rendering the plan to PJSR and running PixInsight headless (or only the script)."""
+
+    name = "pixinsight"
+
+    def __init__(self, settings: PixInsightSettings) -> None:
+        self.settings = settings
+
+    def check(self, plan: Plan) -> None:
+        """Raise EngineError, before anything is written, when PixInsight cannot be run on this plan."""
+        script = script_path(plan, "<stamp>")
+        if "," in str(script.absolute()):
+            # -r=<script>,<arg>... : PixInsight would cut the path at the comma.
+            raise EngineError(
+                f"the script folder {plan.logs_dir} contains a comma, which PixInsight's -r= option "
+                "reads as an argument separator: choose output.script_dir without one"
+            )
+        if self.settings.script_only:
+            return
+        binary = self.settings.binary
+        if binary is None:
+            raise EngineError(
+                "PixInsight not found: set engine.pixinsight.binary to the PixInsight executable, "
+                "or engine.pixinsight.script_only: true to only write the script"
+            )
+        if not binary.is_file() or not os.access(binary, os.X_OK):
+            raise EngineError(
+                f"PixInsight not found at {binary}: set engine.pixinsight.binary to the PixInsight "
+                "executable (e.g. C:\\Program Files\\PixInsight\\bin\\PixInsight.exe, "
+                "/opt/PixInsight/bin/PixInsight)"
+            )
+
+    def execute(self, plan: Plan, jobs: Sequence[Job], context: RunContext) -> Iterator[JobResult]:
+        """Write the script, run PixInsight on it (unless script_only) and yield one result per job."""
+        self.check(plan)
+        jobs = tuple(jobs)
+        if not jobs:
+            return
+        logs = plan.logs_dir.absolute()
+        script = script_path(plan, context.stamp).absolute()
+        if self.settings.script_only:
+            # No run to collect from: the console log is for whoever runs the script.
+            console_log, status_file = logs / f"{context.stamp}_pixinsight.log", None
+        else:
+            console_log = logs / f".{context.stamp}_pixinsight_console.tmp"
+            status_file = logs / f".{context.stamp}_pixinsight_status.tmp"
+        text = render_script(plan, jobs, log_path=console_log, status_path=status_file)
+        logs.mkdir(parents=True, exist_ok=True)
+        _write_atomic(script, text)
+        command = pixinsight_command(self.settings, script)
+
+        if self.settings.script_only:
+            printed = _command_line(command)
+            for job in jobs:
+                yield JobResult(job_id=job.id, status="script_only", output=job.output, message=printed)
+            return
+
+        assert status_file is not None
+        for job in jobs:
+            job.output.parent.mkdir(parents=True, exist_ok=True)
+            if job.calibration is not None:
+                job.calibration.output_dir.mkdir(parents=True, exist_ok=True)
+        for stale in (console_log, status_file):
+            stale.unlink(missing_ok=True)
+
+        _append(
+            context.log_path,
+            f"pixinsight: script {script}\npixinsight: running {_command_line(command)} "
+            f"(time limit {self.settings.timeout:g} s)\n",
+        )
+        outcome = run_pixinsight(command, timeout=self.settings.timeout, log_path=context.log_path)
+        console_text = _collect(console_log)
+        status_text = _collect(status_file)
+        _append(context.log_path, _console_section(console_text, outcome))
+
+        statuses = parse_status_lines(status_text, STATUS_PREFIX)
+        statuses.update(parse_status_lines(console_text, STATUS_PREFIX))
+        for job in jobs:
+            result = self._result(job, statuses.get(job.id), outcome)
+            if result.status == "built" and context.progress is not None:
+                context.progress(job.id, len(job.inputs), len(job.inputs))
+            yield result
+
+    def _result(self, job: Job, record: Mapping[str, Any] | None, outcome: RunOutcome) -> JobResult:
+        status = record.get("status") if record is not None else None
+        seconds = _number(record.get("seconds")) if record is not None else 0.0
+        if status == "ok":
+            assert record is not None
+            problem = master_problem(job.output)
+            if problem is not None:
+                message = f"PixInsight reported ok but {problem}"
+                return JobResult(job.id, "failed", job.output, message, seconds)
+            calibrated: tuple[Path, ...] = ()
+            if job.calibration is not None:
+                calibrated = tuple(calibrated_path(job.calibration, path) for path in job.inputs)
+            scales = record.get("dark_scales")
+            return JobResult(
+                job_id=job.id,
+                status="built",
+                output=job.output,
+                seconds=seconds,
+                calibrated=calibrated,
+                dark_scales={
+                    str(k): float(v)
+                    for k, v in (scales if isinstance(scales, dict) else {}).items()
+                    if isinstance(v, int | float)
+                },
+            )
+        if status == "failed":
+            assert record is not None
+            return JobResult(job.id, "failed", job.output, str(record.get("message") or "failed"), seconds)
+        if outcome.timed_out:
+            message = f"PixInsight timed out after {self.settings.timeout:g} s"
+        elif outcome.returncode != 0:
+            message = f"PixInsight exited with code {outcome.returncode}"
+        else:
+            message = "PixInsight exited without reporting on this job (see the run log)"
+        return JobResult(job.id, "failed", job.output, message, outcome.seconds)
+
+
+ENGINE = PixInsightEngine
+
+
+def script_path(plan: Plan, stamp: str) -> Path:
+    """``<logs>/<stamp>_calibrate_masters.js``, the seed's script name."""
+    return plan.logs_dir / f"{stamp}{SCRIPT_SUFFIX}"
+
+
+def master_problem(path: Path) -> str | None:
+    """Why ``path`` is not a usable master (None when its header reads)."""
+    if not path.is_file():
+        return f"{path} was not written"
+    from apcal.io.image import read_header  # here: keeps numpy out of `apcal --help`
+
+    try:
+        read_header(path)
+    except (FrameError, OSError) as error:
+        return f"{path} cannot be read: {error}"
+    return None
+
+
+def _write_atomic(path: Path, text: str) -> None:
+    temporary = path.with_name(path.name + ".tmp")
+    temporary.write_text(text, encoding="ascii")  # render_script emits ASCII only
+    os.replace(temporary, path)
+
+
+def _append(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "a", encoding="utf-8") as log:
+        log.write(text)
+
+
+def _collect(path: Path) -> str:
+    """The text of a temporary file PixInsight wrote (empty if it did not), removing the file."""
+    try:
+        text = path.read_bytes().decode("utf-8", errors="replace")
+    except FileNotFoundError:
+        return ""
+    path.unlink(missing_ok=True)
+    return text
+
+
+def _console_section(console_text: str, outcome: RunOutcome) -> str:
+    how = "timed out" if outcome.timed_out else f"exit code {outcome.returncode}"
+    if not console_text:
+        return f"pixinsight: {how} after {outcome.seconds:.1f} s; it wrote no console log\n"
+    body = console_text if console_text.endswith("\n") else console_text + "\n"
+    return (
+        f"pixinsight: {how} after {outcome.seconds:.1f} s; its console log follows\n"
+        "----- PixInsight console -----\n" + body + "----- end of PixInsight console -----\n"
+    )
+
+
+def _command_line(command: Sequence[str]) -> str:
+    """The command as the user would type it in their shell."""
+    return subprocess.list2cmdline(list(command)) if os.name == "nt" else shlex.join(command)
+
+
+def _number(value: object) -> float:
+    return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else 0.0
