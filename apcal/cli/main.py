@@ -1,33 +1,16 @@
-"""The ``apcal`` command group and its single error handler.
+"""The ``apcal`` command group.
 
 Commands live one per module and import heavy libraries (numpy, numba, astropy) only inside their
-functions, so ``apcal --help`` stays instant. Every expected failure is an ApcalError, printed as one
-line with its exit code; anything else is a bug, printed as one line with the path of a crash log that
-holds the traceback and versions.
+functions, so ``apcal --help`` stays instant. Errors are turned into exit codes in one place,
+:mod:`apcal.cli.errors`.
 """
 
 from __future__ import annotations
 
-import sys
-import tempfile
-import time
-import traceback
-from pathlib import Path
-
 import click
 
 from apcal import __version__
-from apcal.errors import ApcalError, RecipeError
-
-EXIT_INTERNAL = 70
-
-EXIT_CODES_HELP = """\b
-Exit codes:
-  0  everything built or already up to date
-  1  at least one group failed (the others were still built)
-  2  recipe or usage error (nothing was built)
-  3  another run holds the output folder's lock
-  70 internal error (a bug: a crash log is written)"""
+from apcal.cli.errors import EXIT_CODES_HELP, handle_errors
 
 
 class ApcalGroup(click.Group):
@@ -49,9 +32,17 @@ def cli() -> None:
 
 
 def _register() -> None:
-    from apcal.cli import init_cmd, schema_cmd, validate_cmd
+    from apcal.cli import (
+        calibrate_cmd,
+        init_cmd,
+        plan_cmd,
+        run_cmd,
+        scan_cmd,
+        schema_cmd,
+        validate_cmd,
+    )
 
-    for module in (validate_cmd, schema_cmd, init_cmd):
+    for module in (init_cmd, validate_cmd, scan_cmd, plan_cmd, run_cmd, calibrate_cmd, schema_cmd):
         cli.add_command(module.command)
 
 
@@ -61,45 +52,3 @@ _register()
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``apcal`` console script: run the CLI and map exceptions to exit codes."""
     return handle_errors(lambda: cli.main(args=argv, prog_name="apcal", standalone_mode=False))
-
-
-def handle_errors(call) -> int:  # type: ignore[no-untyped-def]
-    """Run ``call`` (a click entry) and turn every outcome into an exit code and at most a few lines."""
-    try:
-        result = call()
-    except click.exceptions.Exit as exc:
-        return exc.exit_code
-    except click.ClickException as exc:
-        exc.show()
-        return exc.exit_code
-    except click.exceptions.Abort:
-        click.echo("apcal: aborted", err=True)
-        return 130
-    except RecipeError as exc:
-        for line in exc.problems:
-            click.echo(line, err=True)
-        return exc.exit_code
-    except ApcalError as exc:
-        click.echo(f"apcal: {exc}", err=True)
-        return exc.exit_code
-    except KeyboardInterrupt:
-        click.echo("apcal: interrupted", err=True)
-        return 130
-    except Exception as exc:  # the one place a bug is caught: report it, keep the traceback
-        crash = _write_crash_log(exc)
-        click.echo(f"apcal: internal error: {type(exc).__name__}: {exc} (details in {crash})", err=True)
-        return EXIT_INTERNAL
-    return result if isinstance(result, int) else 0
-
-
-def _write_crash_log(exc: BaseException) -> Path:
-    import platform
-
-    path = Path(tempfile.gettempdir()) / f"apcal-crash-{time.strftime('%Y%m%d_%H%M%S')}.log"
-    text = (
-        f"apcal {__version__}, Python {platform.python_version()}, {platform.platform()}\n"
-        f"argv: {sys.argv}\n\n" + "".join(traceback.format_exception(exc))
-    )
-    path.write_text(text, encoding="utf-8")
-    return path
-

@@ -1,0 +1,31 @@
+"""The engines, behind one small protocol (:mod:`apcal.engines.base`), registered by name.
+
+Factories import their engine lazily: the native engine pulls in numba, which ``apcal --help`` and
+``apcal plan`` should not pay for.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from apcal.engines.base import Engine
+from apcal.recipe.model import EngineSettings
+
+
+def _native(settings: EngineSettings) -> Engine:
+    from apcal.engines.native.engine import NativeEngine
+
+    return NativeEngine(settings)
+
+
+def _pixinsight(settings: EngineSettings) -> Engine:
+    from apcal.engines.pixinsight.engine import PixInsightEngine
+
+    return PixInsightEngine(settings.pixinsight)
+
+
+ENGINES: dict[str, Callable[[EngineSettings], Engine]] = {"native": _native, "pixinsight": _pixinsight}
+
+
+def make_engine(settings: EngineSettings) -> Engine:
+    return ENGINES[settings.name](settings)

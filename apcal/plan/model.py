@@ -111,6 +111,7 @@ class Plan:
     skipped_files: tuple[SkippedFile, ...] = ()
     skipped_groups: tuple[SkippedGroup, ...] = ()
     script_dir: Path | None = None  # the seed's --script-dir; default <output>/logs
+    notes: tuple[str, ...] = ()  # plan-wide warnings (an empty library folder, ...)
 
     @property
     def master_dir(self) -> Path:

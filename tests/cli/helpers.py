@@ -8,10 +8,16 @@ import sys
 from pathlib import Path
 
 
-def apcal(*args: str | Path, cwd: Path | None = None, env: dict[str, str] | None = None,
-          timeout: float = 300) -> subprocess.CompletedProcess[str]:
+def apcal(
+    *args: str | Path, cwd: Path | None = None, env: dict[str, str] | None = None, timeout: float = 300
+) -> subprocess.CompletedProcess[str]:
     full_env = {**os.environ, "COLUMNS": "200", **(env or {})}
     return subprocess.run(
         [sys.executable, "-m", "apcal", *map(str, args)],
-        cwd=cwd, env=full_env, capture_output=True, text=True, timeout=timeout, check=False,
+        cwd=cwd,
+        env=full_env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
     )

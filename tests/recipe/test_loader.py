@@ -47,7 +47,12 @@ def test_minimal_recipe_gets_seed_defaults_and_paths_relative_to_the_recipe(tmp_
     assert recipe.engine.memory_limit == 1 << 30
     assert recipe.engine.pixinsight.instance_id == 123
     bias = recipe.integration[FrameType.BIAS]
-    assert (bias.combination, bias.rejection, bias.sigma_low, bias.sigma_high) == ("average", "winsorized", 4, 3)
+    assert (bias.combination, bias.rejection, bias.sigma_low, bias.sigma_high) == (
+        "average",
+        "winsorized",
+        4,
+        3,
+    )
     assert bias.winsorization_cutoff == 5 and bias.normalization == "none"
     flat = recipe.integration[FrameType.FLAT]
     assert (flat.normalization, flat.rejection_normalization) == ("multiplicative", "equalize_fluxes")
@@ -64,7 +69,10 @@ def test_recipe_is_immutable(tmp_path: Path) -> None:
 
 
 def test_extends_deep_merges_in_order_and_resolves_base_paths_against_the_base(tmp_path: Path) -> None:
-    write(tmp_path, "shared/base.yaml", """\
+    write(
+        tmp_path,
+        "shared/base.yaml",
+        """\
         apcal: 1
         name: base
         inputs: [{path: base-frames}]
@@ -73,19 +81,28 @@ def test_extends_deep_merges_in_order_and_resolves_base_paths_against_the_base(t
         integration:
           bias: {sigma_low: 5.0, sigma_high: 2.5}
         grouping: {bias: [INSTRUME, GAIN]}
-    """)
-    write(tmp_path, "shared/second.yaml", """\
+    """,
+    )
+    write(
+        tmp_path,
+        "shared/second.yaml",
+        """\
         integration:
           bias: {sigma_high: 3.5}
         grouping: {min_frames: 5}
-    """)
-    rig = write(tmp_path, "rigs/rig.yaml", """\
+    """,
+    )
+    rig = write(
+        tmp_path,
+        "rigs/rig.yaml",
+        """\
         extends: [../shared/base.yaml, ../shared/second.yaml]
         apcal: 1
         name: rig
         output: {dir: out}
         grouping: {bias: [INSTRUME]}
-    """)
+    """,
+    )
     recipe = load_recipe(rig)
     assert recipe.name == "rig"
     # inputs and library come from the base and stay relative to the base's folder
@@ -120,7 +137,10 @@ def test_self_extension_and_missing_base(tmp_path: Path) -> None:
 
 
 def test_variables_env_fallbacks_types_and_literal_dollar(tmp_path: Path) -> None:
-    path = write(tmp_path, "v.yaml", """\
+    path = write(
+        tmp_path,
+        "v.yaml",
+        """\
         apcal: 1
         name: ${rig}-$${literal}
         vars:
@@ -131,7 +151,8 @@ def test_variables_env_fallbacks_types_and_literal_dollar(tmp_path: Path) -> Non
         inputs: [{path: "${root}/n1"}, {path: "${env:NIGHT}"}]
         output: {dir: "${root}/out"}
         engine: {pixinsight: {instance_id: "${slot}"}}
-    """)
+    """,
+    )
     recipe = load_recipe(path, environ={"NIGHT": "/nights/2026-11-23"})
     assert recipe.name == "asi2600-${literal}"
     assert recipe.inputs[0].path == Path("/fallback/n1")
@@ -142,7 +163,10 @@ def test_variables_env_fallbacks_types_and_literal_dollar(tmp_path: Path) -> Non
 
 
 def test_undefined_variables_and_loops_are_located(tmp_path: Path) -> None:
-    path = write(tmp_path, "v.yaml", """\
+    path = write(
+        tmp_path,
+        "v.yaml",
+        """\
         apcal: 1
         name: ${nope}
         vars:
@@ -150,7 +174,8 @@ def test_undefined_variables_and_loops_are_located(tmp_path: Path) -> None:
           b: x${a}
         inputs: [{path: "${env:APCAL_TEST_UNSET_VARIABLE}"}]
         output: {dir: "${bad ref}"}
-    """)
+    """,
+    )
     found = problems(path, environ={})
     assert any("v.yaml:2:7: $.name: undefined variable 'nope'" in m for m in found)
     assert any("$.vars.a: variable loop: a -> b -> a" in m for m in found)
@@ -159,7 +184,10 @@ def test_undefined_variables_and_loops_are_located(tmp_path: Path) -> None:
 
 
 def test_typo_wrong_type_and_missing_inputs_are_all_reported_with_lines(tmp_path: Path) -> None:
-    path = write(tmp_path, "bad.yaml", """\
+    path = write(
+        tmp_path,
+        "bad.yaml",
+        """\
         apcal: 1
         name: bad
         grupping:
@@ -169,7 +197,8 @@ def test_typo_wrong_type_and_missing_inputs_are_all_reported_with_lines(tmp_path
             instance_id: abc
         output:
           dir: out
-    """)
+    """,
+    )
     found = problems(path)
     assert len(found) == 3
     assert found[0].endswith("bad.yaml:1:1: $: missing required key 'inputs'")
@@ -196,7 +225,10 @@ def test_errors_in_a_base_point_into_the_base(tmp_path: Path) -> None:
         (MINIMAL.replace("apcal: 1", "apcal: 2"), "x.yaml:1:8: $.apcal: must be 1, not 2"),
         (MINIMAL + "engine: {memory_limit: lots}\n", "$.engine.memory_limit: 'lots' does not match"),
         (MINIMAL + "inputs: []\n", "duplicate key"),
-        (MINIMAL.replace("  - path: frames", "  - {recursive: true}"), "$.inputs[0]: missing required key 'path'"),
+        (
+            MINIMAL.replace("  - path: frames", "  - {recursive: true}"),
+            "$.inputs[0]: missing required key 'path'",
+        ),
     ],
 )
 def test_every_error_kind_names_file_line_and_column(tmp_path: Path, text: str, expected: str) -> None:

@@ -1,0 +1,16 @@
+"""Options shared by several commands, defined once."""
+
+from __future__ import annotations
+
+import click
+
+json_option = click.option("--json", "as_json", is_flag=True, help="Print JSON instead of tables.")
+recipe_argument = click.argument("recipe", type=click.Path(dir_okay=False))
+
+
+def verbosity_options(func):  # type: ignore[no-untyped-def]
+    """-q (warnings only) and -v (debug), folded into one ``verbosity`` argument: -1, 0 or 1."""
+    func = click.option("-v", "--verbose", "verbosity", flag_value=1, help="Show debug messages.")(func)
+    return click.option(
+        "-q", "--quiet", "verbosity", flag_value=-1, default=0, help="Show warnings and errors only."
+    )(func)

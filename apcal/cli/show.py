@@ -1,0 +1,84 @@
+"""Human output of plans and scans as rich tables (the data side lives in apcal.plan.serialize)."""
+
+from __future__ import annotations
+
+from rich.console import Console
+from rich.table import Table
+
+from apcal.frames.model import SkippedFile
+from apcal.plan.model import Group, MasterRef, Plan, SkippedGroup
+
+
+def console() -> Console:
+    return Console(highlight=False, soft_wrap=False)
+
+
+def keys_text(group: Group) -> str:
+    return " ".join(f"{k}={_fmt(v)}" for k, v in group.keys if v is not None)
+
+
+def _fmt(value: object) -> str:
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return str(value)
+
+
+def _master(ref: MasterRef | None) -> str:
+    if ref is None:
+        return ""
+    where = "this run" if ref.source == "run" else "library"
+    return f"{ref.type.value}: {ref.path.name} ({where})"
+
+
+def print_groups(out: Console, groups: tuple[Group, ...], skipped: tuple[SkippedGroup, ...]) -> None:
+    table = Table(title="Groups", title_justify="left")
+    for column in ("type", "group", "frames", "keys"):
+        table.add_column(column, overflow="fold")
+    for group in groups:
+        table.add_row(group.type.value, group.name, str(len(group.frames)), keys_text(group))
+    for group in skipped:
+        table.add_row(
+            group.type.value, group.name, str(group.frame_count), f"[yellow]skipped: {group.reason}"
+        )
+    out.print(table)
+
+
+def print_skipped_files(out: Console, skipped: tuple[SkippedFile, ...]) -> None:
+    if not skipped:
+        return
+    table = Table(title="Files not used", title_justify="left")
+    table.add_column("file", overflow="fold")
+    table.add_column("reason", overflow="fold")
+    for item in skipped:
+        table.add_row(str(item.path), item.reason)
+    out.print(table)
+
+
+def print_plan(out: Console, plan: Plan, up_to_date: set[str] | None = None) -> None:
+    """The plan as a table; with ``up_to_date`` (job ids), a status column says what a run would do."""
+    table = Table(title=f"Plan: {len(plan.jobs)} masters into {plan.output_dir}", title_justify="left")
+    columns = ["type", "group", "frames", "rejection", "calibration", "output"]
+    if up_to_date is not None:
+        columns.append("status")
+    for column in columns:
+        table.add_column(column, overflow="fold")
+    for job in plan.jobs:
+        cal = job.calibration
+        masters = "\n".join(_master(m) for m in cal.masters) if cal else ""
+        notes = "\n".join(f"[yellow]{n}" for n in job.notes)
+        row = [
+            job.type.value,
+            job.group.name,
+            str(len(job.inputs)),
+            job.integration.rejection,
+            "\n".join(x for x in (masters, notes) if x),
+            str(job.output.relative_to(plan.output_dir)),
+        ]
+        if up_to_date is not None:
+            row.append("up to date" if job.id in up_to_date else "build")
+        table.add_row(*row)
+    out.print(table)
+    for group in plan.skipped_groups:
+        out.print(f"[yellow]skipped group[/yellow] {group.type.value} {group.name}: {group.reason}")
+    for note in plan.notes:
+        out.print(f"[yellow]note:[/yellow] {note}")

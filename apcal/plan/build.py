@@ -1,0 +1,219 @@
+"""From frames to a plan: groups become jobs with output paths, parameters and calibration masters.
+
+Pure over frame metadata: nothing here reads pixels or writes files. Order is bias, dark, flat-dark,
+flat, so masters a flat group needs are built before it. Flat groups are matched with library masters
+and, when ``library.use_new_masters`` is on, with masters this same run builds (their paths and
+hashes are known from the plan), preferring this run's master when it matches at least as well.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from dataclasses import replace
+from pathlib import Path
+
+from apcal.frames.model import Fingerprint, Frame, FrameType, SkippedFile
+from apcal.grouping import group_frames
+from apcal.library import LibraryIndex, match_master
+from apcal.plan.keywords import (
+    calibration_history,
+    job_hash,
+    master_keywords,
+)
+from apcal.plan.model import FlatCalibration, Group, Job, MasterRef, Plan
+from apcal.recipe.model import Recipe
+
+
+def build_plan(
+    recipe: Recipe,
+    frames: Sequence[Frame],
+    skipped_files: Sequence[SkippedFile] = (),
+    libraries: Sequence[LibraryIndex] = (),
+) -> Plan:
+    """The plan for ``recipe`` over discovered ``frames`` and indexed library folders."""
+    out = recipe.output.dir
+    usable, skipped = _raw_frames(frames, out)
+    grouped = group_frames(usable, recipe.grouping)
+    ext = recipe.output.format
+    master_dir = out / "master"
+
+    jobs: list[Job] = []
+    run_masters: list[tuple[Frame, Job]] = []
+    library_masters = [m for lib in libraries for m in lib.masters]
+    for group in grouped.groups:
+        integration = recipe.integration[group.type].resolved(len(group.frames))
+        output = master_dir / f"{group.type.file_prefix}_{group.name}.{ext}"
+        calibration, notes, master_ids = None, (), []
+        depends: tuple[str, ...] = ()
+        if group.type is FrameType.FLAT:
+            calibration, notes = _flat_calibration(recipe, group, library_masters, run_masters, out)
+            if calibration is not None:
+                master_ids = [_master_identity(m, jobs) for m in calibration.masters]
+                depends = tuple(m.job_id for m in calibration.masters if m.job_id)
+        digest = job_hash(
+            group.type,
+            group.frames,
+            integration,
+            ext,
+            calibration.params if calibration else None,
+            master_ids,
+        )
+        history = (
+            calibration_history(calibration.params, [m.path.name for m in calibration.masters])
+            if calibration
+            else ()
+        )
+        keywords = master_keywords(
+            group.type, group.frames, recipe.grouping.keywords(group.type), integration, digest, history
+        )
+        job = Job(
+            id=f"{group.type.value}/{group.name}",
+            group=group,
+            integration=integration,
+            output=output,
+            keywords=keywords,
+            calibration=calibration,
+            depends_on=depends,
+            notes=notes,
+        )
+        jobs.append(job)
+        if group.type is not FrameType.FLAT:
+            run_masters.append((_as_master(job), job))
+
+    return Plan(
+        output_dir=out,
+        output_format=ext,
+        jobs=tuple(jobs),
+        skipped_files=(*skipped_files, *skipped),
+        skipped_groups=grouped.skipped,
+        script_dir=recipe.output.script_dir,
+        notes=tuple(
+            f"library folder {lib.folder} holds no usable masters ({len(lib.skipped)} other files)"
+            for lib in libraries
+            if not lib.masters
+        ),
+    )
+
+
+def _raw_frames(frames: Sequence[Frame], out: Path) -> tuple[list[Frame], list[SkippedFile]]:
+    """Leave out apcal's own output: an output folder may sit inside an input folder, and calibrated
+    flats carry their raw frame's IMAGETYP."""
+    usable = [f for f in frames if not f.path.is_relative_to(out)]
+    skipped = [
+        SkippedFile(f.path, "inside the output folder (apcal's own output)")
+        for f in frames
+        if f.path.is_relative_to(out)
+    ]
+    return usable, skipped
+
+
+def _as_master(job: Job) -> Frame:
+    """The master ``job`` will write, described as a library frame so the matcher can consider it."""
+    first = job.group.frames[0]
+    keywords = dict(first.keywords)
+    for name, value in job.group.keys:
+        keywords[name] = value
+    exposures = [f.exposure for f in job.group.frames if f.exposure is not None]
+    if exposures:
+        keywords["EXPOSURE"] = sum(exposures) / len(exposures)
+    keywords["NCOMBINE"] = float(len(job.group.frames))
+    return Frame(
+        path=job.output,
+        type=job.group.type,
+        shape=first.shape,
+        keywords=keywords,
+        raw_keywords={k.name: k.value for k in job.keywords if k.name != "HISTORY"},
+        fingerprint=Fingerprint(0, time.time_ns(), job.id),
+        is_master=True,
+        night=first.night,
+    )
+
+
+def _flat_calibration(
+    recipe: Recipe,
+    group: Group,
+    library: Sequence[Frame],
+    run: Sequence[tuple[Frame, Job]],
+    out: Path,
+) -> tuple[FlatCalibration | None, tuple[str, ...]]:
+    tolerances = recipe.grouping.tolerances
+    run_frames = [f for f, _ in run] if recipe.library.use_new_masters else []
+    jobs_by_path = {f.path: j for f, j in run}
+    notes: list[str] = []
+
+    def pick(frame_type: FrameType) -> MasterRef | None:
+        lib = match_master(group, library, frame_type, tolerances)
+        new = match_master(group, run_frames, frame_type, tolerances)
+        chosen, source = lib, "library"
+        if new.master is not None and (
+            lib.master is None or _rank(new.master, group) <= _rank(lib.master, group)
+        ):
+            chosen, source = new, "run"
+        if chosen.master is None:
+            reasons = {lib.reason, new.reason} if run_frames else {lib.reason}
+            notes.append(f"no master {frame_type.value}: " + "; ".join(sorted(reasons)))
+            return None
+        job = jobs_by_path.get(chosen.master.path) if source == "run" else None
+        notes.extend(chosen.warnings)
+        return MasterRef(
+            path=chosen.master.path,
+            type=frame_type,
+            source=source,  # type: ignore[arg-type]
+            exposure=chosen.master.exposure,
+            job_id=job.id if job else None,
+            warnings=chosen.warnings,
+        )
+
+    flatdark = pick(FrameType.FLATDARK)
+    bias = dark = None
+    if flatdark is None:
+        bias, dark = pick(FrameType.BIAS), pick(FrameType.DARK)
+    else:
+        notes[:] = [n for n in notes if not n.startswith("no master flatdark")]
+    if flatdark is None and bias is None and dark is None:
+        return None, tuple([*notes, "flats are integrated uncalibrated"])
+    params = recipe.calibration
+    if dark is not None and bias is None and params.optimize_darks:
+        params = replace(params, optimize_darks=False)
+        notes.append("no master bias: dark optimization is off (the dark is subtracted unscaled)")
+    return (
+        FlatCalibration(
+            bias=bias,
+            dark=dark,
+            flatdark=flatdark,
+            params=params,
+            output_dir=out / "master" / "calibrated" / group.name,
+        ),
+        tuple(notes),
+    )
+
+
+def _rank(master: Frame, group: Group) -> tuple[int, float]:
+    """How well a dark's exposure suits the flat group under the seed's rule (smaller is better):
+    the longest not longer than the flats, else the shortest longer one. Other types rank equal."""
+    exposures = sorted(f.exposure for f in group.frames if f.exposure is not None)
+    if master.type is not FrameType.DARK or master.exposure is None or not exposures:
+        return (0, 0.0)
+    flat_exposure = exposures[len(exposures) // 2]
+    if master.exposure <= flat_exposure:
+        return (0, -master.exposure)
+    return (1, master.exposure)
+
+
+def _master_identity(ref: MasterRef, jobs: Sequence[Job]) -> list[object]:
+    """A calibration master's identity inside a flat job's hash: this run's job hash for a master
+    built in the run (so rebuilding a dark rebuilds the flats that use it), the file's for a library's."""
+    if ref.job_id is not None:
+        job = next(j for j in jobs if j.id == ref.job_id)
+        digest = next(k.value for k in job.keywords if k.name == "APCALHSH")
+        return ["run", ref.job_id, digest]
+    return ["library", *_library_identity(ref.path)]
+
+
+def _library_identity(path: Path) -> list[object]:
+    try:
+        st = path.stat()
+    except OSError:
+        return [str(path), None]
+    return [str(path), st.st_size, st.st_mtime_ns]

@@ -1,0 +1,47 @@
+"""Plan a recipe: check its folders, discover frames, index the library, build the plan.
+
+The one place that turns a Recipe into a Plan, shared by ``apcal plan``, ``apcal run`` and the
+seed-compatible command, so what ``plan`` prints is exactly what ``run`` does.
+"""
+
+from __future__ import annotations
+
+from apcal.errors import RecipeError
+from apcal.frames.discovery import discover
+from apcal.library import LibraryIndex, load_library
+from apcal.plan.build import build_plan
+from apcal.plan.model import Plan
+from apcal.recipe.model import Recipe
+from apcal.recipe.source import display_path
+
+
+def check_folders(recipe: Recipe) -> None:
+    """Every input and library folder must exist, and the output must not be a file."""
+    where = display_path(recipe.source) if recipe.source else "recipe"
+    problems = []
+    for index, input_set in enumerate(recipe.inputs):
+        if not input_set.path.is_dir():
+            what = "is not a folder" if input_set.path.exists() else "does not exist"
+            problems.append(f"{where}: inputs[{index}].path: {input_set.path} {what}")
+    for name in ("bias", "dark", "flatdark"):
+        folder = getattr(recipe.library, name)
+        if folder is not None and not folder.is_dir():
+            problems.append(f"{where}: library.{name}: {folder} does not exist or is not a folder")
+    out = recipe.output.dir
+    if out.exists() and not out.is_dir():
+        problems.append(f"{where}: output.dir: {out} exists and is not a folder")
+    if problems:
+        raise RecipeError(problems)
+
+
+def prepare_plan(recipe: Recipe) -> Plan:
+    """The plan ``apcal run`` would execute for ``recipe`` (reads headers only)."""
+    check_folders(recipe)
+    found = discover(recipe.inputs, recipe.headers)
+    libraries: list[LibraryIndex] = [
+        load_library(folder, recipe.headers)
+        for folder in dict.fromkeys(
+            f for f in (recipe.library.bias, recipe.library.dark, recipe.library.flatdark) if f is not None
+        )
+    ]
+    return build_plan(recipe, found.frames, found.skipped, libraries)

@@ -1,0 +1,66 @@
+"""Plans as plain JSON-ready data, for ``apcal plan --json`` and the run report."""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+from apcal.plan.model import Group, Job, MasterRef, Plan
+
+
+def group_to_dict(group: Group) -> dict[str, Any]:
+    return {
+        "type": group.type.value,
+        "name": group.name,
+        "keys": {k: v for k, v in group.keys},
+        "frames": [str(f.path) for f in group.frames],
+    }
+
+
+def master_to_dict(ref: MasterRef | None) -> dict[str, Any] | None:
+    if ref is None:
+        return None
+    return {
+        "path": str(ref.path),
+        "source": ref.source,
+        "exposure": ref.exposure,
+        "job": ref.job_id,
+        "warnings": list(ref.warnings),
+    }
+
+
+def job_to_dict(job: Job) -> dict[str, Any]:
+    cal = job.calibration
+    return {
+        "id": job.id,
+        "type": job.type.value,
+        "group": group_to_dict(job.group),
+        "output": str(job.output),
+        "integration": dataclasses.asdict(job.integration),
+        "calibration": None
+        if cal is None
+        else {
+            "bias": master_to_dict(cal.bias),
+            "dark": master_to_dict(cal.dark),
+            "flatdark": master_to_dict(cal.flatdark),
+            "params": dataclasses.asdict(cal.params),
+            "output_dir": str(cal.output_dir),
+        },
+        "depends_on": list(job.depends_on),
+        "notes": list(job.notes),
+        "hash": next((k.value for k in job.keywords if k.name == "APCALHSH"), None),
+    }
+
+
+def plan_to_dict(plan: Plan) -> dict[str, Any]:
+    return {
+        "output_dir": str(plan.output_dir),
+        "output_format": plan.output_format,
+        "jobs": [job_to_dict(j) for j in plan.jobs],
+        "skipped_groups": [
+            {"type": g.type.value, "name": g.name, "frames": g.frame_count, "reason": g.reason}
+            for g in plan.skipped_groups
+        ],
+        "skipped_files": [{"path": str(s.path), "reason": s.reason} for s in plan.skipped_files],
+        "notes": list(plan.notes),
+    }
