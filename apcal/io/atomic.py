@@ -1,0 +1,70 @@
+"""Write a file so that readers see either the old file or the complete new one, never a partial one.
+
+A master is written to a hidden temporary file in the destination folder (same file system, so the final
+``os.replace`` is atomic), flushed to disk with ``fsync``, then renamed over the final name. An exception
+inside the block, or a crash before the rename, leaves the final path untouched; the context manager
+removes its temporary file on exceptions.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import secrets
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+
+def temp_path_for(final: Path) -> Path:
+    """A hidden sibling of ``final`` that keeps its extension last: ``dir/.<name>.<random>.part<ext>``.
+
+    Keeping the extension last lets a writer that picks its format from the suffix still do so.
+    """
+    return final.with_name(f".{final.name}.{secrets.token_hex(4)}.part{final.suffix}")
+
+
+@contextmanager
+def atomic_path(final: Path) -> Iterator[Path]:
+    """Yield a temporary path next to ``final``; on normal exit fsync it and rename it onto ``final``.
+
+    The caller writes the whole file to the yielded path (and closes it) inside the block. On an
+    exception the temporary file is removed and the exception re-raised; ``final`` is never left
+    partial. An existing ``final`` is replaced.
+    """
+    final = Path(final)
+    tmp = temp_path_for(final)
+    try:
+        yield tmp
+        _fsync_file(tmp)
+        os.replace(tmp, final)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            tmp.unlink()
+        raise
+    _fsync_dir(final.parent)
+
+
+def _fsync_file(path: Path) -> None:
+    # O_RDONLY is enough for fsync on POSIX; Windows needs a writable handle for FlushFileBuffers.
+    flags = os.O_RDWR if os.name == "nt" else os.O_RDONLY
+    fd = os.open(path, flags)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _fsync_dir(folder: Path) -> None:
+    """Persist the rename itself; best effort (not possible on Windows and some file systems)."""
+    if os.name == "nt":
+        return
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        with contextlib.suppress(OSError):
+            os.fsync(fd)
+    finally:
+        os.close(fd)
