@@ -1,0 +1,145 @@
+"""Flat calibration and dark optimization (ImageCalibration's pixel work), on whole 2-D frames.
+
+Frames are float arrays in PixInsight's [0, 1] range; results are float32 and are not truncated (a
+calibrated flat is far from 0, and negative noise around 0 must survive averaging unbiased).
+
+Master darks are assumed to contain the bias (WBPP's default), hence ``raw - bias - k·(dark - bias)``.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from apcal.engines.native.robust import MAD_TO_SIGMA, atrous_layer1, ksigma_noise, nan_median_mad
+from apcal.params import CalibrationParams
+
+GOLDEN = (math.sqrt(5.0) - 1.0) / 2.0  # 0.618...
+K_TOLERANCE = 1e-5  # absolute tolerance on the dark scaling factor
+K_MAX = 64.0  # the bracket for k is grown by doubling up to this
+MIN_MASK_PIXELS = 16
+
+
+def calibrate_flat(
+    raw: np.ndarray,
+    *,
+    bias: np.ndarray | None,
+    dark: np.ndarray | None,
+    k: float = 1.0,
+    flatdark: np.ndarray | None = None,
+    pedestal: float = 0.0,
+) -> np.ndarray:
+    """Calibrate one flat: ``raw - flatdark``, or ``raw - bias - k·(dark - bias)``, plus ``pedestal``.
+
+    With a ``flatdark`` (a master dark of the flats' exposure, bias included) bias, dark and k are
+    ignored. A dark without bias gives ``raw - k·dark``; only a bias ``raw - bias``; nothing ``raw``.
+    ``pedestal`` is in the data's units (the driver converts DN to [0, 1]). NaN propagates.
+    """
+    out = np.asarray(raw, dtype=np.float64)
+    if flatdark is not None:
+        out = out - np.asarray(flatdark, dtype=np.float64)
+    elif dark is not None and bias is not None:
+        b = np.asarray(bias, dtype=np.float64)
+        out = out - b - k * (np.asarray(dark, dtype=np.float64) - b)
+    elif dark is not None:
+        out = out - k * np.asarray(dark, dtype=np.float64)
+    elif bias is not None:
+        out = out - np.asarray(bias, dtype=np.float64)
+    if pedestal:
+        out = out + pedestal
+    return out.astype(np.float32)
+
+
+def _dark_signal(dark: np.ndarray, bias: np.ndarray | None) -> np.ndarray:
+    d = np.asarray(dark, dtype=np.float64)
+    return d if bias is None else d - np.asarray(bias, dtype=np.float64)
+
+
+def dark_optimization_mask(dark: np.ndarray, bias: np.ndarray | None, low: float) -> np.ndarray:
+    """Pixels of the dark signal ``dark - bias`` above ``median + low·1.4826·MAD`` (hot and warm pixels).
+
+    These carry the dark current whose residual the optimization minimizes; median and MAD come from
+    :func:`~apcal.engines.native.robust.nan_median_mad` (subsampled on large frames).
+    """
+    d = _dark_signal(dark, bias)
+    median, mad = nan_median_mad(d)
+    threshold = median + low * MAD_TO_SIGMA * mad
+    with np.errstate(invalid="ignore"):
+        return d > threshold
+
+
+def estimate_noise(image: np.ndarray, mask: np.ndarray | None = None) -> float:
+    """Gaussian noise sigma of ``image``, from its first à trous wavelet layer (B3 spline).
+
+    The layer is computed on the whole image (NaN replaced by the median first), then measured with an
+    iterative 3-sigma clipped standard deviation over ``mask`` (or all finite pixels) and divided by
+    0.8907, the layer's response to unit white noise — PixInsight's k-sigma noise evaluation. Signal
+    smoother than ~2 pixels does not reach the first layer, so a flat's illumination does not count.
+    """
+    img = np.asarray(image, dtype=np.float64)
+    finite = np.isfinite(img)
+    if not finite.all():
+        median, _ = nan_median_mad(img)
+        img = np.where(finite, img, 0.0 if math.isnan(median) else median)
+    layer = atrous_layer1(img)
+    select = finite if mask is None else (finite & np.asarray(mask, dtype=bool))
+    return ksigma_noise(layer, select)
+
+
+def _window(shape: tuple[int, ...], size: int) -> tuple[slice, slice]:
+    rows, cols = shape
+    if size <= 0:
+        return slice(0, rows), slice(0, cols)
+    h, w = min(size, rows), min(size, cols)
+    r0, c0 = (rows - h) // 2, (cols - w) // 2
+    return slice(r0, r0 + h), slice(c0, c0 + w)
+
+
+def optimize_dark_scale(
+    raw: np.ndarray, *, bias: np.ndarray | None, dark: np.ndarray, params: CalibrationParams
+) -> float:
+    """Dark scaling factor k >= 0 that minimizes the noise of ``raw - bias - k·(dark - bias)``.
+
+    As ImageCalibration: the noise (:func:`estimate_noise`'s measure) is evaluated only on the dark
+    optimization pixels (:func:`dark_optimization_mask` with ``params.dark_optimization_low``) inside
+    the central ``params.dark_optimization_window`` square (0 = whole frame), and minimized by a
+    golden-section search. The wavelet layer is linear, so ``w1(a - k·d) = w1(a) - k·w1(d)`` is formed
+    from two layers computed once. The bracket [0, b] starts at b = 2 and doubles while the noise at b
+    is still falling (up to 64). Returns 1.0 (no scaling) when fewer than 16 pixels qualify, as
+    PixInsight falls back to an unscaled dark when optimization is impossible.
+    """
+    rows, cols = _window(np.shape(raw), params.dark_optimization_window)
+    mask = dark_optimization_mask(np.asarray(dark)[rows, cols],
+                                  None if bias is None else np.asarray(bias)[rows, cols],
+                                  params.dark_optimization_low)
+    signal = np.asarray(raw, dtype=np.float64)[rows, cols]
+    if bias is not None:
+        signal = signal - np.asarray(bias, dtype=np.float64)[rows, cols]
+    dsig = _dark_signal(np.asarray(dark)[rows, cols], None if bias is None else np.asarray(bias)[rows, cols])
+    mask &= np.isfinite(signal) & np.isfinite(dsig)
+    if np.count_nonzero(mask) < MIN_MASK_PIXELS:
+        return 1.0
+    a = atrous_layer1(np.where(np.isfinite(signal), signal, 0.0))[mask]
+    d = atrous_layer1(np.where(np.isfinite(dsig), dsig, 0.0))[mask]
+
+    def noise(k: float) -> float:
+        return ksigma_noise(a - k * d)
+
+    hi = 2.0
+    while hi < K_MAX and noise(2 * hi) < noise(hi):
+        hi *= 2
+    lo = 0.0
+    x1 = hi - GOLDEN * (hi - lo)
+    x2 = lo + GOLDEN * (hi - lo)
+    f1, f2 = noise(x1), noise(x2)
+    while hi - lo > K_TOLERANCE:
+        if f1 <= f2:
+            hi, x2, f2 = x2, x1, f1
+            x1 = hi - GOLDEN * (hi - lo)
+            f1 = noise(x1)
+        else:
+            lo, x1, f1 = x1, x2, f2
+            x2 = lo + GOLDEN * (hi - lo)
+            f2 = noise(x2)
+    return float((lo + hi) / 2)
