@@ -22,6 +22,7 @@ from apcal.recipe.model import (
     Output,
     PixInsightSettings,
     Recipe,
+    Screening,
     Tolerances,
 )
 from apcal.recipe.source import Located, PathKey
@@ -91,6 +92,7 @@ def build_recipe(located: Located, data: dict[str, Any]) -> Recipe:
             dir=path(out["dir"], ("output", "dir")),  # type: ignore[arg-type]
             format=out["format"],
             script_dir=path(out.get("script_dir"), ("output", "script_dir")),
+            rejection_maps=out["rejection_maps"],
         ),
         engine=EngineSettings(
             name=eng["name"],
@@ -119,7 +121,16 @@ def build_recipe(located: Located, data: dict[str, Any]) -> Recipe:
             timezone=hdr.get("timezone"),
             longitude=hdr.get("longitude"),
         ),
+        screening=build_screening(data.get("screening", {})),
     )
+
+
+def build_screening(value: bool | dict[str, Any]) -> Screening:
+    """``screening: false`` (YAML ``off``) disables screening, ``true`` keeps the defaults; a mapping
+    (defaults filled) gives each setting."""
+    if isinstance(value, bool):
+        return Screening(enabled=value)
+    return Screening(**value)
 
 
 def _normalize(p: Path) -> str:

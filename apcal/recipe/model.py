@@ -55,6 +55,21 @@ class Grouping:
 
 
 @dataclass(frozen=True)
+class Screening:
+    """Bad-frame screening before integration (see :mod:`apcal.quality.screening`).
+
+    ``z_threshold`` is in robust standard deviations of the group's values; the flat levels are
+    fractions of full scale ([0, 1]); the sensor temperature tolerance is ``grouping.tolerances.sensor_temp``.
+    """
+
+    enabled: bool = True
+    z_threshold: float = 5.0
+    flat_min_level: float = 0.1
+    flat_max_level: float = 0.8
+    check_sensor_temp: bool = True
+
+
+@dataclass(frozen=True)
 class Library:
     """Folders of existing masters used to calibrate flats, and whether this run's masters may be used."""
 
@@ -69,6 +84,7 @@ class Output:
     dir: Path
     format: Literal["xisf", "fits"] = "xisf"
     script_dir: Path | None = None
+    rejection_maps: bool = False
 
 
 @dataclass(frozen=True)
@@ -114,3 +130,4 @@ class Recipe:
     integration: Mapping[FrameType, IntegrationParams]
     calibration: CalibrationParams
     headers: Headers
+    screening: Screening = Screening()

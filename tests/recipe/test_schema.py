@@ -52,6 +52,7 @@ def test_schema_properties_match_the_typed_model() -> None:
     assert props(p["inputs"]["items"]) == fields(m.InputSet)
     assert props(p["grouping"]) == fields(m.Grouping)
     assert props(p["grouping"]["properties"]["tolerances"]) == fields(m.Tolerances)
+    assert props(p["screening"]) == fields(m.Screening)
     assert props(p["library"]) == fields(m.Library)
     assert props(p["output"]) == fields(m.Output)
     assert props(p["engine"]) == fields(m.EngineSettings)
@@ -71,6 +72,32 @@ def test_schema_defaults_equal_the_dataclass_defaults() -> None:
     calib = recipe_schema()["properties"]["calibration"]["properties"]
     for f in dataclasses.fields(CalibrationParams):
         assert calib[f.name]["default"] == f.default, f.name
+    screening = recipe_schema()["properties"]["screening"]["properties"]
+    for f in dataclasses.fields(m.Screening):
+        assert screening[f.name]["default"] == f.default, f.name
+    output = recipe_schema()["properties"]["output"]["properties"]
+    assert output["rejection_maps"]["default"] is m.Output.rejection_maps
+
+
+@pytest.mark.parametrize(
+    ("yaml_value", "expected"),
+    [
+        (None, m.Screening()),
+        ("off", m.Screening(enabled=False)),
+        ("false", m.Screening(enabled=False)),
+        ("on", m.Screening()),
+        ("{z_threshold: 7}", m.Screening(z_threshold=7.0)),
+        ("{enabled: false, flat_max_level: 0.9}", m.Screening(enabled=False, flat_max_level=0.9)),
+    ],
+)
+def test_screening_section_accepts_off_and_fills_defaults(tmp_path: Path, yaml_value, expected) -> None:
+    text = "apcal: 1\nname: t\ninputs: [{path: in}]\noutput: {dir: out}\n"
+    if yaml_value is not None:
+        text += f"screening: {yaml_value}\n"
+    (tmp_path / "r.yaml").write_text(text)
+    recipe = load_recipe(tmp_path / "r.yaml", environ={})
+    assert recipe.screening == expected
+    assert recipe.output.rejection_maps is False
 
 
 def test_shipped_schema_is_the_top_level_file() -> None:

@@ -1,0 +1,162 @@
+"""The visual run report ``<logs>/<stamp>_report.html``: one self-contained page per run.
+
+Rendered from the JSON run report (:func:`apcal.run.report.build_report`, ``schemas/report.schema.json``)
+so the two never disagree: run summary, a table of every master with its statistics, then per master
+its auto-stretched preview, histogram, statistics, the masters that calibrated it (flats), the frames
+screening left out and why; skipped groups and files last.
+
+Self-contained: CSS inline, images as ``data:`` URIs, and a Content-Security-Policy that forbids every
+other load, so the file can be mailed or archived and opens offline. Every value from headers, paths and
+messages is escaped (Jinja2 autoescape): a FILTER keyword of ``</script>`` stays text.
+"""
+
+from __future__ import annotations
+
+import base64
+import math
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from apcal.io.atomic import atomic_path
+
+#: Statuses whose master exists on disk and gets a preview.
+_WITH_MASTER = ("built", "up_to_date")
+
+#: Statistics shown in the masters table, in order, with their column titles.
+TABLE_STATS = (
+    ("median", "Median"),
+    ("noise", "Noise"),
+    ("rejected_low_fraction", "Rej. low"),
+    ("rejected_high_fraction", "Rej. high"),
+    ("hot_pixels", "Hot"),
+    ("cold_pixels", "Cold"),
+    ("vignetting_ratio", "Vignetting"),
+    ("dust_donuts", "Dust"),
+)
+
+_LABELS = dict(TABLE_STATS) | {
+    "mean": "Mean",
+    "min": "Minimum",
+    "max": "Maximum",
+    "rejected_low_fraction": "Rejected low (fraction of samples)",
+    "rejected_high_fraction": "Rejected high (fraction of samples)",
+    "hot_pixels": "Hot pixels",
+    "cold_pixels": "Cold pixels",
+    "vignetting_ratio": "Vignetting (corner / centre)",
+    "dust_donuts": "Dust donuts (estimate)",
+}
+_COUNTS = frozenset({"hot_pixels", "cold_pixels", "dust_donuts"})
+_FRACTIONS = frozenset({"rejected_low_fraction", "rejected_high_fraction"})
+
+
+def format_stat(name: str, value: object) -> str:
+    """A statistic as the report shows it: counts whole, fractions in percent, levels to 6 digits."""
+    if value is None or isinstance(value, bool) or not isinstance(value, int | float):
+        return "—" if value is None else str(value)
+    if not math.isfinite(value):
+        return "—"
+    if name in _COUNTS:
+        return f"{round(value):d}"
+    if name in _FRACTIONS:
+        return f"{100 * value:.3f} %"
+    if name == "vignetting_ratio":
+        return f"{value:.3f}"
+    return f"{value:.6g}"
+
+
+def data_uri(png: bytes) -> str:
+    return "data:image/png;base64," + base64.b64encode(png).decode("ascii")
+
+
+def write_html_report(
+    report: Mapping[str, Any],
+    path: Path,
+    *,
+    images: Mapping[str, np.ndarray] | None = None,
+    write_previews: bool = False,
+) -> Path:
+    """Render ``report`` (the JSON run report as a dict) to ``path``, atomically; returns ``path``.
+
+    ``images`` maps a group's ``id`` to its master's pixels; groups missing from it (or all, when None)
+    whose status is built or up_to_date are read from their ``output`` file. A master that cannot be
+    read gets a note instead of pictures. ``write_previews`` also writes each rendered preview beside
+    its master (``<master>.png``, see :func:`apcal.quality.preview.preview_path`).
+    """
+    from apcal.quality.preview import histogram_png, preview_path, preview_png_bytes
+
+    masters = []
+    for index, group in enumerate(report.get("groups", [])):
+        entry: dict[str, Any] = {
+            "g": group,
+            "anchor": f"master-{index + 1}",
+            "preview": None,
+            "histogram": None,
+        }
+        entry["problem"] = None
+        image = None
+        if images is not None and group.get("id") in images:
+            image = images[group["id"]]
+        elif group.get("status") in _WITH_MASTER:
+            image, entry["problem"] = _read_master(Path(group["output"]))
+        if image is not None:
+            png = preview_png_bytes(image)
+            entry["preview"] = data_uri(png)
+            entry["histogram"] = data_uri(histogram_png(image))
+            if write_previews and group.get("status") in _WITH_MASTER:
+                target = preview_path(Path(group["output"]))
+                if target.parent.is_dir():
+                    with atomic_path(target) as tmp:
+                        tmp.write_bytes(png)
+        entry["stats"] = [
+            (_LABELS.get(k, k), format_stat(k, v)) for k, v in (group.get("stats") or {}).items()
+        ]
+        entry["table_stats"] = [format_stat(k, (group.get("stats") or {}).get(k)) for k, _ in TABLE_STATS]
+        cal = group.get("calibration") or {}
+        entry["calibration"] = [
+            (role, cal[role]) for role in ("bias", "dark", "flatdark") if cal.get(role) is not None
+        ]
+        ks = [k for k in (group.get("dark_scales") or {}).values() if k is not None]
+        entry["dark_k"] = (min(ks), max(ks), len(ks)) if ks else None
+        entry["excluded"] = list(group.get("excluded") or [])
+        masters.append(entry)
+
+    html = _template().render(
+        r=report,
+        masters=masters,
+        table_stats=[title for _, title in TABLE_STATS],
+        excluded=[(m["g"], e) for m in masters for e in m["excluded"]],
+    )
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with atomic_path(path) as tmp:
+        tmp.write_text(html, encoding="utf-8")
+    return path
+
+
+def _read_master(path: Path) -> tuple[np.ndarray | None, str | None]:
+    from apcal.io.image import open_image
+
+    try:
+        with open_image(path) as reader:
+            return reader.read(), None
+    except Exception as exc:  # a missing or unreadable master must not stop the report
+        text = " ".join(str(exc).split()) or type(exc).__name__
+        return None, f"preview unavailable: {text}"
+
+
+def _template():
+    import jinja2
+
+    env = jinja2.Environment(
+        loader=jinja2.PackageLoader("apcal.quality", "templates"),
+        autoescape=True,
+        undefined=jinja2.StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+    env.filters["stat"] = lambda value, name="": format_stat(name, value)
+    env.filters["basename"] = lambda p: Path(str(p)).name
+    return env.get_template("report.html.j2")

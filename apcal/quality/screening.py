@@ -1,0 +1,262 @@
+"""Bad-frame screening: which frames of a group are left out before integration, and why.
+
+One bad frame — a flat taken as the sky brightened, a bias with a light leak, a dark taken with a warm
+sensor — spoils a master silently. :func:`screen_group` finds such frames; it is pure (no I/O): the
+engine measures each frame once with :meth:`FrameQuality.of` in the statistics pass it makes anyway,
+and the plan can run the header-only checks (``qualities=None``) before any pixel is read.
+
+Checks, in the order their reasons are listed:
+
+* **Sensor temperature** (header): ``|CCD-TEMP - SET-TEMP| > tolerance``, the tolerance being the
+  recipe's ``grouping.tolerances.sensor_temp`` (one home for "how far the sensor may be from its set
+  point", 2 °C by default). Frames lacking either keyword are not checked (uncooled cameras).
+* **Flat level** (pixels, flats only): the median outside ``[flat_min_level, flat_max_level]`` of full
+  scale. Full scale is PixInsight's 1.0, i.e. the largest value the file's sample type holds; a
+  camera's real full well is usually below its ADC's range, so 0.80 of full scale errs on the safe
+  side for 16-bit (and 12/14-bit data scaled to 16 bits, as capture programs write it).
+* **Outliers in the group** (pixels, groups of 3 or more): for each of median level, noise and
+  large-scale gradient, the robust z-score ``z = (x - median(x)) / s`` with
+  ``s = max(1.4826 · MAD(x), floor)``; ``|z| > z_threshold`` (5 by default) excludes the frame. A
+  Gaussian value passes 5 sigma about once in 3.5 million, so clean groups lose nothing, while the
+  floors below keep a group of identical values from turning a one-ADU difference into z = inf.
+  For flats the gradient is taken relative to the level (the illumination's shape, not its
+  brightness). Lamp drift of a few percent across a flat sequence stays far inside the limit: the
+  group's own spread sets ``s``.
+
+Floors (the smallest ``s`` used), all relative to the group's median frame noise ``σ`` because a
+quantity that moves by less than a fraction of the pixel noise cannot spoil a master:
+
+* level: ``0.1 σ`` — an integer 16-bit bias median moves in whole ADU (≈ 0.17 σ at 6 ADU read noise);
+* noise: ``0.03 σ`` — a 3 % change in noise; with z = 5 a frame must be 15 % noisier or quieter;
+* gradient: ``0.1 σ`` (flats: ``0.1 σ / level``) — a light leak must add half the pixel noise or
+  more across the frame at z = 5; cell means of ~10⁴ pixels are known to ~0.01 σ.
+
+**Never too few frames.** When exclusion would leave fewer than ``min_frames`` frames (the recipe's
+``grouping.min_frames``, at least 3), nothing is excluded and one warning names the frames that would
+have been; a master from a few doubtful frames is better than no master, and the user is told.
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from apcal.frames.model import Frame, FrameType
+from apcal.recipe.model import Screening
+
+MAD_TO_SIGMA = 1.482602218505602
+GRID = 4  # the gradient is measured on a GRID x GRID grid of cells
+CLIP = 5.0  # pixels beyond median ± CLIP·σ_MAD (hot pixels, cosmic rays) are left out of noise and cells
+
+LEVEL_FLOOR = 0.1
+NOISE_FLOOR = 0.03
+GRADIENT_FLOOR = 0.1
+
+
+@dataclass(frozen=True)
+class FrameQuality:
+    """What screening needs of one frame's pixels, all in the image's [0, 1] units.
+
+    ``median``: the median of the finite pixels. ``noise``: the standard deviation of the pixels within
+    median ± 5·σ_MAD — robust to hot pixels and cosmic rays like MAD·1.4826, but continuous: MAD of
+    integer data moves in whole ADU (4 or 5 ADU for a 6 ADU read noise), which would make identical
+    frames look 25 % apart. ``gradient``: the range (max - min) of the clipped means of a 4 × 4 grid of
+    cells (of the channels' mean, for a colour image), the large-scale structure a light leak or a
+    brightening sky adds.
+    """
+
+    median: float
+    noise: float
+    gradient: float
+
+    @classmethod
+    def of(cls, image: np.ndarray) -> FrameQuality:
+        """Measure ``image``: (rows, cols) or (channels, rows, cols), any float or integer dtype.
+
+        ``image`` may be a subset of the frame's rows (the statistics pass reads evenly spaced pairs of
+        rows) as long as the rows keep their order, and all frames of a group are measured on the same
+        rows: cells are then bands of the sampled rows, which still see a gradient top to bottom.
+        """
+        data = np.asarray(image, dtype=np.float32)
+        if data.ndim not in (2, 3):
+            raise ValueError(f"FrameQuality.of needs a 2-D or 3-D image, not shape {data.shape}")
+        finite = data[np.isfinite(data)]
+        if finite.size == 0:
+            return cls(math.nan, math.nan, math.nan)
+        median = float(np.median(finite))
+        sigma = MAD_TO_SIGMA * float(np.median(np.abs(finite - median)))
+        low, high = median - CLIP * sigma, median + CLIP * sigma
+        keep = finite[(finite >= low) & (finite <= high)]
+        noise = float(np.std(keep, dtype=np.float64)) if keep.size > 1 else 0.0
+        if data.ndim == 3:  # cells of the channels' mean: colour balance is not a gradient
+            data = np.where((data >= low) & (data <= high), data, np.nan)
+            with np.errstate(invalid="ignore"), warnings.catch_warnings():
+                warnings.simplefilter("ignore", RuntimeWarning)  # all channels clipped: NaN
+                data = np.nanmean(data, axis=0)
+        means = []
+        for band in np.array_split(data, min(GRID, data.shape[0]), axis=0):
+            for cell in np.array_split(band, min(GRID, data.shape[1]), axis=1):
+                values = cell[(cell >= low) & (cell <= high)]  # NaN fails both comparisons
+                if values.size:
+                    means.append(float(values.mean(dtype=np.float64)))
+        gradient = max(means) - min(means) if means else math.nan
+        return cls(median=median, noise=noise, gradient=gradient)
+
+
+@dataclass(frozen=True)
+class Exclusion:
+    """A frame left out of its group, with a one-line reason that names the file."""
+
+    path: str
+    reason: str
+
+
+@dataclass(frozen=True)
+class ScreeningResult:
+    """The frames to leave out, and warnings (e.g. exclusions withheld to keep ``min_frames``)."""
+
+    excluded: tuple[Exclusion, ...] = ()
+    warnings: tuple[str, ...] = ()
+
+    def kept(self, frames: Sequence[Frame]) -> list[Frame]:
+        """``frames`` without the excluded ones, in their order."""
+        out = {e.path for e in self.excluded}
+        return [f for f in frames if str(f.path) not in out]
+
+    def kept_indices(self, paths: Sequence[object]) -> list[int]:
+        """Indices of the ``paths`` (``Path`` or ``str``) that are not excluded."""
+        out = {e.path for e in self.excluded}
+        return [i for i, p in enumerate(paths) if str(p) not in out]
+
+
+def screen_group(
+    frames: Sequence[Frame],
+    qualities: Sequence[FrameQuality] | None,
+    settings: Screening,
+    *,
+    frame_type: FrameType,
+    sensor_temp_tolerance: float = 2.0,
+    min_frames: int = 3,
+) -> ScreeningResult:
+    """Decide which of one group's ``frames`` to leave out (see the module docstring for the rules).
+
+    ``qualities[i]`` measures ``frames[i]``; None runs the header checks only (plan time).
+    ``sensor_temp_tolerance`` is ``recipe.grouping.tolerances.sensor_temp`` and ``min_frames``
+    ``recipe.grouping.min_frames``. Disabled ``settings`` exclude nothing.
+    """
+    if qualities is not None and len(qualities) != len(frames):
+        raise ValueError(f"{len(qualities)} frame qualities for {len(frames)} frames")
+    if not settings.enabled or not frames:
+        return ScreeningResult()
+    reasons: list[list[str]] = [[] for _ in frames]
+    if settings.check_sensor_temp:
+        for i, frame in enumerate(frames):
+            reason = _temperature(frame, sensor_temp_tolerance)
+            if reason:
+                reasons[i].append(reason)
+    if qualities is not None:
+        if frame_type is FrameType.FLAT:
+            for i, q in enumerate(qualities):
+                reason = _flat_level(q.median, settings)
+                if reason:
+                    reasons[i].append(reason)
+        for i, reason in _outliers(qualities, settings.z_threshold, flat=frame_type is FrameType.FLAT):
+            reasons[i].append(reason)
+
+    flagged = [i for i, r in enumerate(reasons) if r]
+    if not flagged:
+        return ScreeningResult()
+    lines = [f"{frames[i].path.name}: {'; '.join(reasons[i])}" for i in flagged]
+    floor = max(3, min_frames)
+    if len(frames) - len(flagged) < floor:
+        warning = (
+            f"screening kept all {len(frames)} frames of the group: leaving out the {len(flagged)} "
+            f"doubtful one(s) would leave fewer than {floor} ({' | '.join(lines)})"
+        )
+        return ScreeningResult(warnings=(warning,))
+    excluded = tuple(Exclusion(str(frames[i].path), line) for i, line in zip(flagged, lines, strict=True))
+    return ScreeningResult(excluded=excluded)
+
+
+def _number(value: object) -> float | None:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    return float(value) if math.isfinite(value) else None
+
+
+def _temperature(frame: Frame, tolerance: float) -> str | None:
+    sensor = _number(frame.keywords.get("CCD-TEMP"))
+    target = _number(frame.keywords.get("SET-TEMP"))
+    if sensor is None or target is None or abs(sensor - target) <= tolerance:
+        return None
+    return (
+        f"sensor temperature {sensor:.1f} °C is {abs(sensor - target):.1f} °C from the set point "
+        f"{target:.1f} °C (tolerance {tolerance:g} °C)"
+    )
+
+
+def _flat_level(median: float, settings: Screening) -> str | None:
+    if not math.isfinite(median):
+        return "no finite pixels"
+    if median < settings.flat_min_level:
+        return f"median level {median:.3f} below the usable {settings.flat_min_level:.2f}"
+    if median > settings.flat_max_level:
+        return f"median level {median:.3f} above the usable {settings.flat_max_level:.2f}"
+    return None
+
+
+def robust_z(values: np.ndarray, floor: float) -> np.ndarray:
+    """``(x - median(x)) / max(1.4826·MAD(x), floor)``; NaN where a value is NaN."""
+    x = np.asarray(values, dtype=np.float64)
+    finite = x[np.isfinite(x)]
+    if finite.size == 0:
+        return np.full_like(x, np.nan)
+    centre = float(np.median(finite))
+    scale = max(MAD_TO_SIGMA * float(np.median(np.abs(finite - centre))), floor)
+    if not scale > 0:
+        return np.where(x == centre, 0.0, np.copysign(np.inf, x - centre))
+    return (x - centre) / scale
+
+
+def _outliers(qualities: Sequence[FrameQuality], threshold: float, *, flat: bool) -> list[tuple[int, str]]:
+    """(index, reason) of every level, noise and gradient outlier of a group of 3 or more frames."""
+    if len(qualities) < 3:
+        return []
+    median = np.array([q.median for q in qualities])
+    noise = np.array([q.noise for q in qualities])
+    gradient = np.array([q.gradient for q in qualities])
+    sigma = float(np.nanmedian(noise)) if np.isfinite(noise).any() else math.nan
+    if not math.isfinite(sigma):
+        return []
+    gradient_floor = GRADIENT_FLOOR * sigma
+    name = "gradient"
+    if flat:
+        # The illumination's shape, not its brightness: a flat's vignetting scales with its level.
+        centre = float(np.nanmedian(median))
+        with np.errstate(divide="ignore", invalid="ignore"):
+            gradient = gradient / median
+        gradient_floor = gradient_floor / centre if centre > 0 else 0.0
+        name = "relative gradient"
+    checks = [
+        ("level", median, LEVEL_FLOOR * sigma, "{:.6g}"),
+        ("noise", noise, NOISE_FLOOR * sigma, "{:.3g}"),
+        (name, gradient, gradient_floor, "{:.3g}"),
+    ]
+    found: list[tuple[int, str]] = []
+    for label, values, floor, fmt in checks:
+        z = robust_z(values, floor)
+        typical = float(np.nanmedian(values))
+        for i in np.flatnonzero(np.abs(np.nan_to_num(z, nan=0.0)) > threshold):
+            side = "above" if z[i] > 0 else "below"
+            found.append(
+                (
+                    int(i),
+                    f"{label} {fmt.format(values[i])} is {abs(z[i]):.1f} robust sigma {side} the group's "
+                    f"{fmt.format(typical)} (limit {threshold:g})",
+                )
+            )
+    return found

@@ -1,0 +1,133 @@
+"""Master statistics against the synthetic truth: hot pixels, vignetting, dust donuts, rejection."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from apcal.demo.synthetic import CameraModel, NightPlan, dark_truth, generate_night
+from apcal.frames.model import FrameType
+from apcal.quality.master_stats import (
+    defect_counts,
+    dust_donut_count,
+    label_components,
+    master_statistics,
+    vignetting_ratio,
+)
+
+
+def _noisy(image: np.ndarray, sigma: float, seed: int = 0) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    return (image + sigma * rng.standard_normal(image.shape)).astype(np.float32)
+
+
+@pytest.fixture(scope="module")
+def truth(tmp_path_factory):
+    night = NightPlan(n_bias=1, dark_exposures=(300.0,), n_darks=1, n_flats=1, seed=3)
+    return generate_night(tmp_path_factory.mktemp("night"), CameraModel(), night)
+
+
+def test_dark_master_hot_pixels_match_the_truth(truth) -> None:
+    master = _noisy(dark_truth(truth, 300.0), truth.read_noise / math.sqrt(15))
+    stats = master_statistics(master, FrameType.DARK)
+    n_hot = len(truth.hot_pixels)
+    assert n_hot == 120
+    assert 0.95 * n_hot <= stats["hot_pixels"] <= 1.15 * n_hot
+    assert stats["cold_pixels"] <= 2
+    assert stats["median"] == pytest.approx(float(np.median(master)))
+    assert stats["noise"] == pytest.approx(truth.read_noise / math.sqrt(15), rel=0.5)  # + column pattern
+    assert "vignetting_ratio" not in stats and "rejected_low_fraction" not in stats
+
+
+def test_bias_master_has_almost_no_defects(truth) -> None:
+    stats = master_statistics(_noisy(truth.bias, truth.read_noise / math.sqrt(20)), "bias")
+    assert stats["hot_pixels"] + stats["cold_pixels"] < 1e-4 * truth.bias.size
+
+
+def test_flat_master_vignetting_and_dust_against_the_truth(truth) -> None:
+    for name in ("L", "R"):
+        response = truth.flat[name]
+        master = _noisy(response * np.float32(0.45), 0.45 * 0.002)
+        stats = master_statistics(master, FrameType.FLAT)
+        # the truth map has the same vignetting; noise must not move it
+        assert stats["vignetting_ratio"] == pytest.approx(vignetting_ratio(response[:-1:2, :-1:2]), abs=0.01)
+        # the model is 1 - 0.3 r^2 with r = 0.9 at the corner patches' centres: about 0.75 of the centre
+        assert 0.70 < stats["vignetting_ratio"] < 0.80
+        assert stats["hot_pixels"] <= 2 and stats["cold_pixels"] <= 2
+    # seed 3 places six donuts in L that do not touch (found by listing them; see the generator's _dust)
+    l_master = _noisy(truth.flat["L"] * np.float32(0.45), 0.45 * 0.002)
+    assert master_statistics(l_master, "flat")["dust_donuts"] == truth.night.dust_donuts == 6
+
+
+@pytest.mark.parametrize("seed", [1, 2, 4, 5])
+def test_dust_count_never_exceeds_what_was_placed(seed, tmp_path) -> None:
+    """Overlapping donuts merge into one dip, so the estimate lies between half and all of them."""
+    night = NightPlan(n_bias=0, dark_exposures=(), n_darks=0, n_flats=1, seed=seed)
+    truth = generate_night(tmp_path, CameraModel(), night)
+    for response in truth.flat.values():
+        count = dust_donut_count(_noisy(response, 0.002, seed))
+        assert night.dust_donuts // 2 <= count <= night.dust_donuts
+
+
+def _donut_flat(
+    rows: int, cols: int, donuts: list[tuple[float, float, float, float]], seed: int = 0
+) -> np.ndarray:
+    """Vignetting 1 - 0.25 r^2, 1 % PRNU, and donuts (cy, cx, radius, depth) shaped like the generator's."""
+    y = (np.arange(rows)[:, None] + 0.5 - rows / 2) ** 2
+    x = (np.arange(cols)[None, :] + 0.5 - cols / 2) ** 2
+    image = 1 - 0.25 * (y + x) / ((rows / 2) ** 2 + (cols / 2) ** 2)
+    for cy, cx, radius, depth in donuts:
+        rho = np.hypot(np.arange(rows)[:, None] + 0.5 - cy, np.arange(cols)[None, :] + 0.5 - cx)
+        soft = max(0.7, 0.08 * radius)
+        ring = 1 / (1 + np.exp(-(rho - 0.45 * radius) / soft)) - 1 / (1 + np.exp(-(rho - radius) / soft))
+        image = image * (1 - depth * ring)
+    return _noisy(image * 0.4, 0.004, seed)
+
+
+def test_dust_donuts_counted_on_a_hand_made_flat() -> None:
+    donuts = [(80, 100, 25, 0.05), (300, 500, 40, 0.03), (200, 300, 12, 0.025), (60, 520, 18, 0.04)]
+    assert dust_donut_count(_donut_flat(400, 600, donuts)) == 4
+    assert dust_donut_count(_donut_flat(400, 600, [])) == 0
+    assert dust_donut_count(_donut_flat(400, 600, [(200, 300, 30, 0.005)])) == 0  # 0.5 %: not counted
+
+
+def test_rejected_fractions() -> None:
+    image = np.full((10, 10), 0.5, np.float32)
+    low = np.zeros((10, 10), np.uint16)
+    high = np.zeros((10, 10), np.uint16)
+    low[0, :5] = 2
+    high[1, :] = 1
+    stats = master_statistics(image, "bias", rejected_low=low, rejected_high=high, n_frames=4)
+    assert stats["rejected_low_fraction"] == pytest.approx(10 / 400)
+    assert stats["rejected_high_fraction"] == pytest.approx(10 / 400)
+
+
+def test_colour_and_nan_masters() -> None:
+    rng = np.random.default_rng(1)
+    rgb = (0.3 + 0.001 * rng.standard_normal((3, 60, 80))).astype(np.float32)
+    rgb[1, 30, 40] = 0.9
+    stats = master_statistics(rgb, "flat")
+    assert stats["hot_pixels"] == 1 and 0.98 < stats["vignetting_ratio"] < 1.02
+    nan = master_statistics(np.full((20, 20), np.nan, np.float32), "dark")
+    assert math.isnan(nan["median"]) and math.isnan(nan["hot_pixels"])
+    holes = rgb[0].copy()
+    holes[5:8, 5:8] = np.nan
+    assert defect_counts(holes) == (0, 0)
+
+
+def test_label_components() -> None:
+    mask = np.zeros((6, 8), bool)
+    mask[0:2, 0:2] = True  # a square
+    mask[4, 1:7] = True  # a bar
+    mask[0:4, 6] = True  # a column that joins the bar at (4, 6)
+    mask[2, 3] = True  # a single pixel
+    labels = label_components(mask)
+    assert labels.max() == 3
+    assert len({labels[0, 0], labels[4, 1], labels[2, 3]}) == 3
+    assert labels[0, 6] == labels[4, 1]
+    ring = np.zeros((9, 9), bool)
+    ring[1:8, 1:8] = True
+    ring[3:6, 3:6] = False
+    assert label_components(ring).max() == 1
