@@ -65,7 +65,10 @@ def print_plan(out: Console, plan: Plan, up_to_date: set[str] | None = None) -> 
     for job in plan.jobs:
         cal = job.calibration
         masters = "\n".join(_master(m) for m in cal.masters) if cal else ""
-        notes = "\n".join(f"[yellow]{n}" for n in job.notes)
+        notes = "\n".join(
+            [f"[yellow]{n}" for n in job.notes]
+            + [f"[yellow]excluded {e.path.name}: {e.reason}" for e in job.excluded]
+        )
         row = [
             job.type.value,
             job.group.name,

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal, Protocol
 
+from apcal.frames.model import SkippedFile
 from apcal.plan.model import Job, Plan
 
 JobStatus = Literal["built", "failed", "up_to_date", "script_only"]
@@ -30,6 +31,8 @@ class JobResult:
     stats: Mapping[str, float] = field(default_factory=dict)
     calibrated: tuple[Path, ...] = ()
     dark_scales: Mapping[str, float] = field(default_factory=dict)  # input file name -> optimised k
+    excluded: tuple[SkippedFile, ...] = ()  # frames the engine screened out on their pixels
+    screening_warnings: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)

@@ -21,7 +21,8 @@ from apcal.plan.keywords import (
     job_hash,
     master_keywords,
 )
-from apcal.plan.model import FlatCalibration, Group, Job, MasterRef, Plan
+from apcal.plan.model import FlatCalibration, Group, Job, MasterRef, PixelScreening, Plan
+from apcal.quality.screening import screen_group
 from apcal.recipe.model import Recipe
 
 
@@ -41,7 +42,11 @@ def build_plan(
     jobs: list[Job] = []
     run_masters: list[tuple[Frame, Job]] = []
     library_masters = [m for lib in libraries for m in lib.masters]
-    for group in grouped.groups:
+    screening = PixelScreening(
+        recipe.screening, recipe.grouping.min_frames, recipe.grouping.tolerances.sensor_temp
+    )
+    for found in grouped.groups:
+        group, excluded, warnings = _screen_headers(found, screening)
         integration = recipe.integration[group.type].resolved(len(group.frames))
         output = master_dir / f"{group.type.file_prefix}_{group.name}.{ext}"
         calibration, notes, master_ids = None, (), []
@@ -75,7 +80,9 @@ def build_plan(
             keywords=keywords,
             calibration=calibration,
             depends_on=depends,
-            notes=notes,
+            notes=(*notes, *warnings),
+            excluded=excluded,
+            screening=screening if recipe.screening.enabled else None,
         )
         jobs.append(job)
         if group.type is not FrameType.FLAT:
@@ -93,7 +100,29 @@ def build_plan(
             for lib in libraries
             if not lib.masters
         ),
+        rejection_maps=recipe.output.rejection_maps,
     )
+
+
+def _screen_headers(
+    group: Group, screening: PixelScreening
+) -> tuple[Group, tuple[SkippedFile, ...], tuple[str, ...]]:
+    """Leave out frames whose headers already disqualify them (a warm sensor), before anything is read,
+    so the master's NCOMBINE and hash describe the frames really used."""
+    result = screen_group(
+        group.frames,
+        None,
+        screening.settings,
+        frame_type=group.type,
+        sensor_temp_tolerance=screening.sensor_temp_tolerance,
+        min_frames=screening.min_frames,
+    )
+    if not result.excluded:
+        return group, (), result.warnings
+    gone = {str(e.path) for e in result.excluded}
+    kept = tuple(f for f in group.frames if str(f.path) not in gone)
+    excluded = tuple(SkippedFile(Path(e.path), e.reason) for e in result.excluded)
+    return replace(group, frames=kept), excluded, result.warnings
 
 
 def _raw_frames(frames: Sequence[Frame], out: Path) -> tuple[list[Frame], list[SkippedFile]]:

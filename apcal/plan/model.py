@@ -12,6 +12,7 @@ from typing import Literal
 
 from apcal.frames.model import Frame, FrameType, HeaderValue, Keyword, SkippedFile
 from apcal.params import CalibrationParams, IntegrationParams
+from apcal.recipe.model import Screening
 
 
 @dataclass(frozen=True)
@@ -65,6 +66,15 @@ class FlatCalibration:
 
 
 @dataclass(frozen=True)
+class PixelScreening:
+    """What an engine needs to screen a group's frames on their pixels (see apcal.quality.screening)."""
+
+    settings: Screening
+    min_frames: int
+    sensor_temp_tolerance: float
+
+
+@dataclass(frozen=True)
 class Job:
     """Build one master: integrate ``group``'s frames (calibrated first when ``calibration`` is set).
 
@@ -81,6 +91,8 @@ class Job:
     calibration: FlatCalibration | None = None
     depends_on: tuple[str, ...] = ()
     notes: tuple[str, ...] = ()  # why no calibration master was found, and similar
+    excluded: tuple[SkippedFile, ...] = ()  # frames screened out from their headers at plan time
+    screening: PixelScreening | None = None  # None: the engine screens nothing on pixels
 
     @property
     def type(self) -> FrameType:
@@ -112,6 +124,7 @@ class Plan:
     skipped_groups: tuple[SkippedGroup, ...] = ()
     script_dir: Path | None = None  # the seed's --script-dir; default <output>/logs
     notes: tuple[str, ...] = ()  # plan-wide warnings (an empty library folder, ...)
+    rejection_maps: bool = False  # also write <master stem>_rejection_low/high next to each master
 
     @property
     def master_dir(self) -> Path:

@@ -47,6 +47,7 @@ def job_to_dict(job: Job) -> dict[str, Any]:
             "output_dir": str(cal.output_dir),
         },
         "depends_on": list(job.depends_on),
+        "excluded": [{"path": str(e.path), "reason": e.reason} for e in job.excluded],
         "notes": list(job.notes),
         "hash": next((k.value for k in job.keywords if k.name == "APCALHSH"), None),
     }

@@ -46,7 +46,10 @@ def build_report(
             stats={k: _finite(v) for k, v in result.stats.items()} if result else {},
             calibrated=[str(p) for p in result.calibrated] if result else [],
             dark_scales={k: _finite(v) for k, v in result.dark_scales.items()} if result else {},
+            screening_warnings=list(result.screening_warnings) if result else [],
         )
+        if result:
+            entry["excluded"] += [{"path": str(e.path), "reason": e.reason} for e in result.excluded]
         groups.append(entry)
     counts: dict[str, int] = {}
     for entry in groups:

@@ -125,6 +125,7 @@ def run_recipe(
                 log_path=log_path,
             )
             write_report(report_path, report)
+            _write_html(report, logs / f"{stamp}_report.html")
             built = sum(r.status == "built" for r in results)
             logger.info(
                 "done in {:.1f} s: {} built, {} up to date, {} failed; report {}",
@@ -135,6 +136,18 @@ def run_recipe(
                 report_path,
             )
     return RunOutcome(exit_code, plan, tuple(results), stamp, report_path, log_path)
+
+
+def _write_html(report: dict, path: Path) -> None:
+    """The visual report, with previews beside the masters; a failure here never fails the run."""
+    from apcal.quality.html_report import write_html_report
+
+    try:
+        write_html_report(report, path, write_previews=True)
+    except Exception as exc:  # any failure: the masters and the JSON report are already safe
+        logger.warning("could not write the HTML report {}: {}: {}", path, type(exc).__name__, exc)
+    else:
+        logger.info("visual report {}", path)
 
 
 def _log_result(result: JobResult) -> None:
