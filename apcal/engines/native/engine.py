@@ -1,0 +1,163 @@
+"""The native engine: builds every master in-process with numpy/numba, no PixInsight needed.
+
+Per job, in plan order: calibrate the flats first when the job says so (:mod:`.flatcal`), integrate the
+frames in row blocks within ``engine.memory_limit`` (:mod:`.stack`), write the master atomically with
+the job's header cards, and yield a :class:`~apcal.engines.base.JobResult` with the master's
+statistics. A job that fails for any reason yields ``failed`` with a one-line message and the next job
+runs; a flat job whose master's job failed earlier in the run fails without touching that master.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from loguru import logger
+
+from apcal.engines.base import JobResult, RunContext
+from apcal.errors import ApcalError, EngineError
+from apcal.plan.model import Job, Plan
+from apcal.recipe.model import EngineSettings
+
+#: Failures a job may meet on real data; anything else is a bug, logged with its traceback.
+_EXPECTED = (ApcalError, OSError, ValueError, MemoryError)
+
+
+class NativeEngine:
+    """Builds masters in-process (see the module docstring)."""
+
+    name = "native"
+
+    def __init__(self, settings: EngineSettings) -> None:
+        self.settings = settings
+
+    def check(self, plan: Plan) -> None:
+        """EngineError when the output folder cannot be created or written (nothing is created here)."""
+        for folder in (plan.output_dir, plan.master_dir):
+            problem = _unwritable(folder)
+            if problem:
+                raise EngineError(f"output folder {folder} {problem}")
+
+    def execute(self, plan: Plan, jobs: Sequence[Job], context: RunContext) -> Iterator[JobResult]:
+        """Build ``jobs`` in order; yield one result per job as it finishes."""
+        self.check(plan)
+        failed: set[str] = set()
+        for job in jobs:
+            start = time.perf_counter()
+            logger.info("{}: building from {} frames", job.id, len(job.inputs))
+            try:
+                result = self._build(plan, job, context, failed)
+            except Exception as exc:  # one job's failure never stops the others
+                failed.add(job.id)
+                message = _message(exc)
+                if isinstance(exc, _EXPECTED):
+                    logger.opt(exception=exc).debug("{} failed", job.id)
+                    logger.error("{}: failed: {}", job.id, message)
+                else:
+                    logger.opt(exception=exc).error("{}: failed with an internal error", job.id)
+                    message = f"internal error: {message} (traceback in the run log)"
+                yield JobResult(job.id, "failed", message=message, seconds=time.perf_counter() - start)
+                continue
+            seconds = time.perf_counter() - start
+            logger.info(
+                "{}: built {} from {} frames in {:.1f} s", job.id, job.output.name, len(job.inputs), seconds
+            )
+            yield JobResult(
+                job.id,
+                "built",
+                job.output,
+                seconds=seconds,
+                stats=result.stats,
+                calibrated=result.calibrated,
+                dark_scales=result.dark_scales,
+            )
+
+    def _build(self, plan: Plan, job: Job, context: RunContext, failed: set[str]) -> _Built:
+        # Heavy imports here: the engine is constructed by `apcal plan` too, which never needs numba.
+        from apcal.engines.native.flatcal import calibrate_files
+        from apcal.engines.native.stack import integrate_files
+        from apcal.engines.native.stats import master_stats
+        from apcal.io.image import write_image
+
+        inputs = list(job.inputs)
+        n = len(inputs)
+        calibrated: tuple[Path, ...] = ()
+        dark_scales: dict[str, float] = {}
+        done_before = 0
+        report = context.progress
+
+        if job.calibration is not None:
+            steps = n
+
+            def calibration_progress(done: int, total: int) -> None:
+                if report:
+                    report(job.id, done, total + n + 1)  # + the integration's frames and >= 1 block
+
+            result = calibrate_files(
+                inputs, job.calibration, plan.output_format, failed_jobs=failed, progress=calibration_progress
+            )
+            calibrated, dark_scales = result.paths, result.dark_scales
+            inputs = list(calibrated)
+            done_before = steps
+            if dark_scales:
+                ks = list(dark_scales.values())
+                logger.debug("{}: dark scale k from {:.4f} to {:.4f}", job.id, min(ks), max(ks))
+
+        def stack_progress(done: int, total: int) -> None:
+            if report:
+                report(job.id, done_before + done, done_before + total)
+
+        stack = integrate_files(
+            inputs,
+            job.integration,
+            memory_limit=self.settings.memory_limit,
+            threads=self.settings.threads,
+            progress=stack_progress,
+        )
+        logger.debug(
+            "{}: integrated in {} block(s); {} rejection, {} normalization",
+            job.id,
+            stack.blocks,
+            job.integration.rejection,
+            job.integration.normalization,
+        )
+        stats = master_stats(stack.image, stack.rejected_low, stack.rejected_high, n)
+        job.output.parent.mkdir(parents=True, exist_ok=True)
+        write_image(job.output, stack.image, job.keywords, format=plan.output_format)
+        return _Built(stats, calibrated, dark_scales)
+
+
+@dataclass(frozen=True)
+class _Built:
+    stats: dict[str, float]
+    calibrated: tuple[Path, ...]
+    dark_scales: dict[str, float]
+
+
+def _unwritable(folder: Path) -> str | None:
+    """Why ``folder`` cannot be created or written, or None when it can."""
+    folder = Path(folder).absolute()
+    probe = folder
+    while not probe.exists():
+        if probe.parent == probe:
+            return "cannot be created (no existing parent folder)"
+        probe = probe.parent
+    if not probe.is_dir():
+        return "cannot be created" + (f" ({probe} is a file)" if probe != folder else " (it is a file)")
+    if not os.access(probe, os.W_OK | os.X_OK):
+        where = "is not writable" if probe == folder else f"cannot be created ({probe} is not writable)"
+        return where
+    return None
+
+
+def _message(exc: BaseException) -> str:
+    """One line: the exception's message (FrameError and OSError name the file), or its type."""
+    if isinstance(exc, MemoryError):
+        return "out of memory (lower engine.memory_limit or free memory)"
+    text = " ".join(str(exc).split())
+    if isinstance(exc, ApcalError | OSError):
+        return text or type(exc).__name__
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__

@@ -1,0 +1,137 @@
+"""Calibrate a flat group's frames with its masters before integration (ImageCalibration's file work).
+
+Each master is read whole once; each raw flat is read, calibrated
+(:func:`~apcal.engines.native.calibration.calibrate_flat`, with the dark scaled by the optimised factor k
+when ``optimize_darks`` and both a bias and a dark are given) and written to
+``<output_dir>/<stem><postfix>.<xisf|fits>`` with the raw frame's keywords plus HISTORY lines saying
+what was subtracted. One raw frame is in memory at a time, besides the masters.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Collection, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from loguru import logger
+
+from apcal.engines.native.calibration import calibrate_flat, optimize_dark_scale
+from apcal.errors import FrameError
+from apcal.frames.model import Keyword
+from apcal.io.image import open_image, read_header, write_image
+from apcal.params import CalibrationParams
+from apcal.plan.model import FlatCalibration, MasterRef
+
+#: DN -> [0, 1]: PixInsight's pedestal is in 16-bit DN.
+DN = 1.0 / 65535.0
+
+
+@dataclass(frozen=True)
+class CalibratedFlats:
+    """The calibrated files, in input order, and each input's dark scaling factor (by file name)."""
+
+    paths: tuple[Path, ...]
+    dark_scales: dict[str, float]
+
+
+def calibrated_path(calibration: FlatCalibration, frame: Path, output_format: str) -> Path:
+    """``<output_dir>/<stem><postfix>.<xisf|fits>``."""
+    return calibration.output_dir / f"{frame.stem}{calibration.params.output_postfix}.{output_format}"
+
+
+def check_masters(calibration: FlatCalibration, failed_jobs: Collection[str] = ()) -> None:
+    """FrameError when a master is missing on disk or its job failed earlier in this run."""
+    for ref in calibration.masters:
+        if (ref.job_id is not None and ref.job_id in failed_jobs) or not ref.path.is_file():
+            raise FrameError(f"master {ref.type.value} {ref.path} is missing (its job failed or was not run)")
+
+
+def load_master(ref: MasterRef | None, shape: tuple[int, ...]) -> np.ndarray | None:
+    """The master as float32 [0, 1], checked against the flats' ``shape``; None for no master."""
+    if ref is None:
+        return None
+    with open_image(ref.path) as reader:
+        if reader.shape != shape:
+            raise FrameError(
+                f"master {ref.type.value} {ref.path} is {_shape_text(reader.shape)}, "
+                f"the flats are {_shape_text(shape)}"
+            )
+        return reader.read()
+
+
+def calibrate_files(
+    paths: Sequence[Path],
+    calibration: FlatCalibration,
+    output_format: str,
+    *,
+    failed_jobs: Collection[str] = (),
+    progress: Callable[[int, int], None] | None = None,
+) -> CalibratedFlats:
+    """Calibrate ``paths`` with ``calibration``'s masters, write them, and return where and each k.
+
+    ``progress(done, len(paths))`` after each frame. Raises FrameError (naming the file) for a missing
+    master, a master or flat of another shape, or an unreadable flat.
+    """
+    check_masters(calibration, failed_jobs)
+    params = calibration.params
+    shape = read_header(paths[0]).shape
+    bias = load_master(calibration.bias, shape)
+    dark = load_master(calibration.dark, shape)
+    flatdark = load_master(calibration.flatdark, shape)
+    optimize = params.optimize_darks and flatdark is None and bias is not None and dark is not None
+    calibration.output_dir.mkdir(parents=True, exist_ok=True)
+    out_paths: list[Path] = []
+    scales: dict[str, float] = {}
+    for index, path in enumerate(paths):
+        with open_image(path) as reader:
+            if reader.shape != shape:
+                raise FrameError(
+                    f"{path}: image is {_shape_text(reader.shape)}, unlike {Path(paths[0]).name} "
+                    f"({_shape_text(shape)})"
+                )
+            raw = reader.read()
+        k = _dark_scale(raw, bias, dark, params) if optimize else 1.0
+        result = _calibrate(raw, bias=bias, dark=dark, flatdark=flatdark, k=k, pedestal=params.pedestal * DN)
+        target = calibrated_path(calibration, path, output_format)
+        keywords = read_header(path).keywords + _history(calibration, k, optimize)
+        write_image(target, result, keywords, format=output_format)  # type: ignore[arg-type]
+        logger.debug("calibrated {} -> {} (k = {:.4f})", path.name, target.name, k)
+        out_paths.append(target)
+        if calibration.dark is not None and flatdark is None:
+            scales[path.name] = k
+        if progress:
+            progress(index + 1, len(paths))
+    return CalibratedFlats(tuple(out_paths), scales)
+
+
+def _dark_scale(raw: np.ndarray, bias: np.ndarray, dark: np.ndarray, params: CalibrationParams) -> float:
+    """k for a frame; for a colour frame the mean of its channels' k (one k is recorded per frame)."""
+    if raw.ndim == 2:
+        return optimize_dark_scale(raw, bias=bias, dark=dark, params=params)
+    planes = zip(raw, bias, dark, strict=True)
+    return float(np.mean([optimize_dark_scale(r, bias=b, dark=d, params=params) for r, b, d in planes]))
+
+
+def _calibrate(raw, *, bias, dark, flatdark, k: float, pedestal: float) -> np.ndarray:
+    return calibrate_flat(raw, bias=bias, dark=dark, k=k, flatdark=flatdark, pedestal=pedestal)
+
+
+def _history(calibration: FlatCalibration, k: float, optimized: bool) -> tuple[Keyword, ...]:
+    lines = []
+    if calibration.flatdark is not None:
+        lines.append(f"apcal.calibrated: - master flatdark {calibration.flatdark.path.name}")
+    else:
+        if calibration.bias is not None:
+            lines.append(f"apcal.calibrated: - master bias {calibration.bias.path.name}")
+        if calibration.dark is not None:
+            how = "optimized" if optimized else "unscaled"
+            lines.append(f"apcal.calibrated: - k * master dark {calibration.dark.path.name}")
+            lines.append(f"apcal.calibrated: dark scale k = {k:.6f} ({how})")
+    if calibration.params.pedestal:
+        lines.append(f"apcal.calibrated: + pedestal {calibration.params.pedestal} DN")
+    return tuple(Keyword("HISTORY", line, "") for line in lines)
+
+
+def _shape_text(shape: tuple[int, ...]) -> str:
+    return "x".join(str(s) for s in reversed(shape))
