@@ -34,6 +34,7 @@ def cli() -> None:
 def _register() -> None:
     from apcal.cli import (
         calibrate_cmd,
+        demo_cmd,
         init_cmd,
         plan_cmd,
         run_cmd,
@@ -42,7 +43,7 @@ def _register() -> None:
         validate_cmd,
     )
 
-    for module in (init_cmd, validate_cmd, scan_cmd, plan_cmd, run_cmd, calibrate_cmd, schema_cmd):
+    for module in (demo_cmd, init_cmd, validate_cmd, scan_cmd, plan_cmd, run_cmd, calibrate_cmd, schema_cmd):
         cli.add_command(module.command)
 
 
