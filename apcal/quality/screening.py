@@ -16,7 +16,9 @@ Checks, in the order their reasons are listed:
   side for 16-bit (and 12/14-bit data scaled to 16 bits, as capture programs write it).
 * **Outliers in the group** (pixels, groups of 3 or more): for each of median level, noise and
   large-scale gradient, the robust z-score ``z = (x - median(x)) / s`` with
-  ``s = max(1.4826 · MAD(x), floor)``; ``|z| > z_threshold`` (5 by default) excludes the frame. A
+  ``s = max(1.4826 · MAD(x), floor)``; ``|z| > z_threshold`` (5 by default) for the level, and
+  ``z > z_threshold`` for noise and gradient (a quieter or flatter frame cannot spoil a master),
+  excludes the frame. A
   Gaussian value passes 5 sigma about once in 3.5 million, so clean groups lose nothing, while the
   floors below keep a group of identical values from turning a one-ADU difference into z = inf.
   For flats the gradient is taken relative to the level (the illumination's shape, not its
@@ -241,16 +243,19 @@ def _outliers(qualities: Sequence[FrameQuality], threshold: float, *, flat: bool
             gradient = gradient / median
         gradient_floor = gradient_floor / centre if centre > 0 else 0.0
         name = "relative gradient"
+    # Level is checked on both sides (too bright and too dark both spoil a master); noise and gradient
+    # only above: a frame quieter or flatter than its group cannot spoil the master, and leaving it
+    # out would only cost signal (seen on real ST-7 darks, whose first frame of a series is quieter).
     checks = [
-        ("level", median, LEVEL_FLOOR * sigma, "{:.6g}"),
-        ("noise", noise, NOISE_FLOOR * sigma, "{:.3g}"),
-        (name, gradient, gradient_floor, "{:.3g}"),
+        ("level", median, LEVEL_FLOOR * sigma, "{:.6g}", True),
+        ("noise", noise, NOISE_FLOOR * sigma, "{:.3g}", False),
+        (name, gradient, gradient_floor, "{:.3g}", False),
     ]
     found: list[tuple[int, str]] = []
-    for label, values, floor, fmt in checks:
-        z = robust_z(values, floor)
+    for label, values, floor, fmt, both_sides in checks:
+        z = np.nan_to_num(robust_z(values, floor), nan=0.0)
         typical = float(np.nanmedian(values))
-        for i in np.flatnonzero(np.abs(np.nan_to_num(z, nan=0.0)) > threshold):
+        for i in np.flatnonzero((np.abs(z) if both_sides else z) > threshold):
             side = "above" if z[i] > 0 else "below"
             found.append(
                 (

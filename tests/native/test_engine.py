@@ -104,7 +104,7 @@ def test_every_job_built_with_its_header(built) -> None:
         header = {k.name: k.value for k in read_header(job.output).keywords if k.name != "HISTORY"}
         planned = {k.name: k.value for k in job.keywords}
         assert header["NCOMBINE"] == N and header["APCALHSH"] == planned["APCALHSH"]
-        assert set(result.stats) == set(STAT_NAMES)
+        assert set(STAT_NAMES) <= set(result.stats)
         assert all(isinstance(v, float) for v in result.stats.values())
         assert result.seconds > 0
     leftovers = [p.name for p in plan.master_dir.iterdir() if p.name.startswith(".")]
@@ -324,7 +324,7 @@ def test_both_output_formats(tmp_path: Path, output_format: str) -> None:
 
 
 def test_master_stats_are_floats_with_rejected_fractions_of_all_samples() -> None:
-    from apcal.engines.native.stats import master_stats
+    from apcal.quality.master_stats import master_statistics
 
     rng = np.random.default_rng(1)
     image = (0.5 + 0.01 * rng.standard_normal((200, 300))).astype(np.float32)
@@ -332,8 +332,8 @@ def test_master_stats_are_floats_with_rejected_fractions_of_all_samples() -> Non
     high = np.zeros(image.shape, np.uint16)
     low[:10] = 1  # 3000 samples
     high[0, :30] = 4  # 120 samples
-    stats = master_stats(image, low, high, n_frames=10)
-    assert set(stats) == set(STAT_NAMES) and all(type(v) is float for v in stats.values())
+    stats = master_statistics(image, FrameType.DARK, rejected_low=low, rejected_high=high, n_frames=10)
+    assert set(STAT_NAMES) <= set(stats) and all(type(v) is float for v in stats.values())
     assert stats["rejected_low_fraction"] == pytest.approx(3000 / (10 * image.size))
     assert stats["rejected_high_fraction"] == pytest.approx(120 / (10 * image.size))
     assert stats["median"] == pytest.approx(float(np.median(image)))

@@ -131,3 +131,17 @@ def test_label_components() -> None:
     ring[1:8, 1:8] = True
     ring[3:6, 3:6] = False
     assert label_components(ring).max() == 1
+
+
+def test_defect_kernel_equals_the_numpy_reference_with_edges_and_nans() -> None:
+    from apcal.quality.master_stats import _fast_residual, _reference_residual, defect_counts
+
+    rng = np.random.default_rng(7)
+    for shape in ((3, 3), (4, 7), (61, 45)):
+        img = (0.3 + rng.normal(0, 0.01, shape)).astype(np.float32)
+        img[1, 1] = np.nan
+        img[-1, 0] = 5.0  # a hot pixel in a corner: reflected neighbours
+        assert np.array_equal(_fast_residual(img), _reference_residual(img), equal_nan=True)
+    img = (0.3 + rng.normal(0, 0.01, (80, 90))).astype(np.float32)
+    img[10, 10], img[40, 50] = 0.9, 0.0
+    assert defect_counts(img, fast=True) == defect_counts(img, fast=False) == (1, 1)

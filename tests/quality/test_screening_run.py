@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 
 import numpy as np
-import pytest
 
 from apcal.io.image import open_image, read_header
 from apcal.recipe.loader import recipe_from_mapping
@@ -30,10 +29,6 @@ def _run(root, night: str):
     return outcome
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="screening is not wired into the plan and native engine yet; remove this marker then",
-)
 def test_bad_frames_are_left_out_and_the_masters_equal_those_built_without_them(tmp_path) -> None:
     truth = small_night(tmp_path / "bad")
     copy_night(tmp_path / "bad", tmp_path / "clean")

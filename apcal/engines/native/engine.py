@@ -19,6 +19,7 @@ from loguru import logger
 
 from apcal.engines.base import JobResult, RunContext
 from apcal.errors import ApcalError, EngineError
+from apcal.frames.model import Keyword, SkippedFile
 from apcal.plan.model import Job, Plan
 from apcal.recipe.model import EngineSettings
 
@@ -73,14 +74,17 @@ class NativeEngine:
                 stats=result.stats,
                 calibrated=result.calibrated,
                 dark_scales=result.dark_scales,
+                excluded=result.excluded,
+                screening_warnings=result.warnings,
             )
 
     def _build(self, plan: Plan, job: Job, context: RunContext, failed: set[str]) -> _Built:
         # Heavy imports here: the engine is constructed by `apcal plan` too, which never needs numba.
         from apcal.engines.native.flatcal import calibrate_files
         from apcal.engines.native.stack import integrate_files
-        from apcal.engines.native.stats import master_stats
         from apcal.io.image import write_image
+        from apcal.quality.master_stats import master_statistics
+        from apcal.quality.screening import ScreeningResult, screen_group
 
         inputs = list(job.inputs)
         n = len(inputs)
@@ -110,12 +114,33 @@ class NativeEngine:
             if report:
                 report(job.id, done_before + done, done_before + total)
 
+        screened: list[ScreeningResult] = []
+        frames = job.group.frames  # inputs[i] is frames[i], raw or calibrated
+
+        def select(qualities: list) -> list[int]:  # type: ignore[type-arg]
+            assert job.screening is not None
+            result = screen_group(
+                frames,
+                qualities,
+                job.screening.settings,
+                frame_type=job.type,
+                sensor_temp_tolerance=job.screening.sensor_temp_tolerance,
+                min_frames=job.screening.min_frames,
+            )
+            screened.append(result)
+            for exclusion in result.excluded:
+                logger.warning("{}: excluded {}", job.id, exclusion.reason)
+            for warning in result.warnings:
+                logger.warning("{}: {}", job.id, warning)
+            return result.kept_indices([f.path for f in frames])
+
         stack = integrate_files(
             inputs,
             job.integration,
             memory_limit=self.settings.memory_limit,
             threads=self.settings.threads,
             progress=stack_progress,
+            select=select if job.screening is not None else None,
         )
         logger.debug(
             "{}: integrated in {} block(s); {} rejection, {} normalization",
@@ -124,10 +149,21 @@ class NativeEngine:
             job.integration.rejection,
             job.integration.normalization,
         )
-        stats = master_stats(stack.image, stack.rejected_low, stack.rejected_high, n)
+        used = len(stack.kept)
+        stats = master_statistics(
+            stack.image,
+            job.type,
+            rejected_low=stack.rejected_low,
+            rejected_high=stack.rejected_high,
+            n_frames=used,
+        )
         job.output.parent.mkdir(parents=True, exist_ok=True)
-        write_image(job.output, stack.image, job.keywords, format=plan.output_format)
-        return _Built(stats, calibrated, dark_scales)
+        write_image(job.output, stack.image, _with_ncombine(job.keywords, used), format=plan.output_format)
+        if plan.rejection_maps:
+            _write_rejection_maps(job, stack.rejected_low, stack.rejected_high, used, plan.output_format)
+        outcome = screened[0] if screened else ScreeningResult()
+        excluded = tuple(SkippedFile(Path(e.path), e.reason) for e in outcome.excluded)
+        return _Built(stats, calibrated, dark_scales, excluded, outcome.warnings)
 
 
 @dataclass(frozen=True)
@@ -135,6 +171,27 @@ class _Built:
     stats: dict[str, float]
     calibrated: tuple[Path, ...]
     dark_scales: dict[str, float]
+    excluded: tuple[SkippedFile, ...] = ()
+    warnings: tuple[str, ...] = ()
+
+
+def _with_ncombine(keywords: tuple[Keyword, ...], used: int) -> tuple[Keyword, ...]:
+    """The job's cards with NCOMBINE set to the frames really integrated (screening may drop some)."""
+    return tuple(k._replace(value=used) if k.name == "NCOMBINE" else k for k in keywords)
+
+
+def _write_rejection_maps(job: Job, low, high, used: int, output_format: str) -> None:  # type: ignore[no-untyped-def]
+    """``<master stem>_rejection_low/high``: the fraction of each pixel's samples rejected, as
+    PixInsight's rejection maps show it. Typed 'Rejection Map' so no scan takes them for frames."""
+    from apcal.io.image import write_image
+
+    for side, counts in (("low", low), ("high", high)):
+        path = job.output.with_name(f"{job.output.stem}_rejection_{side}.{output_format}")
+        cards = (
+            Keyword("IMAGETYP", "Rejection Map", f"{side} rejection of {job.output.name}"),
+            Keyword("NCOMBINE", used, "Number of frames integrated"),
+        )
+        write_image(path, (counts / max(used, 1)).astype("float32"), cards, format=output_format)
 
 
 def _unwritable(folder: Path) -> str | None:

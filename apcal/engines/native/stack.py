@@ -12,6 +12,9 @@ and the tile arithmetic is :mod:`apcal.engines.native.tiling`. Every file is ope
    of the noise, far below what normalization resolves, and the median of 2**19 values costs a tenth
    of a full frame's. When the whole stack fits in one block (the common case), this pass reads the
    frames straight into the block buffer and measures the same rows there: every file is read once.
+   With a ``select`` function, the same pass measures each frame's :class:`FrameQuality` for bad-frame
+   screening, and only the frames ``select`` keeps are normalized and integrated (in the one-block case
+   they are moved to the front of the buffer in place, so nothing is read twice).
 2. **Blocks.** For each block of rows, those rows of every frame are copied into one preallocated
    float32 buffer ``(channels, n, rows, cols)`` — allocated once for the largest block and reused, so
    memory does not grow with the number of blocks — and each channel's ``(n, rows, cols)`` stack (a
@@ -49,11 +52,14 @@ from apcal.engines.native.tiling import (
 from apcal.errors import FrameError
 from apcal.io.image import ImageReader, open_image, read_header
 from apcal.params import IntegrationParams
+from apcal.quality.screening import FrameQuality
 
 #: Pixels per channel the statistics pass measures (see the module docstring).
 STATS_PIXELS = 1 << 19
 
 Progress = Callable[[int, int], None]
+#: Chooses the frames to integrate from their qualities (indices, in order); see apcal.quality.screening.
+Select = Callable[[list[FrameQuality]], Sequence[int]]
 
 
 @dataclass(frozen=True)
@@ -72,6 +78,7 @@ class StackResult:
     frame_stats: list[FrameStats]
     channel_stats: list[list[FrameStats]] = field(default_factory=list)
     blocks: int = 1
+    kept: tuple[int, ...] = ()  # indices of the frames integrated (all of them without ``select``)
 
 
 def set_threads(threads: int) -> None:
@@ -90,14 +97,17 @@ def integrate_files(
     threads: int = 0,
     progress: Progress | None = None,
     stats_pixels: int | None = STATS_PIXELS,
+    select: Select | None = None,
 ) -> StackResult:
     """Integrate the images at ``paths`` (all of one shape) into one, holding at most ``memory_limit`` bytes.
 
     ``params.rejection`` must be resolved (not ``auto``). ``threads`` > 0 sets numba's thread count.
     ``progress(done, total)`` is called after each frame of the statistics pass and after each block
     (total = frames + blocks). ``stats_pixels`` caps the pixels per channel the statistics are measured
-    on; None measures every pixel. Raises :class:`~apcal.errors.FrameError` naming the file when one
-    cannot be opened or read or has another shape than the first.
+    on; None measures every pixel. ``select`` receives every frame's quality and returns the indices to
+    integrate (see the module docstring); ``frame_stats`` stays one entry per input frame. Raises
+    :class:`~apcal.errors.FrameError` naming the file when one cannot be opened or read or has another
+    shape than the first.
     """
     paths = [Path(p) for p in paths]
     if not paths:
@@ -135,6 +145,7 @@ def integrate_files(
         if len(ranges) == 1:
             whole = buffer.reshape(channels, n, rows, cols)
         frame_stats: list[FrameStats] = []
+        qualities: list[FrameQuality] = []
         channel_stats: list[list[FrameStats]] = [[] for _ in range(channels)]
         for i, reader in enumerate(readers):
             if whole is not None:
@@ -144,12 +155,23 @@ def integrate_files(
                 parts = [_read3(reader, r0, r1) for r0, r1 in sampled]
             sample = parts[0] if len(parts) == 1 else np.concatenate(parts, axis=1)
             frame_stats.append(FrameStats.of(sample))
+            if select is not None:
+                qualities.append(FrameQuality.of(sample[0] if channels == 1 else sample))
             for c in range(channels):
                 channel_stats[c].append(FrameStats.of(sample[c]) if channels > 1 else frame_stats[-1])
             if progress:
                 progress(i + 1, total)
-        output = [output_coefficients(s, params.normalization) for s in channel_stats]
-        rejection = [rejection_coefficients(s, params.rejection_normalization) for s in channel_stats]
+        kept = list(range(n)) if select is None else list(select(qualities))
+        if not kept:
+            raise ValueError("screening left no frame to integrate")
+        if len(kept) < n:
+            if whole is not None:
+                _compact(buffer, kept, channels, n, rows * cols)
+            readers = [readers[i] for i in kept]
+            n = len(kept)
+        kept_stats = [[stats[i] for i in kept] for stats in channel_stats]
+        output = [output_coefficients(s, params.normalization) for s in kept_stats]
+        rejection = [rejection_coefficients(s, params.rejection_normalization) for s in kept_stats]
 
         image = np.empty((channels, rows, cols), dtype=np.float32)
         low = np.empty((channels, rows, cols), dtype=np.uint16)
@@ -166,10 +188,22 @@ def integrate_files(
                 low[c, r0:r1] = result.rejected_low
                 high[c, r0:r1] = result.rejected_high
             if progress:
-                progress(n + b + 1, total)
+                progress(len(paths) + b + 1, total)
     if channels == 1:
         image, low, high = image[0], low[0], high[0]
-    return StackResult(image, low, high, frame_stats, channel_stats, len(ranges))
+    return StackResult(image, low, high, frame_stats, channel_stats, len(ranges), tuple(kept))
+
+
+def _compact(buffer: np.ndarray, kept: Sequence[int], channels: int, n: int, size: int) -> None:
+    """Move frames ``kept`` of a (channels, n, size) buffer to the front of a (channels, len(kept),
+    size) layout, in place. Each destination lies at or before its source and after every source
+    still to be read, so ascending order never overwrites a frame before it is moved."""
+    m = len(kept)
+    for c in range(channels):
+        for j, i in enumerate(kept):
+            dst, src = (c * m + j) * size, (c * n + i) * size
+            if dst != src:
+                buffer[dst : dst + size] = buffer[src : src + size]
 
 
 def _integrate_block(
