@@ -38,3 +38,14 @@ class LockedError(ApcalError):
     """Another run holds the output folder's lock."""
 
     exit_code = EXIT_LOCKED
+
+
+class Terminated(KeyboardInterrupt):
+    """The process was asked to stop (SIGTERM, as ``kill``, systemd and cron's timeouts send).
+
+    Raised by apcal's SIGTERM handler so that the run unwinds like on Ctrl-C: temporary files are
+    removed, PixInsight is stopped, the lock is released. A KeyboardInterrupt, so no ``except
+    Exception`` (one job's failure handler) can swallow it.
+    """
+
+    exit_code = 143  # 128 + SIGTERM, as a shell reports a process killed by the signal

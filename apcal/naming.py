@@ -57,11 +57,10 @@ def safe_part(text: str) -> str:
     cleaned = _UNSAFE.sub("-", ascii_text)
     cleaned = _DOTS.sub(".", cleaned)
     cleaned = _DASHES.sub("-", cleaned)
-    cleaned = cleaned.lstrip(".")
     # a '-' left at either end by a replaced character carries no meaning (a leading '-' of a negative
-    # number does: keep it when a digit follows)
-    if cleaned.startswith("-") and not cleaned[1:2].isdigit():
-        cleaned = cleaned.lstrip("-")
+    # number does: keep it when a digit follows); '../../x' leaves '.-.-x', so strip both in turn
+    while cleaned.startswith(".") or (cleaned.startswith("-") and not cleaned[1:2].isdigit()):
+        cleaned = cleaned[1:]
     return cleaned.rstrip("-.")
 
 

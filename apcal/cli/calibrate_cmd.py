@@ -14,7 +14,7 @@ from typing import Any
 
 import click
 
-from apcal.cli.errors import EXIT_CODES_HELP, handle_errors
+from apcal.cli.errors import EXIT_CODES_HELP, handle_errors, sigterm_as_interrupt
 from apcal.cli.options import verbosity_options
 
 _DIR = click.Path(file_okay=False, path_type=Path)
@@ -101,6 +101,7 @@ def command(
 
 def seed_main(argv: list[str] | None = None) -> int:
     """Entry point of the ``ap-wbpp-calibration`` console script."""
-    return handle_errors(
-        lambda: command.main(args=argv, prog_name="ap-wbpp-calibration", standalone_mode=False)
-    )
+    with sigterm_as_interrupt():
+        return handle_errors(
+            lambda: command.main(args=argv, prog_name="ap-wbpp-calibration", standalone_mode=False)
+        )

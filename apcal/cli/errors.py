@@ -7,28 +7,33 @@ holds the traceback and versions.
 
 from __future__ import annotations
 
+import signal
 import sys
 import tempfile
+import threading
 import time
 import traceback
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import click
 
 from apcal import __version__
-from apcal.errors import ApcalError, RecipeError
+from apcal.errors import ApcalError, RecipeError, Terminated
 
 EXIT_INTERNAL = 70
+EXIT_INTERRUPTED = 130  # Ctrl-C: 128 + SIGINT
 
 EXIT_CODES_HELP = """\b
 Exit codes:
   0  everything built or already up to date
-  1  at least one group failed (the others were still built)
+  1  at least one group failed (the others were still built), or the report was not written
   2  recipe or usage error (nothing was built)
   3  another run holds the output folder's lock
-  70 internal error (a bug: a crash log is written)"""
+  70 internal error (a bug: a crash log is written)
+  130, 143 interrupted (Ctrl-C) or terminated (SIGTERM); a rerun completes the work"""
 
 
 def handle_errors(call: Callable[[], Any]) -> int:
@@ -40,9 +45,11 @@ def handle_errors(call: Callable[[], Any]) -> int:
     except click.ClickException as exc:
         exc.show()
         return exc.exit_code
-    except click.exceptions.Abort:
+    except click.exceptions.Abort as exc:
+        if isinstance(exc.__context__, Terminated):  # click turns KeyboardInterrupt into Abort
+            return _terminated()
         click.echo("apcal: aborted", err=True)
-        return 130
+        return EXIT_INTERRUPTED
     except RecipeError as exc:
         for line in exc.problems:
             click.echo(line, err=True)
@@ -50,17 +57,47 @@ def handle_errors(call: Callable[[], Any]) -> int:
     except ApcalError as exc:
         click.echo(f"apcal: {exc}", err=True)
         return exc.exit_code
+    except Terminated:
+        return _terminated()
     except KeyboardInterrupt:
         click.echo("apcal: interrupted", err=True)
-        return 130
+        return EXIT_INTERRUPTED
     except Exception as exc:  # the one place a bug is caught: report it, keep the traceback
         crash = _write_crash_log(exc)
-        click.echo(f"apcal: internal error: {type(exc).__name__}: {exc} (details in {crash})", err=True)
+        where = f"details in {crash}" if crash else "the crash log could not be written"
+        click.echo(f"apcal: internal error: {type(exc).__name__}: {exc} ({where})", err=True)
         return EXIT_INTERNAL
     return result if isinstance(result, int) else 0
 
 
-def _write_crash_log(exc: BaseException) -> Path:
+def _terminated() -> int:
+    click.echo("apcal: terminated (SIGTERM); nothing half-written is left, a rerun completes", err=True)
+    return Terminated.exit_code
+
+
+@contextmanager
+def sigterm_as_interrupt() -> Iterator[None]:
+    """While the block runs, SIGTERM raises :class:`Terminated` instead of killing the process outright.
+
+    Python's default for SIGTERM ends the process without unwinding: a master being written would leave
+    its temporary file behind and PixInsight would keep running. Raising instead lets every context
+    manager clean up. (Only the main thread can set a handler; elsewhere the block runs unchanged.)
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def terminate(signum: int, frame: object) -> None:
+        raise Terminated()
+
+    previous = signal.signal(signal.SIGTERM, terminate)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def _write_crash_log(exc: BaseException) -> Path | None:
     import platform
 
     path = Path(tempfile.gettempdir()) / f"apcal-crash-{time.strftime('%Y%m%d_%H%M%S')}.log"
@@ -68,5 +105,8 @@ def _write_crash_log(exc: BaseException) -> Path:
         f"apcal {__version__}, Python {platform.python_version()}, {platform.platform()}\n"
         f"argv: {sys.argv}\n\n" + "".join(traceback.format_exception(exc))
     )
-    path.write_text(text, encoding="utf-8")
+    try:  # a full disk or a file-size limit must not turn one line into a traceback
+        path.write_text(text, encoding="utf-8", errors="backslashreplace")
+    except OSError:
+        return None
     return path

@@ -10,7 +10,7 @@ from __future__ import annotations
 import click
 
 from apcal import __version__
-from apcal.cli.errors import EXIT_CODES_HELP, handle_errors
+from apcal.cli.errors import EXIT_CODES_HELP, handle_errors, sigterm_as_interrupt
 
 
 class ApcalGroup(click.Group):
@@ -52,4 +52,5 @@ _register()
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``apcal`` console script: run the CLI and map exceptions to exit codes."""
-    return handle_errors(lambda: cli.main(args=argv, prog_name="apcal", standalone_mode=False))
+    with sigterm_as_interrupt():
+        return handle_errors(lambda: cli.main(args=argv, prog_name="apcal", standalone_mode=False))

@@ -51,7 +51,7 @@ def command(folders: tuple[Path, ...], recipe_path: str | None, as_json: bool) -
                 {"type": g.type.value, "name": g.name, "frames": g.frame_count, "reason": g.reason}
                 for g in grouped.skipped
             ],
-            "skipped_files": [{"path": str(s.path), "reason": s.reason} for s in found.skipped],
+            "skipped_files": [{"path": s.shown, "reason": s.reason} for s in found.skipped],
         }
         click.echo(json.dumps(data, indent=2))
         return

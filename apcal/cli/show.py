@@ -50,7 +50,7 @@ def print_skipped_files(out: Console, skipped: tuple[SkippedFile, ...]) -> None:
     table.add_column("file", overflow="fold")
     table.add_column("reason", overflow="fold")
     for item in skipped:
-        table.add_row(str(item.path), item.reason)
+        table.add_row(item.shown, item.reason)
     out.print(table)
 
 

@@ -10,8 +10,17 @@ Rules, in the order they apply:
   folder ('*.fit'); with '/', the whole relative path, where '**' spans any number of folders
   ('darks/**/*.fits'). ``exclude`` globs use the same syntax, and a pattern also excludes everything
   below a folder it matches ('_stash', '**/_stash/**', 'old/2019').
-* A file whose header cannot be read, or names no known frame type, is skipped with the reason.
-  Lights are skipped ("light frame (ignored)"), and so are masters (they are never stacked again).
+* A file whose header cannot be read, or names no known frame type, is skipped with the reason; so is
+  a file shorter than the data its header declares (truncated by a full disk or an interrupted copy),
+  and one whose header holds impossible values (EXPOSURE -1, CCD-TEMP 999): see
+  :func:`~apcal.frames.normalize.read_frame`. Lights are skipped ("light frame (ignored)"), and so are
+  masters (they are never stacked again).
+* Frames compressed as whole files (``.fits.fz`` from fpack, ``.fits.gz``, ...) are not read: they are
+  listed as skipped, with the command that decompresses them. (Tile-compressed images inside a
+  ``.fits`` file are read.)
+* A file whose name is not valid UTF-8 (bytes from another system's encoding) is skipped with a
+  reason: its name could not be written to the log, the report or a PixInsight script faithfully.
+  A symbolic link that loops or points nowhere is skipped with that reason.
 * Byte-identical files (the same frame copied twice) are stacked once: files with the same size and
   header hash are candidates, and only those have their full content hashed; the copy with the
   shortest name is kept and the others are skipped as "duplicate of <kept>".
@@ -21,6 +30,7 @@ Everything is returned in sorted path order, so two runs over the same folders a
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import os
 import re
@@ -38,6 +48,14 @@ if TYPE_CHECKING:  # apcal.recipe.model imports apcal.frames.model: no runtime i
     from apcal.recipe.model import Headers, InputSet
 
 FRAME_EXTENSIONS = (".fit", ".fits", ".fts", ".xisf")
+#: Whole-file compression of a frame, and how to undo it.
+COMPRESSED_EXTENSIONS = {
+    ".fz": "funpack",
+    ".gz": "gunzip",
+    ".bz2": "bunzip2",
+    ".xz": "unxz",
+    ".zip": "unzip",
+}
 
 
 class Discovery(NamedTuple):
@@ -49,7 +67,8 @@ class Discovery(NamedTuple):
 
 class _Candidate(NamedTuple):
     path: Path
-    identity: tuple[int, int] | None  # (st_dev, st_ino); None for a broken link
+    identity: tuple[int, int] | None  # (st_dev, st_ino); None for a broken link or a file not read
+    skip: str | None = None  # why the file is listed but not read
 
 
 @cache
@@ -119,6 +138,37 @@ def is_included(patterns: Sequence[str], relative: str) -> bool:
     return not patterns or any(glob_match(p, relative) for p in patterns)
 
 
+def compressed_frame(relative: str) -> str | None:
+    """For a compressed frame's name ('x.fits.fz', 'x.fz', 'x.xisf.gz'), the command that restores it."""
+    name = relative.casefold()
+    for ext, command in COMPRESSED_EXTENSIONS.items():
+        if name.endswith(ext) and (ext == ".fz" or name[: -len(ext)].endswith(FRAME_EXTENSIONS)):
+            return command
+    return None
+
+
+def _name_problem(path: Path) -> str | None:
+    """Why ``path``'s name cannot be used (not valid UTF-8), or None."""
+    try:
+        str(path).encode("utf-8")
+    except UnicodeEncodeError:
+        return "file name is not valid UTF-8 (rename the file)"
+    return None
+
+
+def _link_problem(path: Path) -> str:
+    """Why a symbolic link does not lead to a file."""
+    try:
+        os.stat(path)
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            return "symbolic link loop"
+        if exc.errno == errno.ENOENT:
+            return "broken symbolic link"
+        return f"broken symbolic link ({exc.strerror or exc})"
+    return "symbolic link to something that is not a file"
+
+
 def _walk(input_set: InputSet, skipped: list[SkippedFile]) -> Iterator[_Candidate]:
     """Depth-first, name-sorted walk following links; each folder (by device and inode) visited once.
 
@@ -175,7 +225,17 @@ def _walk(input_set: InputSet, skipped: list[SkippedFile]) -> Iterator[_Candidat
                     yield _Candidate(path, (est.st_dev, est.st_ino))
                 elif entry.is_symlink():
                     yield _Candidate(path, None)
+            elif is_file and (command := compressed_frame(child_rel)) is not None:
+                stem = child_rel.rsplit(".", 1)[0]
+                if not input_set.include or any(glob_match(p, stem) for p in input_set.include):
+                    ext = "." + child_rel.rsplit(".", 1)[1]
+                    reason = f"{_compressed_kind(ext)} is not read: {command} it first"
+                    yield _Candidate(path, None, reason)
         stack.extend(reversed(subfolders))
+
+
+def _compressed_kind(ext: str) -> str:
+    return f"fpack-compressed file ({ext})" if ext.casefold() == ".fz" else f"compressed file ({ext})"
 
 
 def _content_hash(path: Path) -> str:
@@ -230,8 +290,15 @@ def scan(inputs: Sequence[InputSet], headers: Headers) -> tuple[list[Frame], lis
         if identity in seen_files:
             continue
         seen_files.add(identity)
+        if candidate.skip is not None:
+            skipped.append(SkippedFile(candidate.path, candidate.skip))
+            continue
         if candidate.identity is None:
-            skipped.append(SkippedFile(candidate.path, "broken symbolic link"))
+            skipped.append(SkippedFile(candidate.path, _link_problem(candidate.path)))
+            continue
+        problem = _name_problem(candidate.path)
+        if problem is not None:
+            skipped.append(SkippedFile(candidate.path, problem))
             continue
         try:
             frames.append(read_frame(candidate.path, headers))
@@ -258,4 +325,13 @@ def discover(inputs: Sequence[InputSet], headers: Headers) -> Discovery:
     return Discovery(tuple(kept), tuple(sorted(skipped, key=lambda s: (str(s.path), s.reason))))
 
 
-__all__ = ["FRAME_EXTENSIONS", "Discovery", "discover", "drop_duplicates", "glob_match", "scan"]
+__all__ = [
+    "COMPRESSED_EXTENSIONS",
+    "FRAME_EXTENSIONS",
+    "Discovery",
+    "compressed_frame",
+    "discover",
+    "drop_duplicates",
+    "glob_match",
+    "scan",
+]

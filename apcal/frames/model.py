@@ -5,6 +5,7 @@ Frames never carry pixels: discovery reads headers only, and the engines open th
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date
@@ -105,3 +106,21 @@ class SkippedFile:
 
     path: Path
     reason: str
+
+    @property
+    def shown(self) -> str:
+        """The path as text any output accepts (see :func:`shown_path`)."""
+        return shown_path(self.path)
+
+
+def shown_path(path: Path | str) -> str:
+    """``path`` as valid Unicode text: a name that is not UTF-8 shows its odd bytes as ``\\xff``.
+
+    Python keeps such bytes as lone surrogates, which UTF-8 logs, reports and terminals refuse.
+    """
+    text = str(path)
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return os.fsencode(text).decode("utf-8", "backslashreplace")
+    return text

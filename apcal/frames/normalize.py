@@ -265,6 +265,28 @@ def normalize_keywords(
     return result
 
 
+#: Physical limits of the values frames are grouped and matched by: a value outside them is a broken
+#: header (a capture program's placeholder, a unit mix-up), and a frame carrying one is skipped rather
+#: than grouped by it. Exposure: not negative, at most a day. Temperatures in °C: not below absolute
+#: zero, and no working sensor is at 100 °C or more.
+MAX_EXPOSURE = 86_400.0
+TEMPERATURE_RANGE = (-273.15, 100.0)
+
+
+def implausible_values(keywords: Mapping[str, HeaderValue]) -> list[str]:
+    """Why the canonical ``keywords`` of a frame cannot describe a real exposure (empty when they can)."""
+    problems: list[str] = []
+    exposure = keywords.get("EXPOSURE")
+    if isinstance(exposure, float) and not 0.0 <= exposure <= MAX_EXPOSURE:
+        problems.append(f"EXPOSURE {exposure:g} is not a valid exposure time (0 to {MAX_EXPOSURE:g} s)")
+    low, high = TEMPERATURE_RANGE
+    for name in ("SET-TEMP", "CCD-TEMP"):
+        value = keywords.get(name)
+        if isinstance(value, float) and not low <= value < high:
+            problems.append(f"{name} {value:g} °C is not a plausible sensor temperature")
+    return problems
+
+
 def header_hash(keywords: tuple[Keyword, ...], shape: tuple[int, ...], sample_format: str) -> str:
     """sha256 of a canonical text of the header: one ``NAME=repr(value)/comment`` line per card."""
     digest = hashlib.sha256()
@@ -280,7 +302,7 @@ def read_frame(path: Path, headers: Headers) -> Frame:
     Raises :class:`~apcal.errors.FrameError` (message naming the file) when the file cannot be read or
     its header declares no recognised frame type.
     """
-    from apcal.io.image import read_header  # the reader module owns FITS/XISF parsing
+    from apcal.io.image import read_header, truncation  # the reader module owns FITS/XISF parsing
 
     path = Path(path)
     try:
@@ -288,6 +310,9 @@ def read_frame(path: Path, headers: Headers) -> Frame:
     except OSError as exc:
         raise FrameError(f"{path}: cannot read ({exc.strerror or exc})") from exc
     info = read_header(path)
+    cut = truncation(path, info)
+    if cut is not None:  # its header reads, its pixels are missing: it would fail its group every night
+        raise FrameError(cut)
     raw: dict[str, HeaderValue] = {}
     for card in info.keywords:
         name = card.name.strip().upper()
@@ -297,6 +322,10 @@ def read_frame(path: Path, headers: Headers) -> Frame:
     if kind is None:
         raise FrameError(f"{path}: unknown frame type ({describe_type_keywords(raw)})")
     keywords = normalize_keywords(raw, headers.keyword_aliases)
+    if kind is not FrameType.LIGHT:
+        problems = implausible_values(keywords)
+        if problems:
+            raise FrameError(f"{path}: {'; '.join(problems)}")
     date_obs = keywords.get("DATE-OBS")
     night = (
         observing_night(date_obs, timezone=headers.timezone, longitude=headers.longitude)
@@ -326,6 +355,7 @@ __all__ = [
     "canonical_name",
     "frame_type",
     "header_hash",
+    "implausible_values",
     "is_marked_master",
     "normalize_keywords",
     "normalize_value",

@@ -208,7 +208,10 @@ def read_fits_header(path: Path) -> HeaderInfo:
         _raise_if_broken_header(path, caught)
     channels, rows, cols = located.shape3
     shape = (rows, cols) if channels == 1 else located.shape3
-    return HeaderInfo(located.keywords, shape, located.sample_format)
+    data_end = None
+    if not located.compressed:
+        data_end = located.data_offset + channels * rows * cols * located.encoding.dtype.itemsize
+    return HeaderInfo(located.keywords, shape, located.sample_format, data_end)
 
 
 class FitsReader(ImageReader):
@@ -250,7 +253,16 @@ class FitsReader(ImageReader):
         if self._hdul is not None:
             return self._read_compressed(start, stop)
         assert self._file is not None
-        return located.encoding.normalize(self._file.read(start, stop))
+        out = np.empty((located.shape3[0], stop - start, self.cols), dtype=np.float32)
+        self._file.read_into(start, stop, out, located.encoding)
+        return out
+
+    def _read_into(self, start: int, stop: int, out: np.ndarray) -> None:
+        if self._hdul is not None:
+            out[...] = self._read_compressed(start, stop)
+            return
+        assert self._file is not None
+        self._file.read_into(start, stop, out, self._located.encoding)
 
     def _read_compressed(self, start: int, stop: int) -> np.ndarray:
         assert self._hdul is not None

@@ -81,12 +81,15 @@ class HeaderInfo:
     int, float, bool, or None for an undefined value); COMMENT and HISTORY cards are kept as
     ``Keyword("COMMENT"|"HISTORY", text, "")``. ``shape`` is in numpy order: ``(rows, cols)`` for one
     channel, ``(channels, rows, cols)`` otherwise. ``sample_format`` is the stored sample type after the
-    FITS ``BZERO`` convention (``BITPIX 16`` with ``BZERO 32768`` is ``"uint16"``).
+    FITS ``BZERO`` convention (``BITPIX 16`` with ``BZERO 32768`` is ``"uint16"``). ``data_end`` is the
+    byte offset where the image's data end (FITS: data start + pixels; XISF: the attachment's position +
+    size), None when the header does not say (tile-compressed FITS, inline or embedded XISF data).
     """
 
     keywords: tuple[Keyword, ...]
     shape: tuple[int, ...]
     sample_format: str
+    data_end: int | None = None
 
 
 def image_format(path: Path) -> ImageFormat:
@@ -110,6 +113,21 @@ def read_header(path: Path) -> HeaderInfo:
     from apcal.io import xisf
 
     return xisf.read_xisf_header(path)
+
+
+def truncation(path: Path, info: HeaderInfo) -> str | None:
+    """Why the file at ``path`` cannot hold the data its header ``info`` declares (None when it can).
+
+    A file cut short by a full disk or an interrupted copy has a readable header and missing pixels;
+    this finds it from the file's size alone, without reading a pixel.
+    """
+    if info.data_end is None:
+        return None
+    size = Path(path).stat().st_size
+    if size >= info.data_end:
+        return None
+    kind = "FITS data unit" if image_format(path) == "fits" else "XISF data block"
+    return f"{path}: truncated {kind} ({size} bytes, the image needs {info.data_end})"
 
 
 def open_image(path: Path) -> ImageReader:
@@ -181,12 +199,17 @@ class SampleEncoding:
     lo: float = 0.0
     hi: float = 1.0
 
-    def normalize(self, raw: np.ndarray) -> np.ndarray:
-        """Normalized float32 copy of ``raw`` (any shape)."""
+    def normalize(self, raw: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+        """Normalized float32 copy of ``raw`` (any shape), written into ``out`` when given (a float32
+        array of ``raw``'s shape; the same numbers either way) and returned."""
         # float32 holds every integer up to 2**24 exactly, so 8/16-bit data are converted in float32;
         # wider integers and float64 go through float64 before the final rounding to float32.
         wide = (raw.dtype.kind in "iu" and raw.dtype.itemsize > 2) or raw.dtype.itemsize > 4
-        work = raw.astype(np.float64 if wide else np.float32)
+        if out is not None and not wide:
+            np.copyto(out, raw, casting="unsafe")
+            work = out
+        else:
+            work = raw.astype(np.float64 if wide else np.float32)
         if self.scale != 1.0:
             work *= work.dtype.type(self.scale)
         shift = self.offset - self.lo
@@ -195,6 +218,10 @@ class SampleEncoding:
         span = self.hi - self.lo
         if span != 1.0:
             work /= work.dtype.type(span)
+        if out is not None:
+            if work is not out:
+                np.copyto(out, work, casting="unsafe")
+            return out
         return work if work.dtype == np.float32 else work.astype(np.float32)
 
 
@@ -230,12 +257,28 @@ class ImageReader:
     def channels(self) -> int:
         return self.shape[0] if len(self.shape) == 3 else 1
 
-    def read_rows(self, start: int, stop: int) -> np.ndarray:
-        """Rows ``start:stop`` as float32: ``(stop-start, cols)`` or ``(channels, stop-start, cols)``."""
+    def read_rows(self, start: int, stop: int, out: np.ndarray | None = None) -> np.ndarray:
+        """Rows ``start:stop`` as float32: ``(stop-start, cols)`` or ``(channels, stop-start, cols)``.
+
+        With ``out`` (a writable float32 array of that shape, e.g. a slice of a stacking buffer) the
+        rows are converted straight into it and ``out`` is returned: no float32 block is allocated, and
+        a planar file's stored samples pass through a small reused buffer (:data:`READ_SLAB_BYTES`).
+        """
         if not 0 <= start <= stop <= self.rows:
             raise ValueError(f"{self.path}: rows {start}:{stop} outside 0:{self.rows}")
         if self._closed:
             raise ValueError(f"{self.path}: reader is closed")
+        if out is not None:
+            rows = (stop - start, self.cols)
+            expected = rows if len(self.shape) == 2 else (self.channels, *rows)
+            if out.shape != expected or out.dtype != np.float32 or not out.flags.writeable:
+                raise ValueError(
+                    f"{self.path}: out must be a writable float32 array of shape {expected}, "
+                    f"not {out.dtype} {out.shape}"
+                )
+            with self._lock:
+                self._read_into(start, stop, out if out.ndim == 3 else out[None])
+            return out
         with self._lock:
             block = self._read_block(start, stop)
         return block if len(self.shape) == 3 else block[0]
@@ -267,8 +310,19 @@ class ImageReader:
         """Normalized float32 rows, always 3-D ``(channels, stop-start, cols)``."""
         raise NotImplementedError
 
+    def _read_into(self, start: int, stop: int, out: np.ndarray) -> None:
+        """Normalized rows into the float32 ``out`` of shape ``(channels, stop-start, cols)``.
+
+        This default copies :meth:`_read_block`'s result; planar readers convert slab by slab instead.
+        """
+        out[...] = self._read_block(start, stop)
+
     def _close(self) -> None:
         raise NotImplementedError
+
+
+#: Stored samples a planar reader converts at a time in :meth:`PlanarFile.read_into` (and keeps).
+READ_SLAB_BYTES = 1 << 20
 
 
 class PlanarFile:
@@ -305,6 +359,31 @@ class PlanarFile:
                     f"{self.path}: truncated pixel data (rows {start}:{stop} of channel {c} missing)"
                 )
         return out
+
+    def read_into(self, start: int, stop: int, out: np.ndarray, encoding: SampleEncoding) -> None:
+        """Rows ``start:stop`` normalized by ``encoding`` into the float32 ``out`` ``(channels, rows, cols)``.
+
+        Reads at most :data:`READ_SLAB_BYTES` of stored samples at a time into a reused buffer (one row
+        when a row is larger), so a reader keeps that much, not a whole block, between calls.
+        """
+        if self._file is None:
+            raise ValueError(f"{self.path}: file is closed")
+        channels, rows, cols = self.shape3
+        row_bytes = cols * self.dtype.itemsize
+        slab = max(1, READ_SLAB_BYTES // row_bytes)
+        if self._buffer.size < min(slab, stop - start) * cols:
+            self._buffer = np.empty(min(slab, stop - start) * cols, dtype=self.dtype)
+        for c in range(channels):
+            for r0 in range(start, stop, slab):
+                r1 = min(stop, r0 + slab)
+                raw = self._buffer[: (r1 - r0) * cols].reshape(r1 - r0, cols)
+                self._file.seek(self.offset + (c * rows + r0) * row_bytes)
+                got = self._file.readinto(memoryview(raw.reshape(-1).view(np.uint8)))
+                if got != raw.nbytes:
+                    raise FrameError(
+                        f"{self.path}: truncated pixel data (rows {r0}:{r1} of channel {c} missing)"
+                    )
+                encoding.normalize(raw, out=out[c, r0 - start : r1 - start])
 
     def close(self) -> None:
         if self._file is not None:

@@ -241,7 +241,11 @@ def read_xisf_header(path: Path) -> HeaderInfo:
     """Keywords, shape and sample format from the XML header; reads no pixel data."""
     info = _header(Path(path))
     channels, rows, cols = info.shape3
-    return HeaderInfo(info.keywords, (rows, cols) if channels == 1 else info.shape3, info.sample_format)
+    data_end = None
+    if info.location[0] == "attachment":
+        data_end = int(info.location[1]) + int(info.location[2])
+    shape = (rows, cols) if channels == 1 else info.shape3
+    return HeaderInfo(info.keywords, shape, info.sample_format, data_end)
 
 
 class XisfReader(ImageReader):
@@ -339,8 +343,18 @@ class XisfReader(ImageReader):
             raw = self._memory[:, start:stop, :]
         else:
             assert self._file is not None
-            raw = self._file.read(start, stop)
+            out = np.empty((info.shape3[0], stop - start, self.cols), dtype=np.float32)
+            self._file.read_into(start, stop, out, info.encoding)
+            return out
         return info.encoding.normalize(raw)
+
+    def _read_into(self, start: int, stop: int, out: np.ndarray) -> None:
+        info = self._info
+        if self._memory is not None:
+            info.encoding.normalize(self._memory[:, start:stop, :], out=out)
+        else:
+            assert self._file is not None
+            self._file.read_into(start, stop, out, info.encoding)
 
     def _close(self) -> None:
         if self._file is not None:

@@ -30,6 +30,10 @@ def check_folders(recipe: Recipe) -> None:
     out = recipe.output.dir
     if out.exists() and not out.is_dir():
         problems.append(f"{where}: output.dir: {out} exists and is not a folder")
+    else:
+        blocker = next((p for p in out.parents if p.exists()), None)
+        if blocker is not None and not blocker.is_dir():
+            problems.append(f"{where}: output.dir: {out} cannot be created ({blocker} is a file)")
     if problems:
         raise RecipeError(problems)
 

@@ -62,6 +62,6 @@ def plan_to_dict(plan: Plan) -> dict[str, Any]:
             {"type": g.type.value, "name": g.name, "frames": g.frame_count, "reason": g.reason}
             for g in plan.skipped_groups
         ],
-        "skipped_files": [{"path": str(s.path), "reason": s.reason} for s in plan.skipped_files],
+        "skipped_files": [{"path": s.shown, "reason": s.reason} for s in plan.skipped_files],
         "notes": list(plan.notes),
     }

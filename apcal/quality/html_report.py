@@ -132,7 +132,7 @@ def write_html_report(
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     with atomic_path(path) as tmp:
-        tmp.write_text(html, encoding="utf-8")
+        tmp.write_text(html, encoding="utf-8", errors="backslashreplace")  # odd file names
     return path
 
 

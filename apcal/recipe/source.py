@@ -81,7 +81,14 @@ def read_recipe_file(path: Path) -> Located:
     except OSError as exc:
         raise RecipeError(f"{shown}: cannot read: {exc.strerror}") from None
 
-    loader = yaml.SafeLoader(text)
+    try:
+        loader = yaml.SafeLoader(text)
+    except yaml.reader.ReaderError as exc:  # a control character: refused before parsing starts
+        line = text.count("\n", 0, exc.position) + 1
+        col = exc.position - (text.rfind("\n", 0, exc.position) + 1) + 1
+        char = exc.character if isinstance(exc.character, int) else ord(exc.character)
+        problem = f"YAML syntax error: character {char:#06x} is not allowed"
+        raise RecipeError(f"{shown}:{line}:{col}: {problem}") from None
     try:
         node = loader.get_single_node()
         if node is None:

@@ -7,10 +7,12 @@ everything at DEBUG level with timestamps, whatever ``-q``/``-v`` say.
 
 from __future__ import annotations
 
+import contextlib
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import IO
 
 from loguru import logger
 
@@ -29,10 +31,44 @@ def configure_console(verbosity: int = 0) -> None:
 
 @contextmanager
 def run_log(path: Path) -> Iterator[None]:
-    """Also write every message of the block to ``path`` (appending, line-buffered)."""
+    """Also write every message of the block to ``path`` (appending, line-buffered).
+
+    A log that cannot be written (disk full, file-size limit) never stops the run: the first failure is
+    reported on stderr, once, and the run goes on without its log file.
+    """
     path.parent.mkdir(parents=True, exist_ok=True)
-    sink = logger.add(path, level="DEBUG", format=_FILE, buffering=1, encoding="utf-8", enqueue=False)
+    sink = _FileSink(path)
+    handler = logger.add(sink.write, level="DEBUG", format=_FILE, colorize=False)
     try:
         yield
     finally:
-        logger.remove(sink)
+        logger.remove(handler)
+        sink.close()
+
+
+class _FileSink:
+    """The run log file; odd bytes in file names are written as ``\\xff`` rather than refused."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._file: IO[str] | None = open(  # noqa: SIM115 - open for the whole run
+            path, "a", encoding="utf-8", errors="backslashreplace", buffering=1
+        )
+
+    def write(self, message: str) -> None:
+        if self._file is None:
+            return
+        try:
+            self._file.write(message)
+        except OSError as exc:
+            self.close()
+            print(
+                f"apcal: cannot write the run log {self.path} ({exc.strerror or exc}); going on without it",
+                file=sys.stderr,
+            )
+
+    def close(self) -> None:
+        if self._file is not None:
+            file, self._file = self._file, None
+            with contextlib.suppress(OSError):
+                file.close()

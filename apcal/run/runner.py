@@ -17,7 +17,7 @@ from loguru import logger
 
 from apcal.engines import make_engine
 from apcal.engines.base import JobResult, RunContext
-from apcal.errors import EXIT_GROUP_FAILED, EXIT_OK
+from apcal.errors import EXIT_GROUP_FAILED, EXIT_OK, Terminated
 from apcal.frames.model import FrameType
 from apcal.plan.model import Job, Plan
 from apcal.plan.prepare import prepare_plan
@@ -25,6 +25,7 @@ from apcal.recipe.model import Recipe
 from apcal.run.lock import output_lock
 from apcal.run.logs import run_log
 from apcal.run.report import build_report, write_report
+from apcal.run.stale import remove, stale_temporaries
 from apcal.run.state import is_up_to_date
 
 
@@ -97,6 +98,8 @@ def run_recipe(
                 len(current),
                 engine.name,
             )
+            for path in remove(stale_temporaries(plan.master_dir, logs)):
+                logger.info("removed {}, a temporary file left by a run that was killed", path)
             results = [
                 JobResult(j.id, "up_to_date", j.output, "up to date (inputs and parameters unchanged)")
                 for j in jobs
@@ -104,14 +107,25 @@ def run_recipe(
             ]
             todo = [j for j in jobs if j.id not in current]
             context = RunContext(stamp=stamp, log_path=log_path, progress=progress)
-            for result in engine.execute(plan, todo, context) if todo else ():
-                _log_result(result)
-                results.append(result)
+            try:
+                for result in engine.execute(plan, todo, context) if todo else ():
+                    _log_result(result)
+                    results.append(result)
+            except KeyboardInterrupt as stop:  # Ctrl-C or SIGTERM: say so in the log, then unwind
+                how = "terminated (SIGTERM)" if isinstance(stop, Terminated) else "interrupted"
+                logger.error(
+                    "run {} after {} of {} jobs; masters built so far are complete, the rest are not "
+                    "written; a rerun completes the work",
+                    how,
+                    len(results) - len(current),
+                    len(todo),
+                )
+                raise
             order = {j.id: i for i, j in enumerate(plan.jobs)}
             results.sort(key=lambda r: order[r.job_id])
             failed = [r for r in results if r.status == "failed"]
             exit_code = EXIT_GROUP_FAILED if failed else EXIT_OK
-            report_path = logs / f"{stamp}_report.json"
+            report_path: Path | None = logs / f"{stamp}_report.json"
             report = build_report(
                 plan=plan,
                 results=results,
@@ -124,8 +138,13 @@ def run_recipe(
                 exit_code=exit_code,
                 log_path=log_path,
             )
-            write_report(report_path, report)
-            _write_html(report, logs / f"{stamp}_report.html")
+            try:
+                write_report(logs / f"{stamp}_report.json", report)
+            except OSError as exc:  # disk full, file-size limit: the masters are safe, say so and fail
+                logger.error("could not write the report {}: {}", report_path, exc.strerror or exc)
+                report_path, exit_code = None, max(exit_code, EXIT_GROUP_FAILED)
+            else:
+                _write_html(report, logs / f"{stamp}_report.html")
             built = sum(r.status == "built" for r in results)
             logger.info(
                 "done in {:.1f} s: {} built, {} up to date, {} failed; report {}",
@@ -133,7 +152,7 @@ def run_recipe(
                 built,
                 len(current),
                 len(failed),
-                report_path,
+                report_path or "not written",
             )
     return RunOutcome(exit_code, plan, tuple(results), stamp, report_path, log_path)
 

@@ -9,7 +9,7 @@ with the flats it calibrated, whose hashes include it.
 from __future__ import annotations
 
 from apcal.errors import FrameError
-from apcal.io.image import read_header
+from apcal.io.image import read_header, truncation
 from apcal.plan.keywords import HASH_KEYWORD
 from apcal.plan.model import Job
 
@@ -19,11 +19,14 @@ def planned_hash(job: Job) -> str | None:
 
 
 def is_up_to_date(job: Job) -> bool:
-    """True when ``job.output`` exists, reads, and carries the hash the plan computed for it."""
+    """True when ``job.output`` exists, reads, holds all its pixels and carries the hash the plan computed
+    for it."""
     if not job.output.is_file():
         return False
     try:
         header = read_header(job.output)
+        if truncation(job.output, header) is not None:  # cut short by a disk: rebuild it
+            return False
     except (FrameError, OSError):
         return False
     found = next((str(k.value) for k in header.keywords if k.name == HASH_KEYWORD), None)

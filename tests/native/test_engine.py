@@ -242,8 +242,8 @@ def truncate(path: Path) -> None:
 def test_truncated_input_fails_only_its_job(tmp_path: Path) -> None:
     truth = generate_night(tmp_path / "night", SMALL, SMALL_NIGHT)
     bad = truth.files["dark_300s"][2]
-    truncate(bad)
     plan = plan_for(tmp_path / "night", tmp_path / "out", "fits")
+    truncate(bad)  # after planning: discovery skips a file truncated before (tests/hardening)
     failed_job = job_of(plan, FrameType.DARK, "EXPOSURE_300")
     results = run(plan, tmp_path)
     assert results[failed_job.id].status == "failed"
@@ -257,8 +257,8 @@ def test_truncated_input_fails_only_its_job(tmp_path: Path) -> None:
 def test_flat_job_fails_when_its_dark_master_failed(tmp_path: Path) -> None:
     """The dark the flats use fails: the flat job fails naming it, even with a stale master on disk."""
     truth = generate_night(tmp_path / "night", SMALL, SMALL_NIGHT)
-    truncate(truth.files["dark_60s"][0])
     plan = plan_for(tmp_path / "night", tmp_path / "out")
+    truncate(truth.files["dark_60s"][0])  # after planning: discovery would skip it
     flat = job_of(plan, FrameType.FLAT)
     dark_ref = flat.calibration.dark
     assert dark_ref is not None and dark_ref.source == "run" and "EXPOSURE_60" in dark_ref.job_id

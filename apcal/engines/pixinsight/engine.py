@@ -164,13 +164,13 @@ def master_problem(path: Path) -> str | None:
     """Why ``path`` is not a usable master (None when its header reads)."""
     if not path.is_file():
         return f"{path} was not written"
-    from apcal.io.image import read_header  # here: keeps numpy out of `apcal --help`
+    from apcal.io.image import read_header, truncation  # here: keeps numpy out of `apcal --help`
 
     try:
-        read_header(path)
+        cut = truncation(path, read_header(path))
     except (FrameError, OSError) as error:
         return f"{path} cannot be read: {error}"
-    return None
+    return cut
 
 
 def _write_atomic(path: Path, text: str) -> None:

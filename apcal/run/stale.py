@@ -1,0 +1,54 @@
+"""Temporary files a killed run left in the output folder, found and removed by the next run.
+
+A run ended by SIGTERM or Ctrl-C removes its own temporary files as it unwinds; one ended by SIGKILL, a
+power cut or the OOM killer cannot. What it leaves is never mistaken for a master (the names are hidden
+or tagged), but it takes space and confuses people, so the next run, once it holds the output folder's
+lock (no other run can be writing them), removes them and says so in its log. Only names apcal itself
+writes are matched:
+
+* ``.<name>.<8 hex digits>.part[<ext>]``: :func:`apcal.io.atomic.temp_path_for` (masters, calibrated
+  flats, reports, previews);
+* ``<stem>.apcal-partial<ext>``: a master the PixInsight script had not finished moving into place;
+* ``.<stamp>_pixinsight_console.tmp``, ``.<stamp>_pixinsight_status.tmp`` and
+  ``<stamp>_calibrate_masters.js.tmp``: the PixInsight engine's files in the logs folder.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import re
+from collections.abc import Iterable
+from pathlib import Path
+
+_PATTERNS = (
+    re.compile(r"^\..+\.[0-9a-f]{8}\.part(\.[^./]+)?$"),
+    re.compile(r"^.+\.apcal-partial(\.[^./]+)?$"),
+    re.compile(r"^\.\d{8}_\d{6}_pixinsight_(console|status)\.tmp$"),
+    re.compile(r"^\d{8}_\d{6}_calibrate_masters\.js\.tmp$"),
+)
+
+
+def is_temporary(name: str) -> bool:
+    """True for the name of a temporary file apcal writes (see the module docstring)."""
+    return any(p.match(name) for p in _PATTERNS)
+
+
+def stale_temporaries(master_dir: Path, logs_dir: Path) -> list[Path]:
+    """apcal's temporary files under ``master_dir`` (calibrated flats' folders included) and in
+    ``logs_dir``, in path order. Call it only while holding the output folder's lock."""
+    found: set[Path] = set()
+    if master_dir.is_dir():
+        found.update(p for p in master_dir.rglob("*") if is_temporary(p.name) and p.is_file())
+    if logs_dir.is_dir():
+        found.update(p for p in logs_dir.iterdir() if is_temporary(p.name) and p.is_file())
+    return sorted(found)
+
+
+def remove(paths: Iterable[Path]) -> list[Path]:
+    """Remove ``paths``; the ones actually removed (one that cannot be removed is left for the next run)."""
+    removed = []
+    for path in paths:
+        with contextlib.suppress(OSError):
+            path.unlink()
+            removed.append(path)
+    return removed
