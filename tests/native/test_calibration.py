@@ -75,3 +75,70 @@ def test_dark_optimization_without_bias_and_without_hot_pixels():
     assert k == pytest.approx(0.73, rel=0.01)
     flat = np.full((50, 50), 0.3, dtype=np.float32)
     assert optimize_dark_scale(flat, bias=None, dark=np.zeros_like(flat), params=CalibrationParams()) == 1.0
+
+
+# --- the kernels against the whole-frame numpy references ------------------------------------------
+
+
+def _with_nan(a: np.ndarray) -> np.ndarray:
+    a = a.copy()
+    a[0, 0] = np.nan  # a corner: its mirrored neighbourhood too
+    a[a.shape[0] // 2, 37] = np.nan
+    return a
+
+
+def test_atrous_layer1_at_equals_the_whole_frame_layer():
+    from apcal.engines.native import _kernels as K
+    from apcal.engines.native.robust import atrous_layer1
+
+    raw, bias, _, _ = frames(shape=(61, 47))
+    raw = _with_nan(raw)
+    rows, cols = slice(3, 58), slice(2, 45)  # a window: a non-contiguous view, mirrored at its edges
+    image, b = raw[rows, cols], bias[rows, cols]
+    signal = image.astype(np.float64) - b.astype(np.float64)
+    full = atrous_layer1(np.where(np.isfinite(signal), signal, 0.0))
+    rr, cc = (a.ravel().astype(np.int64) for a in np.indices(image.shape))
+    out = np.empty(rr.size)
+    K.atrous_layer1_at(image, b, True, rr, cc, out)
+    np.testing.assert_array_equal(out, full.ravel())
+    K.atrous_layer1_at(image, b, False, rr, cc, out)
+    alone = atrous_layer1(np.nan_to_num(image.astype(np.float64), nan=0.0))
+    np.testing.assert_array_equal(out, alone.ravel())
+
+
+@pytest.mark.parametrize(("k_true", "window", "nan"), [(0.73, 0, False), (0.73, 200, True), (1.9, 0, True)])
+def test_dark_optimizer_equals_the_whole_frame_reference(k_true: float, window: int, nan: bool):
+    from apcal.engines.native.calibration import DarkOptimizer, optimize_dark_scale_reference
+
+    raw, bias, dark, _ = frames(k_true=k_true)
+    if nan:
+        raw = _with_nan(raw)
+    params = CalibrationParams(dark_optimization_window=window)
+    optimizer = DarkOptimizer(dark, bias, params)
+    assert optimizer.pixels > 100
+    for frame in (raw, raw * np.float32(1.01)):
+        expected = optimize_dark_scale_reference(frame, bias=bias, dark=dark, params=params)
+        assert optimizer.scale(frame) == expected
+    k = optimize_dark_scale(raw - bias, bias=None, dark=dark - bias, params=params)
+    assert k == optimize_dark_scale_reference(raw - bias, bias=None, dark=dark - bias, params=params)
+
+
+def test_calibrate_flat_kernel_equals_the_numpy_reference():
+    from apcal.engines.native.calibration import calibrate_flat_reference
+
+    raw, bias, dark, _ = frames()
+    raw = _with_nan(raw)
+    cases = [
+        dict(bias=bias, dark=dark, k=0.37, pedestal=0.001),
+        dict(bias=bias, dark=dark, k=0.37),
+        dict(bias=None, dark=dark, k=2.0),
+        dict(bias=bias, dark=None),
+        dict(bias=bias, dark=dark, flatdark=dark, pedestal=0.002),
+        dict(bias=None, dark=None),
+    ]
+    for case in cases:
+        np.testing.assert_array_equal(calibrate_flat(raw, **case), calibrate_flat_reference(raw, **case))
+    colour = np.stack([raw, raw * np.float32(0.9), raw * np.float32(1.1)])
+    cb, cd = np.stack([bias] * 3), np.stack([dark] * 3)
+    expected = calibrate_flat_reference(colour, bias=cb, dark=cd, k=0.5)
+    np.testing.assert_array_equal(calibrate_flat(colour, bias=cb, dark=cd, k=0.5), expected)

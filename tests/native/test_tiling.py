@@ -85,3 +85,11 @@ def test_sample_rows_even_pairs_within_budget(rows: int, cols: int, budget: int)
 def test_sample_rows_small_image_is_whole() -> None:
     assert sample_rows(100, 100, 10_000) == [(0, 100)]
     assert sample_rows(3000, 4000, 1 << 19)[0] == (0, 2)
+
+
+def test_reader_bytes_is_one_slab_per_reader():
+    from apcal.engines.native.tiling import reader_bytes
+    from apcal.io.image import READ_SLAB_BYTES
+
+    assert reader_bytes(60) == 60 * READ_SLAB_BYTES
+    assert reader_bytes(0) == 0

@@ -12,6 +12,7 @@ import math
 
 import numpy as np
 
+from apcal.engines.native import _kernels as K
 from apcal.engines.native.robust import MAD_TO_SIGMA, atrous_layer1, ksigma_noise, nan_median_mad
 from apcal.params import CalibrationParams
 
@@ -36,19 +37,37 @@ def calibrate_flat(
     ignored. A dark without bias gives ``raw - k·dark``; only a bias ``raw - bias``; nothing ``raw``.
     ``pedestal`` is in the data's units (the driver converts DN to [0, 1]). NaN propagates.
     """
-    out = np.asarray(raw, dtype=np.float64)
+    raw = np.asarray(raw)
     if flatdark is not None:
-        out = out - np.asarray(flatdark, dtype=np.float64)
-    elif dark is not None and bias is not None:
-        b = np.asarray(bias, dtype=np.float64)
-        out = out - b - k * (np.asarray(dark, dtype=np.float64) - b)
-    elif dark is not None:
-        out = out - k * np.asarray(dark, dtype=np.float64)
-    elif bias is not None:
-        out = out - np.asarray(bias, dtype=np.float64)
-    if pedestal:
-        out = out + pedestal
-    return out.astype(np.float32)
+        bias, dark = flatdark, None
+    if raw.ndim != 2:  # colour: plane by plane
+        planes = [
+            calibrate_flat(raw[c], bias=None if bias is None else np.asarray(bias)[c],
+                           dark=None if dark is None else np.asarray(dark)[c], k=k, pedestal=pedestal)
+            for c in range(raw.shape[0])
+        ]
+        return np.stack(planes)
+    out = np.empty(raw.shape, dtype=np.float32)
+    K.calibrate_rows(
+        _float_plane(raw),
+        _float_plane(raw if bias is None else bias),
+        _float_plane(raw if dark is None else dark),
+        bias is not None,
+        dark is not None,
+        float(k),
+        float(pedestal),
+        bool(pedestal),
+        out,
+    )
+    return out
+
+
+def _float_plane(a: np.ndarray) -> np.ndarray:
+    """A native-endian float32/float64 2-D array for the kernels (no copy when it already is one)."""
+    a = np.asarray(a)
+    if a.dtype not in (np.dtype(np.float32), np.dtype(np.float64)):
+        a = a.astype(np.float64)
+    return a
 
 
 def _dark_signal(dark: np.ndarray, bias: np.ndarray | None) -> np.ndarray:
@@ -108,20 +127,76 @@ def optimize_dark_scale(
     from two layers computed once. The bracket [0, b] starts at b = 2 and doubles while the noise at b
     is still falling (up to 64). Returns 1.0 (no scaling) when fewer than 16 pixels qualify, as
     PixInsight falls back to an unscaled dark when optimization is impossible.
+
+    For many frames with the same masters use :class:`DarkOptimizer` (this builds one per call).
     """
-    rows, cols = _window(np.shape(raw), params.dark_optimization_window)
-    mask = dark_optimization_mask(np.asarray(dark)[rows, cols],
-                                  None if bias is None else np.asarray(bias)[rows, cols],
-                                  params.dark_optimization_low)
-    signal = np.asarray(raw, dtype=np.float64)[rows, cols]
-    if bias is not None:
-        signal = signal - np.asarray(bias, dtype=np.float64)[rows, cols]
-    dsig = _dark_signal(np.asarray(dark)[rows, cols], None if bias is None else np.asarray(bias)[rows, cols])
-    mask &= np.isfinite(signal) & np.isfinite(dsig)
-    if np.count_nonzero(mask) < MIN_MASK_PIXELS:
-        return 1.0
-    a = atrous_layer1(np.where(np.isfinite(signal), signal, 0.0))[mask]
-    d = atrous_layer1(np.where(np.isfinite(dsig), dsig, 0.0))[mask]
+    return DarkOptimizer(dark, bias, params).scale(raw)
+
+
+class DarkOptimizer:
+    """:func:`optimize_dark_scale` for a series of frames calibrated with the same (2-D) masters.
+
+    What depends only on the masters — the window, the mask of dark optimization pixels and the dark
+    signal's first wavelet layer on them — is computed once here; :meth:`scale` then needs the frame's
+    layer on the mask pixels only, which :func:`apcal.engines.native._kernels.atrous_layer1_at`
+    computes from their 5x5 neighbourhoods with the very operations of the whole-frame transform. The
+    result is identical to :func:`optimize_dark_scale`'s historical whole-frame computation (tests),
+    without its ~10 full-frame float64 temporaries per frame.
+    """
+
+    def __init__(self, dark: np.ndarray, bias: np.ndarray | None, params: CalibrationParams):
+        dark = np.asarray(dark)
+        self._shape = dark.shape
+        rows, cols = _window(dark.shape, params.dark_optimization_window)
+        self._rows, self._cols = rows, cols
+        bias_w = None if bias is None else np.asarray(bias)[rows, cols]
+        self._bias = bias_w
+        dark_w = dark[rows, cols]
+        mask = dark_optimization_mask(dark_w, bias_w, params.dark_optimization_low)
+        mask &= np.isfinite(dark_w) if bias_w is None else np.isfinite(dark_w) & np.isfinite(bias_w)
+        self._rr, self._cc = (np.ascontiguousarray(a, dtype=np.int64) for a in np.nonzero(mask))
+        del mask
+        # The dark signal's layer on the mask pixels, as for the frames (identical to the whole-frame
+        # layer's values there, tests).
+        self._d = np.empty(self._rr.size)
+        if self._rr.size >= MIN_MASK_PIXELS:
+            has_bias = bias_w is not None
+            dark_f = _float_plane(dark_w)
+            K.atrous_layer1_at(dark_f, _float_plane(bias_w) if has_bias else dark_f, has_bias,
+                               self._rr, self._cc, self._d)
+
+    @property
+    def pixels(self) -> int:
+        """Number of dark optimization pixels (before the frame's own non-finite ones are dropped)."""
+        return int(self._rr.size)
+
+    def scale(self, raw: np.ndarray) -> float:
+        """The dark scaling factor k of ``raw`` (see :func:`optimize_dark_scale`)."""
+        raw = np.asarray(raw)
+        if raw.shape != self._shape:
+            raise ValueError(f"frame shape {raw.shape} differs from the masters' {self._shape}")
+        if self._rr.size < MIN_MASK_PIXELS:
+            return 1.0
+        image = _float_plane(raw[self._rows, self._cols])
+        has_bias = self._bias is not None
+        bias = _float_plane(self._bias) if has_bias else image
+        a = np.empty(self._rr.size)
+        K.atrous_layer1_at(image, bias, has_bias, self._rr, self._cc, a)
+        d = self._d
+        # A pixel whose frame signal is not finite leaves the mask (the whole-frame version's rule).
+        values = image[self._rr, self._cc].astype(np.float64)
+        if has_bias:
+            values = values - bias[self._rr, self._cc]
+        finite = np.isfinite(values)
+        if not finite.all():
+            a, d = a[finite], d[finite]
+            if a.size < MIN_MASK_PIXELS:
+                return 1.0
+        return _golden_section(a, d)
+
+
+def _golden_section(a: np.ndarray, d: np.ndarray) -> float:
+    """k in [0, 64] minimizing ksigma_noise(a - k·d), by bracket doubling and golden-section search."""
 
     def noise(k: float) -> float:
         return ksigma_noise(a - k * d)
@@ -143,3 +218,52 @@ def optimize_dark_scale(
             x2 = lo + GOLDEN * (hi - lo)
             f2 = noise(x2)
     return float((lo + hi) / 2)
+
+
+# ---------------------------------------------------------------------------------------------------
+# Plain numpy references: the definitions the kernels above are tested against.
+
+
+def calibrate_flat_reference(
+    raw: np.ndarray,
+    *,
+    bias: np.ndarray | None,
+    dark: np.ndarray | None,
+    k: float = 1.0,
+    flatdark: np.ndarray | None = None,
+    pedestal: float = 0.0,
+) -> np.ndarray:
+    """:func:`calibrate_flat` in whole-array numpy (float64 temporaries the size of the frame)."""
+    out = np.asarray(raw, dtype=np.float64)
+    if flatdark is not None:
+        out = out - np.asarray(flatdark, dtype=np.float64)
+    elif dark is not None and bias is not None:
+        b = np.asarray(bias, dtype=np.float64)
+        out = out - b - k * (np.asarray(dark, dtype=np.float64) - b)
+    elif dark is not None:
+        out = out - k * np.asarray(dark, dtype=np.float64)
+    elif bias is not None:
+        out = out - np.asarray(bias, dtype=np.float64)
+    if pedestal:
+        out = out + pedestal
+    return out.astype(np.float32)
+
+
+def optimize_dark_scale_reference(
+    raw: np.ndarray, *, bias: np.ndarray | None, dark: np.ndarray, params: CalibrationParams
+) -> float:
+    """:func:`optimize_dark_scale` with both wavelet layers computed on the whole (windowed) frame."""
+    rows, cols = _window(np.shape(raw), params.dark_optimization_window)
+    mask = dark_optimization_mask(np.asarray(dark)[rows, cols],
+                                  None if bias is None else np.asarray(bias)[rows, cols],
+                                  params.dark_optimization_low)
+    signal = np.asarray(raw, dtype=np.float64)[rows, cols]
+    if bias is not None:
+        signal = signal - np.asarray(bias, dtype=np.float64)[rows, cols]
+    dsig = _dark_signal(np.asarray(dark)[rows, cols], None if bias is None else np.asarray(bias)[rows, cols])
+    mask &= np.isfinite(signal) & np.isfinite(dsig)
+    if np.count_nonzero(mask) < MIN_MASK_PIXELS:
+        return 1.0
+    a = atrous_layer1(np.where(np.isfinite(signal), signal, 0.0))[mask]
+    d = atrous_layer1(np.where(np.isfinite(dsig), dsig, 0.0))[mask]
+    return _golden_section(a, d)

@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 from loguru import logger
 
-from apcal.engines.native.calibration import calibrate_flat, optimize_dark_scale
+from apcal.engines.native.calibration import DarkOptimizer, calibrate_flat
 from apcal.errors import FrameError
 from apcal.frames.model import Keyword
 from apcal.io.image import open_image, read_header, write_image
@@ -80,6 +80,8 @@ def calibrate_files(
     dark = load_master(calibration.dark, shape)
     flatdark = load_master(calibration.flatdark, shape)
     optimize = params.optimize_darks and flatdark is None and bias is not None and dark is not None
+    # What depends only on the masters (mask, the dark's wavelet layer) is prepared once per group.
+    optimizers = _optimizers(bias, dark, params) if optimize else None
     calibration.output_dir.mkdir(parents=True, exist_ok=True)
     out_paths: list[Path] = []
     scales: dict[str, float] = {}
@@ -91,7 +93,7 @@ def calibrate_files(
                     f"({_shape_text(shape)})"
                 )
             raw = reader.read()
-        k = _dark_scale(raw, bias, dark, params) if optimize else 1.0
+        k = _dark_scale(raw, optimizers) if optimizers is not None else 1.0
         result = _calibrate(raw, bias=bias, dark=dark, flatdark=flatdark, k=k, pedestal=params.pedestal * DN)
         target = calibrated_path(calibration, path, output_format)
         keywords = read_header(path).keywords + _history(calibration, k, optimize)
@@ -105,12 +107,18 @@ def calibrate_files(
     return CalibratedFlats(tuple(out_paths), scales)
 
 
-def _dark_scale(raw: np.ndarray, bias: np.ndarray, dark: np.ndarray, params: CalibrationParams) -> float:
+def _optimizers(bias: np.ndarray, dark: np.ndarray, params: CalibrationParams) -> list[DarkOptimizer]:
+    """One :class:`DarkOptimizer` per channel."""
+    if dark.ndim == 2:
+        return [DarkOptimizer(dark, bias, params)]
+    return [DarkOptimizer(d, b, params) for b, d in zip(bias, dark, strict=True)]
+
+
+def _dark_scale(raw: np.ndarray, optimizers: list[DarkOptimizer]) -> float:
     """k for a frame; for a colour frame the mean of its channels' k (one k is recorded per frame)."""
     if raw.ndim == 2:
-        return optimize_dark_scale(raw, bias=bias, dark=dark, params=params)
-    planes = zip(raw, bias, dark, strict=True)
-    return float(np.mean([optimize_dark_scale(r, bias=b, dark=d, params=params) for r, b, d in planes]))
+        return optimizers[0].scale(raw)
+    return float(np.mean([opt.scale(r) for opt, r in zip(optimizers, raw, strict=True)]))
 
 
 def _calibrate(raw, *, bias, dark, flatdark, k: float, pedestal: float) -> np.ndarray:

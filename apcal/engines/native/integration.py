@@ -134,7 +134,7 @@ def _integrate_fast(stack, params, algorithm, combination, o_scale, o_offset, r_
     high = np.empty((rows, cols), dtype=np.uint16)
     K.integrate_rows(
         stack, _ALGO_CODES[algorithm], _COMBINATION_CODES[combination], r_scale, r_offset, o_scale,
-        o_offset, fp, ip, table, out, low, high,
+        o_offset, fp, ip, table, K.sorting_network(n), out, low, high,
     )
     return IntegrationResult(image=out.astype(np.float32), rejected_low=low, rejected_high=high)
 

@@ -13,9 +13,11 @@ is divided by the cost of one block row, which is per pixel of the row (``channe
 
 * ``n_frames x bytes_per_sample`` — the block buffer (float32 samples of every frame), allocated once
   and reused for every block;
-* ``n_frames x stored_bytes_per_sample`` — each open reader keeps the stored samples of the last rows
-  it read in a buffer it reuses (:class:`apcal.io.image.ImageReader`): 2 bytes per sample for 16-bit
-  files, 4 for float32 (calibrated flats);
+* ``n_frames x stored_bytes_per_sample`` — what each open reader keeps of the stored samples of the
+  last rows it read. Planar readers now convert through a reused slab of at most
+  :data:`apcal.io.image.READ_SLAB_BYTES` (1 MiB; :func:`reader_bytes`), so a driver may pass
+  ``stored_bytes_per_sample=0`` and add ``reader_bytes(n)`` to ``overhead``; passing the file's sample
+  size (2 bytes for 16-bit files, 4 for float32) over-reserves but stays safe;
 * :data:`SCRATCH_BYTES_PER_PIXEL` = 20 — the kernel's per-block outputs (a float64 image, 8; two uint16
   count maps, 4; the float32 copy of the image it returns, 4) and one frame's rows converted to float32
   (4), copied into the buffer and dropped before the next frame is read.
@@ -41,6 +43,14 @@ SCRATCH_BYTES_PER_PIXEL = 20
 
 #: Per output pixel of the whole image: the float32 master and two uint16 rejection-count maps.
 OUTPUT_BYTES_PER_PIXEL = 8
+
+
+def reader_bytes(n_frames: int) -> int:
+    """Bytes the ``n_frames`` open readers of a stack keep between reads: one slab of stored samples
+    each (:data:`apcal.io.image.READ_SLAB_BYTES`), whatever the block size."""
+    from apcal.io.image import READ_SLAB_BYTES
+
+    return max(0, n_frames) * READ_SLAB_BYTES
 
 
 def output_bytes(rows: int, cols: int, channels: int = 1) -> int:

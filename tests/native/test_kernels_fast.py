@@ -1,0 +1,139 @@
+"""The fast paths inside the numba kernel against what they replace: the chunked (across-columns)
+winsorized clipping, the stable ranking, the two-pointer Sn and the sorting network.
+
+``test_kernels_agreement`` checks the kernel against the numpy reference on small images; here the
+stacks are wide enough to use several column chunks (with a partial last one), with quantized 16-bit
+samples (many ties), cosmic rays and columns with missing samples next to complete ones.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from apcal.engines.native import _kernels as K
+from apcal.engines.native.integration import integrate
+from apcal.engines.native.normalization import Coefficients
+from apcal.params import IntegrationParams
+
+
+def quantized_stack(n: int, cols: int, seed: int, rows: int = 3, missing: bool = True) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    dn = 1000 + 8 * rng.standard_normal((n, rows, cols))
+    hits = rng.random(dn.shape) < 0.01
+    dn[hits] += rng.uniform(100, 5000, size=hits.sum())
+    dn[rng.random(dn.shape) < 0.003] -= 400
+    dn[:, 0, :5] = 1000  # all equal: sigma 0
+    stack = (np.round(dn) / 65535).astype(np.float32)
+    if missing:
+        stack[rng.random(stack.shape) < 0.002] = np.nan  # a few columns leave the chunked path
+        stack[:, 1, 7] = 0.0  # range-clipped low in every frame
+    return stack
+
+
+def assert_same(stack, params, **kw):
+    a = integrate(stack, params, fast=True, **kw)
+    b = integrate(stack, params, fast=False, **kw)
+    np.testing.assert_array_equal(a.rejected_low, b.rejected_low)
+    np.testing.assert_array_equal(a.rejected_high, b.rejected_high)
+    np.testing.assert_allclose(a.image, b.image, rtol=1e-6, atol=1e-7)
+    return a
+
+
+@pytest.mark.parametrize("n", [3, 4, 11, 20, 33, 60])
+def test_chunked_winsorized_matches_reference(n: int):
+    stack = quantized_stack(n, cols=2 * K.CHUNK + 13, seed=n)
+    result = assert_same(stack, IntegrationParams(rejection="winsorized"))
+    if n >= 11:
+        assert result.rejected_high.sum() > 0 and result.rejected_low.sum() > 0
+
+
+@pytest.mark.parametrize(
+    "params",
+    [
+        IntegrationParams(rejection="winsorized", winsorization_cutoff=0.0),
+        IntegrationParams(rejection="winsorized", clip_low=False),
+        IntegrationParams(rejection="winsorized", clip_high=False, sigma_low=2.0),
+        IntegrationParams(rejection="winsorized", combination="median"),
+        IntegrationParams(rejection="winsorized", combination="maximum", range_clip_low=False),
+    ],
+)
+def test_chunked_winsorized_options_match_reference(params: IntegrationParams):
+    assert_same(quantized_stack(17, cols=K.CHUNK + 5, seed=3), params)
+
+
+def test_chunked_winsorized_with_normalization_matches_reference():
+    n = 24
+    stack = quantized_stack(n, cols=K.CHUNK + 40, seed=5, missing=False)
+    rng = np.random.default_rng(1)
+    output = Coefficients(scale=rng.uniform(0.9, 1.1, n), offset=rng.uniform(-0.01, 0.01, n))
+    rejection = Coefficients(scale=rng.uniform(0.9, 1.1, n), offset=np.zeros(n))
+    assert_same(stack, IntegrationParams(rejection="winsorized"), output=output, rejection=rejection)
+
+
+@pytest.mark.parametrize("algorithm", ["sigma", "percentile", "esd", "linear_fit", "averaged_sigma"])
+def test_ranked_gather_matches_reference_over_several_chunks(algorithm: str):
+    assert_same(quantized_stack(9, cols=K.CHUNK + 3, seed=11, rows=2), IntegrationParams(rejection=algorithm))
+
+
+def test_rank_chunk_is_the_stable_sort_order():
+    rng = np.random.default_rng(0)
+    n, width = 23, 50
+    vals = np.round(rng.standard_normal((n, width)) * 3)  # many ties
+    vals[rng.random(vals.shape) < 0.1] = np.inf  # excluded samples
+    ranks = np.empty((n, width), dtype=np.int32)
+    K._rank_chunk(vals, ranks, n, width)
+    order = np.argsort(vals, axis=0, kind="stable")
+    expected = np.empty_like(ranks)
+    np.put_along_axis(expected, order, np.arange(n)[:, None].repeat(width, axis=1), axis=0)
+    np.testing.assert_array_equal(ranks, expected)
+
+
+def _sn_merge(v, lo, hi):
+    """The merge walk the two-pointer Sn replaced: k+1 steps outward from each sample."""
+    cnt = hi - lo
+    k = cnt // 2
+    himeds = []
+    for i in range(lo, hi):
+        a, b, d = i, i + 1, 0.0
+        for _ in range(k + 1):
+            dl = v[i] - v[a] if a >= lo else np.inf
+            dr = v[b] - v[i] if b < hi else np.inf
+            if dl <= dr:
+                d, a = dl, a - 1
+            else:
+                d, b = dr, b + 1
+        himeds.append(d)
+    return sorted(himeds)[max(0, (cnt + 1) // 2 - 1)]
+
+
+def test_two_pointer_sn_equals_the_merge_walk():
+    rng = np.random.default_rng(4)
+    work = np.empty(70)
+    for trial in range(400):
+        n = int(rng.integers(1, 70))
+        v = np.sort(np.round(rng.standard_normal(n) * rng.choice([0.5, 3, 100])) / 65535 + 0.3)
+        if trial % 7 == 0:
+            v[: n // 2] = v[0]  # long runs of ties
+        lo = int(rng.integers(0, max(1, n // 4)))
+        hi = n - int(rng.integers(0, max(1, n // 4)))
+        if hi - lo < 1:
+            continue
+        assert K._sn(v, lo, hi, work) == _sn_merge(v, lo, hi)
+
+
+@pytest.mark.parametrize("n", range(1, 17))
+def test_sorting_network_sorts_every_zero_one_input(n: int):
+    x = ((np.arange(2**n)[:, None] >> np.arange(n)) & 1).astype(np.int8)
+    for a, b in K.sorting_network(n):
+        assert a < b < n
+        x[:, a], x[:, b] = np.minimum(x[:, a], x[:, b]), np.maximum(x[:, a], x[:, b])
+    assert (np.diff(x, axis=1) >= 0).all()
+
+
+@pytest.mark.parametrize("n", [17, 20, 33, 60, 100])
+def test_sorting_network_sorts_random_inputs(n: int):
+    x = np.round(np.random.default_rng(n).standard_normal((2000, n)) * 4)
+    for a, b in K.sorting_network(n):
+        x[:, a], x[:, b] = np.minimum(x[:, a], x[:, b]), np.maximum(x[:, a], x[:, b])
+    assert (np.diff(x, axis=1) >= 0).all()
