@@ -1,12 +1,13 @@
 """Statistics of a finished master for the run report: level, noise, rejection, defects, and for flats
 the vignetting and the dust shadows.
 
-All values are floats in the image's [0, 1] units or plain counts/ratios; numpy only (no scipy).
+All values are floats in the image's [0, 1] units or plain counts/ratios; numpy only (no scipy), with
+the 8-neighbour median in a numba kernel (:mod:`apcal.quality._defects`) beside its numpy reference.
 
-* ``median``, ``mean``, ``min``, ``max``: of the finite pixels.
+* ``median``: of the finite pixels (on at most 2**21 of them); ``mean``, ``min``, ``max``: of all.
 * ``noise``: Gaussian sigma from the first à trous wavelet layer, k-sigma clipped (PixInsight's k-sigma
-  noise evaluation, :func:`apcal.engines.native.calibration.estimate_noise`); smooth structure
-  (vignetting, gradients) does not count.
+  noise evaluation, :func:`apcal.engines.native.calibration.estimate_noise`), on the central
+  1024 x 1024 square; smooth structure (vignetting, gradients) does not count.
 * ``rejected_low_fraction`` / ``rejected_high_fraction``: rejected samples over all samples
   (``n_frames x pixels``), when the rejection maps are given.
 * ``hot_pixels`` / ``cold_pixels``: pixels more than ``HOT_SIGMA`` (5) robust sigma above / below
@@ -35,6 +36,7 @@ from apcal.engines.native.robust import MAD_TO_SIGMA, nan_median_mad
 from apcal.frames.model import FrameType
 
 HOT_SIGMA = 5.0
+NOISE_WINDOW = 1024  # side of the central square the noise is measured on
 PATCH = 0.1  # corner and centre patches: this fraction of the height and of the width
 DUST_DEPTH = 0.01
 DUST_MIN_AREA = 12  # binned pixels
@@ -65,13 +67,13 @@ def master_statistics(
         nan = math.nan
         stats.update(median=nan, mean=nan, min=nan, max=nan, noise=nan, hot_pixels=nan, cold_pixels=nan)
     else:
-        median, _ = nan_median_mad(img, size=None)
+        median, _ = nan_median_mad(img)  # on 2**21 pixels at most, as frame statistics
         stats.update(
             median=median,
             mean=float(finite.mean(dtype=np.float64)),
             min=float(finite.min()),
             max=float(finite.max()),
-            noise=float(np.mean([estimate_noise(p) for p in planes])),
+            noise=float(np.mean([estimate_noise(_central(p)) for p in planes])),
         )
         hot = cold = 0
         for plane in planes:
@@ -89,6 +91,14 @@ def master_statistics(
     return stats
 
 
+def _central(plane: np.ndarray, size: int = NOISE_WINDOW) -> np.ndarray:
+    """The central ``size`` x ``size`` square (the whole plane when smaller): noise is a property of the
+    sensor, measured as well on 10**6 pixels as on the whole frame, at a fraction of the cost."""
+    rows, cols = plane.shape
+    r0, c0 = max(0, (rows - size) // 2), max(0, (cols - size) // 2)
+    return plane[r0 : r0 + size, c0 : c0 + size]
+
+
 def defect_counts(plane: np.ndarray, k: float = HOT_SIGMA, *, fast: bool = True) -> tuple[int, int]:
     """(hot, cold): pixels more than ``k`` robust sigma above / below the median of their 8 neighbours.
 
@@ -103,7 +113,7 @@ def defect_counts(plane: np.ndarray, k: float = HOT_SIGMA, *, fast: bool = True)
     if rows < 3 or cols < 3:
         return 0, 0
     residual = _fast_residual(img) if fast else _reference_residual(img)
-    centre, mad = nan_median_mad(residual)
+    centre, mad = nan_median_mad(residual)  # 2**21 pixels at most: sigma to ~0.1 %
     sigma = MAD_TO_SIGMA * mad
     if not sigma > 0:
         return 0, 0

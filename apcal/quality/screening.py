@@ -76,8 +76,12 @@ class FrameQuality:
     gradient: float
 
     @classmethod
-    def of(cls, image: np.ndarray) -> FrameQuality:
+    def of(cls, image: np.ndarray, *, median: float | None = None, mad: float | None = None) -> FrameQuality:
         """Measure ``image``: (rows, cols) or (channels, rows, cols), any float or integer dtype.
+
+        ``median`` and ``mad`` (raw MAD) of the finite pixels may be passed when already measured on
+        these very pixels (the stack's statistics pass measures them for normalization): they are then
+        not computed twice.
 
         ``image`` may be a subset of the frame's rows (the statistics pass reads evenly spaced pairs of
         rows) as long as the rows keep their order, and all frames of a group are measured on the same
@@ -89,8 +93,10 @@ class FrameQuality:
         finite = data[np.isfinite(data)]
         if finite.size == 0:
             return cls(math.nan, math.nan, math.nan)
-        median = float(np.median(finite))
-        sigma = MAD_TO_SIGMA * float(np.median(np.abs(finite - median)))
+        if median is None or mad is None:
+            median = float(np.median(finite))
+            mad = float(np.median(np.abs(finite - median)))
+        sigma = MAD_TO_SIGMA * mad
         low, high = median - CLIP * sigma, median + CLIP * sigma
         keep = finite[(finite >= low) & (finite <= high)]
         noise = float(np.std(keep, dtype=np.float64)) if keep.size > 1 else 0.0

@@ -14,7 +14,7 @@ from apcal.demo.synthetic import CameraModel, NightPlan, NightTruth, generate_ni
 from apcal.engines.native.integration import integrate
 from apcal.engines.native.normalization import FrameStats
 from apcal.engines.native.stack import integrate_files
-from apcal.engines.native.tiling import BASELINE_BYTES, output_bytes, row_bytes
+from apcal.engines.native.tiling import BASELINE_BYTES, output_bytes, reader_bytes, row_bytes
 from apcal.errors import FrameError
 from apcal.frames.model import Keyword
 from apcal.io.image import open_image, write_image
@@ -39,8 +39,8 @@ def night(tmp_path_factory: pytest.TempPathFactory) -> NightTruth:
 
 def limit_for_rows(n: int, rows: int, channels: int = 1) -> int:
     """A memory limit that gives blocks of ``rows`` rows for n 16-bit frames of COLS columns."""
-    overhead = BASELINE_BYTES + output_bytes(ROWS, COLS, channels)
-    return overhead + rows * row_bytes(n, COLS, channels, stored_bytes_per_sample=2)
+    overhead = BASELINE_BYTES + output_bytes(ROWS, COLS, channels) + reader_bytes(n)
+    return overhead + rows * row_bytes(n, COLS, channels)
 
 
 @pytest.mark.parametrize(("group", "params"), [("dark_300s", WINSORIZED), ("flat_L", FLAT)])
@@ -112,9 +112,9 @@ def test_every_file_opened_once_and_read_row_by_row(night: NightTruth, monkeypat
         reader = real_open(path)
         real_read = reader.read_rows
 
-        def read_rows(start, stop):
+        def read_rows(start, stop, out=None):
             reads.append((start, stop))
-            return real_read(start, stop)
+            return real_read(start, stop, out=out)
 
         reader.read_rows = read_rows
         return reader

@@ -46,11 +46,12 @@ from apcal.engines.native.tiling import (
     BASELINE_BYTES,
     blocks,
     output_bytes,
+    reader_bytes,
     rows_per_block,
     sample_rows,
 )
 from apcal.errors import FrameError
-from apcal.io.image import ImageReader, open_image, read_header
+from apcal.io.image import ImageReader, open_image
 from apcal.params import IntegrationParams
 from apcal.quality.screening import FrameQuality
 
@@ -118,14 +119,9 @@ def integrate_files(
         shape = _common_shape(readers)
         channels, rows, cols = (1, *shape) if len(shape) == 2 else shape
         n = len(readers)
-        overhead = BASELINE_BYTES + output_bytes(rows, cols, channels)
-        stored = _stored_bytes(paths[0])
-        per_block = min(
-            rows,
-            rows_per_block(
-                n, cols, channels, memory_limit, stored_bytes_per_sample=stored, overhead=overhead
-            ),
-        )
+        # Readers convert straight into the block buffer and keep one small slab each (reader_bytes).
+        overhead = BASELINE_BYTES + output_bytes(rows, cols, channels) + reader_bytes(n)
+        per_block = min(rows, rows_per_block(n, cols, channels, memory_limit, overhead=overhead))
         ranges = blocks(rows, per_block)
         total = n + len(ranges)
         logger.debug(
@@ -149,14 +145,16 @@ def integrate_files(
         channel_stats: list[list[FrameStats]] = [[] for _ in range(channels)]
         for i, reader in enumerate(readers):
             if whole is not None:
-                whole[:, i] = _read3(reader, 0, rows)
+                _read_into(reader, 0, rows, whole[:, i])
                 parts = [whole[:, i, r0:r1] for r0, r1 in sampled]
             else:
                 parts = [_read3(reader, r0, r1) for r0, r1 in sampled]
             sample = parts[0] if len(parts) == 1 else np.concatenate(parts, axis=1)
-            frame_stats.append(FrameStats.of(sample))
-            if select is not None:
-                qualities.append(FrameQuality.of(sample[0] if channels == 1 else sample))
+            stats = FrameStats.of(sample)
+            frame_stats.append(stats)
+            if select is not None:  # the same pixels' median and MAD: measured once
+                image = sample[0] if channels == 1 else sample
+                qualities.append(FrameQuality.of(image, median=stats.median, mad=stats.mad))
             for c in range(channels):
                 channel_stats[c].append(FrameStats.of(sample[c]) if channels > 1 else frame_stats[-1])
             if progress:
@@ -181,7 +179,7 @@ def integrate_files(
             block = buffer[: channels * n * (r1 - r0) * cols].reshape(channels, n, r1 - r0, cols)
             if whole is None:
                 for i, reader in enumerate(readers):
-                    block[:, i] = _read3(reader, r0, r1)
+                    _read_into(reader, r0, r1, block[:, i])
             for c in range(channels):
                 result = _integrate_block(block[c], params, output[c], rejection[c])
                 image[c, r0:r1] = result.image
@@ -212,13 +210,9 @@ def _integrate_block(
     return integrate(stack, params, output=output, rejection=rejection, fast=True)
 
 
-def _stored_bytes(path: Path) -> int:
-    """Bytes per stored sample of ``path`` (a stack's frames share it), which each open reader keeps a
-    block of; 8 when the header does not say."""
-    try:
-        return int(np.dtype(read_header(path).sample_format).itemsize)
-    except (TypeError, ValueError):
-        return 8
+def _read_into(reader: ImageReader, start: int, stop: int, out: np.ndarray) -> None:
+    """Rows of a reader converted straight into ``out`` (channels, rows, cols), a view of the buffer."""
+    reader.read_rows(start, stop, out=out[0] if out.shape[0] == 1 else out)
 
 
 def _read3(reader: ImageReader, start: int, stop: int) -> np.ndarray:

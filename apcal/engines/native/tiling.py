@@ -37,9 +37,9 @@ from __future__ import annotations
 #: measured on Linux after the first integration), rounded up.
 BASELINE_BYTES = 256 << 20
 
-#: Per block pixel, besides the samples: kernel outputs (8 + 2 + 2 + 4) and one frame's rows in flight
-#: converted to float32 (4).
-SCRATCH_BYTES_PER_PIXEL = 20
+#: Per block pixel, besides the samples: kernel outputs (8 + 2 + 2 + 4). Readers convert straight into
+#: the block buffer, so no frame's rows are held in flight (their small slabs are ``reader_bytes``).
+SCRATCH_BYTES_PER_PIXEL = 16
 
 #: Per output pixel of the whole image: the float32 master and two uint16 rejection-count maps.
 OUTPUT_BYTES_PER_PIXEL = 8
