@@ -1,5 +1,6 @@
-"""The fast paths inside the numba kernel against what they replace: the chunked (across-columns)
-winsorized clipping, the stable ranking, the two-pointer Sn and the sorting network.
+"""The fast paths inside the numba kernel against what they replace: the across-columns winsorized
+clipping (start per chunk, every rejection iteration in lanes that take the row's columns in turn),
+the stable ranking, the two-pointer Sn and the sorting network.
 
 ``test_kernels_agreement`` checks the kernel against the numpy reference on small images; here the
 stacks are wide enough to use several column chunks (with a partial last one), with quantized 16-bit
@@ -46,6 +47,28 @@ def test_chunked_winsorized_matches_reference(n: int):
     result = assert_same(stack, IntegrationParams(rejection="winsorized"))
     if n >= 11:
         assert result.rejected_high.sum() > 0 and result.rejected_low.sum() > 0
+
+
+@pytest.mark.parametrize("cutoff", [5.0, 2.5])
+def test_winsorized_lanes_over_long_rows_and_row_blocks_match_reference(cutoff: float):
+    # Rows several times LANES wide (lanes take new columns and run later rejection iterations while
+    # others still winsorize), more rows than a ROW_BLOCK (work arrays reused across rows), heavy
+    # outliers on both sides (several rejection iterations; with cutoff 2.5 the cutoff replaces
+    # samples by the mean).
+    n = 20
+    rng = np.random.default_rng(7)
+    rows, cols = K.ROW_BLOCK + 3, 4 * K.LANES + 29
+    dn = 1000 + 8 * rng.standard_normal((n, rows, cols))
+    hits = rng.random(dn.shape) < 0.06
+    dn[hits] += rng.uniform(20, 3000, size=hits.sum())
+    dn[rng.random(dn.shape) < 0.02] -= rng.uniform(20, 400)
+    stack = (np.round(dn) / 65535).astype(np.float32)
+    stack[rng.random(stack.shape) < 0.0005] = np.nan
+    params = IntegrationParams(rejection="winsorized", winsorization_cutoff=cutoff)
+    result = assert_same(stack, params)
+    assert (result.rejected_high > 1).sum() > 100 and (result.rejected_low > 0).sum() > 100
+    assert_same(stack, IntegrationParams(rejection="winsorized", winsorization_cutoff=cutoff,
+                                         combination="median"))
 
 
 @pytest.mark.parametrize(

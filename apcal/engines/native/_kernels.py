@@ -6,15 +6,16 @@ are gathered frame by frame (contiguous reads), range-clipped and rejection-norm
 their stable sorted order across all the chunk's columns at once (:func:`_rank_chunk`, branch-free, so
 the compiler vectorizes it). Then each pixel's sorted samples go through the rejection algorithm and
 the output-normalized survivors are combined in frame order. Winsorized clipping, the default for
-every master, runs its first (and usually only) rejection iteration across the chunk's columns too
-(:func:`_winsorized_chunk`), with converged columns compacted away.
+every master, is computed across columns instead: the start (median, Sn) per chunk
+(:func:`_winsorized_start`), then every rejection iteration in lanes that take the row's columns in
+turn (:func:`_winsorized_lanes`).
 
 The arithmetic mirrors :mod:`apcal.engines.native.rejection` operation for operation (float64, same
 summation order, same Sn start), so both paths agree exactly; see that module for the formulas and
 their sources. Work arrays are allocated once per row, never per pixel. No ``fastmath``: it would let
 LLVM reassociate the sums and break that agreement. ``nogil``: a reader thread could run alongside.
 
-Measured on a 20-frame stack of 16-bit frames: ~0.16 µs per pixel on 2 threads (``bench/README.md``).
+Measured on a 20-frame stack of 16-bit frames: ~0.14 µs per pixel on 2 threads (``bench/README.md``).
 """
 
 from __future__ import annotations
@@ -212,7 +213,7 @@ def _winsorize(v, lo, hi, cutoff, w):
 @njit(cache=True)
 def _winsorized_from(v, lo, hi, it, fp, clip_low, clip_high, min_keep, w):
     """Winsorized sigma clipping of the sorted window v[lo:hi] from rejection iteration ``it``: the
-    final window. (The chunked path runs iteration 0 across columns and continues here when it rejects.)"""
+    final window. (:func:`_winsorized_lanes` runs the same steps across columns.)"""
     while hi - lo >= 3:
         cutoff = fp[P_CUTOFF] if it == 0 else 0.0
         mean, sigma = _winsorize(v, lo, hi, cutoff, w)
@@ -531,147 +532,221 @@ def _rank_chunk(vals, ranks, n, width):
 
 
 @njit(cache=True)
-def _winsorized_chunk(s, n, width, elig, fp, clip_low, clip_high, lo, hi, h, w, cw, pos, conv, v, wv,
-                      network):
-    """Winsorized sigma clipping of the columns ``x < width`` of a sorted chunk ``s[j, x]`` (n samples
-    each) where ``elig[x]``; writes each one's surviving window [lo[x], hi[x]).
-
-    The first rejection iteration — the one every pixel runs — is computed across the columns at
-    once, in the same float64 operations and order as :func:`_sn` and :func:`_winsorize` per pixel
-    (each column's sums still run over j in order), so the compiler vectorizes it. Columns whose
-    winsorization has converged are compacted away after every step, so the work follows the mean
-    number of steps, not the slowest column's. Columns that reject something continue per pixel
-    (:func:`_winsorized_from`). ``h`` and ``w`` are (n, CHUNK) scratch, ``cw`` 11 float (CHUNK,) arrays,
-    ``pos``/``conv`` int/bool (CHUNK,); ``network`` the comparators of a sorting network for n
-    (:func:`sorting_network`).
-    """
-    mean, sigma, total, var, eps, t0, t1, c0, c1, fmean, fsig = cw
-    # Compact the eligible columns into w (pos maps back) and start from their median.
-    m = 0
+def _winsorized_start(s, x0, width, n, wc, h, network, mean0, sig0):
+    """The start of winsorized clipping for the columns x0..x0+width-1 of the sorted samples ``s[j, x]``
+    (n each): the median and SN_FACTOR·Sn (:func:`_sn`), computed across the columns at once (the
+    compiler vectorizes), into mean0/sig0[x0 + x]. ``wc`` and ``h`` are (n, CHUNK) scratch; ``network`` the
+    comparators of a sorting network for n (:func:`sorting_network`)."""
+    # The chunk's columns into a contiguous block first: the loops below then vectorize.
+    for j in range(n):
+        for x in range(width):
+            wc[j, x] = s[j, x0 + x]
     half = n // 2
     for x in range(width):
-        if elig[x]:
-            pos[m] = x
-            for j in range(n):
-                w[j, m] = s[j, x]
-            mean[m] = s[half, x] if n % 2 == 1 else (s[half, x] + s[half - 1, x]) / 2
-            m += 1
+        mean0[x0 + x] = wc[half, x] if n % 2 == 1 else (wc[half, x] + wc[half - 1, x]) / 2
     # Sn: himed_i = min over the windows of k+1 consecutive samples holding i of their largest
     # distance from x_i (see _sn).
     k = n // 2
     for i in range(n):
         a0 = max(0, i - k)
         a1 = min(i, n - 1 - k)
-        for x in range(m):
+        for x in range(width):
             h[i, x] = np.inf
         for a in range(a0, a1 + 1):
-            for x in range(m):
-                d = max(w[i, x] - w[a, x], w[a + k, x] - w[i, x])
+            for x in range(width):
+                d = max(wc[i, x] - wc[a, x], wc[a + k, x] - wc[i, x])
                 h[i, x] = min(h[i, x], d)
     # Sort each column's himeds with the sorting network (min/max across the columns) and take the
     # lomed, the ((n + 1)//2)-th smallest.
     for p in range(network.shape[0]):
         a = network[p, 0]
         b = network[p, 1]
-        for x in range(m):
+        for x in range(width):
             ha = h[a, x]
             hb = h[b, x]
             h[a, x] = min(ha, hb)
             h[b, x] = max(ha, hb)
     r = (n + 1) // 2 - 1
-    for x in range(m):
-        sigma[x] = SN_FACTOR * h[r, x]
-    for x in range(m):
-        conv[x] = False
+    for x in range(width):
+        sig0[x0 + x] = SN_FACTOR * h[r, x]
+
+
+#: Rows per parallel task of :func:`integrate_rows`: its work arrays (a row's sorted samples for
+#: winsorized clipping, ~n x cols x 12 bytes) are allocated once per block, not per row.
+ROW_BLOCK = 16
+
+#: Lanes of :func:`_winsorized_lanes`: columns winsorized together, one step at a time.
+LANES = 64
+
+@njit(cache=True, error_model="numpy")
+def _winsorized_lanes(s, cols, n, elig, mean0, sig0, fp, clip_low, clip_high, lo, hi, w, v, wv):
+    """Winsorized sigma clipping of every column c < cols of a row's sorted samples ``s[j, c]`` (n each)
+    where ``elig[c]``, from the start mean0/sig0[c] (:func:`_winsorized_start`); writes each column's
+    surviving window [lo[c], hi[c]).
+
+    The columns go through ``LANES`` lanes: every step runs one winsorization iteration (clamp and sum,
+    then the stdev) on all lanes at once, vectorized across them; a lane whose winsorization has
+    ended clips its column (the sorted samples, as :func:`_winsorized_from`), and either starts the
+    next rejection iteration on the narrower window (median and Sn per pixel, :func:`_median` /
+    :func:`_sn`) or hands its result back and takes the row's next column. So all of a pixel's
+    rejection iterations run across columns, and the lanes stay full until the row runs out of columns
+    instead of waiting for a chunk's slowest column.
+
+    Same float64 operations in the same order as :func:`_winsorize`: a lane sums over all n rows in
+    order, adding 0.0 outside its window — exactly what the reference's masked sums do, and the same
+    sum as the window's own (x + 0.0 == x). The cutoff applies in the first rejection iteration only.
+    ``w`` is (n, LANES) scratch, ``v``/``wv`` (n,). The lanes' state is one 1D array per quantity (not
+    rows of one array): the compiler then knows the step's loops do not alias, and vectorizes them.
+    """
     cutoff = fp[P_CUTOFF]
-    cur = m
-    it = 0
-    while True:
-        # Retire the columns that are done (as _winsorize's loop would exit), compact the others.
-        kept = 0
-        for x in range(cur):
-            if conv[x] or 1 + sigma[x] == 1 or it >= WINSOR_MAX_ITERATIONS:
-                fmean[pos[x]] = mean[x]
-                fsig[pos[x]] = sigma[x]
-            else:
-                if kept != x:
-                    pos[kept] = pos[x]
-                    mean[kept] = mean[x]
-                    sigma[kept] = sigma[x]
-                    for j in range(n):
-                        w[j, kept] = w[j, x]
-                kept += 1
-        cur = kept
-        if cur == 0:
-            break
-        for x in range(cur):
-            t0[x] = mean[x] - WINSOR_CLAMP * sigma[x]
-            t1[x] = mean[x] + WINSOR_CLAMP * sigma[x]
-            c0[x] = mean[x] - cutoff * sigma[x]
-            c1[x] = mean[x] + cutoff * sigma[x]
-            total[x] = 0.0
-            var[x] = 0.0
-            eps[x] = 0.0
-        if cutoff > 0:
-            for j in range(n):
-                for x in range(cur):
-                    c = w[j, x]
-                    # below t0: t0, or the mean beyond the cutoff; above t1: t1, or the mean.
-                    below = t0[x] if c > c0[x] else mean[x]
-                    above = t1[x] if c < c1[x] else mean[x]
-                    d = below if c < t0[x] else (above if c > t1[x] else c)
-                    w[j, x] = d
-                    total[x] += d
-        else:
-            for j in range(n):
-                for x in range(cur):
-                    c = w[j, x]
-                    d = t0[x] if c < t0[x] else (t1[x] if c > t1[x] else c)
-                    w[j, x] = d
-                    total[x] += d
-        for x in range(cur):
-            total[x] = total[x] / n  # the new mean
-        for j in range(n):
-            for x in range(cur):
-                d = w[j, x] - total[x]
-                var[x] += d * d
-                eps[x] += d
-        it += 1
-        for x in range(cur):
-            s0 = sigma[x]
-            mean[x] = total[x]
-            sigma[x] = WINSOR_SIGMA * math.sqrt((var[x] - eps[x] * eps[x] / n) / (n - 1))
-            conv[x] = it > 1 and abs(s0 - sigma[x]) / s0 < WINSOR_TOLERANCE
-    # Clip, and continue per pixel where that rejects something.
     low_t = fp[P_SIGMA_LOW]
     high_t = fp[P_SIGMA_HIGH]
     min_keep = min(n, MIN_SURVIVORS)
-    for x in range(width):
-        lo[x] = 0
-        hi[x] = n
-        if not elig[x] or 1 + fsig[x] == 1:
-            continue
-        mx = fmean[x]
-        sg = fsig[x]
-        cl = 0
-        if clip_low:
-            for j in range(n):
-                if not (mx - s[j, x]) / sg > low_t:
-                    break
-                cl += 1
-        ch = 0
-        if clip_high:
-            for j in range(n - 1, -1, -1):
-                if not (s[j, x] - mx) / sg > high_t:
-                    break
-                ch += 1
-        if cl + ch == 0 or n - cl - ch < min_keep:
-            continue
+    lmean, lsig, lt0, lt1, lc0, lc1, ltot, lvar, leps = (
+        np.empty(LANES), np.empty(LANES), np.empty(LANES), np.empty(LANES), np.empty(LANES), np.empty(LANES),
+        np.empty(LANES), np.empty(LANES), np.empty(LANES))
+    lcol, llo, lhi, lit, lrej = (np.empty(LANES, dtype=np.int64), np.empty(LANES, dtype=np.int64),
+                                 np.empty(LANES, dtype=np.int64), np.empty(LANES, dtype=np.int64),
+                                 np.empty(LANES, dtype=np.int64))
+    lconv = np.empty(LANES, dtype=np.bool_)
+    lcut = np.empty(LANES, dtype=np.bool_)
+    lattn = np.ones(LANES, dtype=np.bool_)  # lanes to look at before the next step
+    wm = np.ones((n, LANES), dtype=np.bool_)  # the lanes' windows: wm[j, q] = lo <= j < hi
+    nxt = 0  # the next column to hand to a lane
+    for q in range(LANES):
+        lcol[q] = -1
+        llo[q] = 0
+        lhi[q] = n
+        lcut[q] = False
+        lmean[q] = 0.0
+        lsig[q] = 0.0
         for j in range(n):
-            v[j] = s[j, x]
-        a, b = _winsorized_from(v, cl, n - ch, 1, fp, clip_low, clip_high, min_keep, wv)
-        lo[x] = a
-        hi[x] = b
+            w[j, q] = 0.0
+    while True:
+        # Bring every lane to a column that needs a winsorization step (or leave it idle).
+        active = 0
+        for q in range(LANES):
+            if not lattn[q]:
+                active += 1
+                continue
+            while True:
+                c = lcol[q]
+                if c < 0:
+                    while nxt < cols and not elig[nxt]:
+                        nxt += 1
+                    if nxt >= cols:
+                        break  # idle
+                    c = nxt
+                    nxt += 1
+                    lcol[q] = c
+                    llo[q] = 0
+                    lhi[q] = n
+                    lit[q] = 0
+                    lrej[q] = 0
+                    lconv[q] = False
+                    lcut[q] = cutoff > 0
+                    lmean[q] = mean0[c]
+                    lsig[q] = sig0[c]
+                    for j in range(n):
+                        w[j, q] = s[j, c]
+                        wm[j, q] = True
+                mean = lmean[q]
+                sigma = lsig[q]
+                if not (lconv[q] or 1 + sigma == 1 or lit[q] >= WINSOR_MAX_ITERATIONS):
+                    break  # needs another step
+                # This winsorization is over (as _winsorize returns): clip (as _winsorized_from).
+                a = llo[q]
+                b = lhi[q]
+                done = True
+                if 1 + sigma != 1:
+                    cl = 0
+                    if clip_low:
+                        for j in range(a, b):
+                            if not (mean - s[j, c]) / sigma > low_t:
+                                break
+                            cl += 1
+                    ch = 0
+                    if clip_high:
+                        for j in range(b - 1, a - 1, -1):
+                            if not (s[j, c] - mean) / sigma > high_t:
+                                break
+                            ch += 1
+                    if cl + ch > 0 and b - a - cl - ch >= min_keep:
+                        a += cl
+                        b -= ch
+                        llo[q] = a
+                        lhi[q] = b
+                        if b - a >= 3:
+                            # The next rejection iteration: winsorize the window again, without cutoff.
+                            done = False
+                            for j in range(n):
+                                v[j] = s[j, c]
+                                w[j, q] = v[j]
+                                wm[j, q] = a <= j < b
+                            lmean[q] = _median(v, a, b)
+                            lsig[q] = SN_FACTOR * _sn(v, a, b, wv)
+                            lit[q] = 0
+                            lconv[q] = False
+                            lcut[q] = False
+                            lrej[q] += 1
+                if done:
+                    lo[c] = a
+                    hi[c] = b
+                    lcol[q] = -1
+            if lcol[q] >= 0:
+                active += 1
+                lattn[q] = False
+        if active == 0:
+            break
+        # One winsorization iteration on every lane (idle lanes compute on stale values, unused).
+        for q in range(LANES):
+            mean = lmean[q]
+            sigma = lsig[q]
+            lt0[q] = mean - WINSOR_CLAMP * sigma
+            lt1[q] = mean + WINSOR_CLAMP * sigma
+            lc0[q] = mean - cutoff * sigma
+            lc1[q] = mean + cutoff * sigma
+            ltot[q] = 0.0
+            lvar[q] = 0.0
+            leps[q] = 0.0
+        for j in range(n):
+            for q in range(LANES):
+                x = w[j, q]
+                t0 = lt0[q]
+                t1 = lt1[q]
+                c0 = lc0[q]
+                c1 = lc1[q]
+                mean = lmean[q]
+                cut = lcut[q]
+                # below t0: t0, or (with the cutoff) the mean beyond c0; above t1 likewise. (Every
+                # operand is loaded first and combined with &/|: no conditional loads, so it vectorizes.)
+                below = t0 if ((x > c0) | (not cut)) else mean
+                above = t1 if ((x < c1) | (not cut)) else mean
+                d = below if x < t0 else (above if x > t1 else x)
+                w[j, q] = d
+                ltot[q] += d if wm[j, q] else 0.0
+        for q in range(LANES):
+            ltot[q] = ltot[q] / (lhi[q] - llo[q])  # the new mean
+        for j in range(n):
+            for q in range(LANES):
+                d = w[j, q] - ltot[q]
+                inside = wm[j, q]
+                lvar[q] += d * d if inside else 0.0
+                leps[q] += d if inside else 0.0
+        for q in range(LANES):
+            cnt = lhi[q] - llo[q]
+            s0 = lsig[q]
+            eps = leps[q]
+            lmean[q] = ltot[q]
+            sigma = WINSOR_SIGMA * math.sqrt((lvar[q] - eps * eps / cnt) / (cnt - 1))
+            lsig[q] = sigma
+            it = lit[q] + 1
+            lit[q] = it
+            conv = (it > 1) & (abs(s0 - sigma) / s0 < WINSOR_TOLERANCE)
+            lconv[q] = conv
+            # The lanes whose winsorization is over (_winsorize's exit tests) need attention, and the
+            # idle ones (they have no column left to take, but must not count as active).
+            lattn[q] = conv | (1 + sigma == 1) | (it >= WINSOR_MAX_ITERATIONS) | (lcol[q] < 0)
 
 
 @njit(cache=True)
@@ -701,9 +776,11 @@ def integrate_rows(stack, algo, combination, r_scale, r_offset, o_scale, o_offse
     """Reject and combine every pixel of ``stack`` (n, rows, cols); write out/rejected_low/high.
 
     Per row, CHUNK columns at a time: gather the samples frame by frame, rank them (the stable sorted
-    order, :func:`_rank_chunk`), then reject per pixel on its sorted samples — or, for winsorized
-    clipping, across the chunk's columns (:func:`_winsorized_chunk`) — and combine the survivors in
-    frame order.
+    order, :func:`_rank_chunk`), then reject per pixel on its sorted samples and combine the survivors
+    in frame order. Winsorized clipping instead keeps the row's sorted samples and ranks, computes the
+    start (median, Sn) across each chunk's columns (:func:`_winsorized_start`), runs the whole
+    rejection across the row's columns (:func:`_winsorized_lanes`), then combines chunk by chunk.
+    Pixels with missing or range-clipped samples always take the per-pixel path.
     """
     n, rows, cols = stack.shape
     range_clip_low = ip[I_RANGE_CLIP_LOW] != 0
@@ -713,24 +790,26 @@ def integrate_rows(stack, algo, combination, r_scale, r_offset, o_scale, o_offse
     range_low = fp[P_RANGE_LOW]
     range_high = fp[P_RANGE_HIGH]
     chunked = algo == WINSORIZED and n >= 3
-    for y in prange(rows):
-        # Work arrays once per row (per thread), never per pixel.
+    row_cols = cols if chunked else 1
+    nblocks = (rows + ROW_BLOCK - 1) // ROW_BLOCK
+    for blk in prange(nblocks):
+        # Work arrays once per block of rows (per thread), never per row or pixel.
         vals = np.empty((n, CHUNK))
         ranks = np.empty((n, CHUNK), dtype=np.int32)
         counts = np.empty(CHUNK, dtype=np.int64)
         range_low_n = np.empty(CHUNK, dtype=np.int64)
         range_high_n = np.empty(CHUNK, dtype=np.int64)
-        srt = np.empty((n, CHUNK))
         h = np.empty((n, CHUNK))
         wc = np.empty((n, CHUNK))
-        cw = (np.empty(CHUNK), np.empty(CHUNK), np.empty(CHUNK), np.empty(CHUNK), np.empty(CHUNK),
-              np.empty(CHUNK), np.empty(CHUNK), np.empty(CHUNK), np.empty(CHUNK), np.empty(CHUNK),
-              np.empty(CHUNK))
-        pos = np.empty(CHUNK, dtype=np.int64)
-        conv = np.empty(CHUNK, dtype=np.bool_)
-        elig = np.empty(CHUNK, dtype=np.bool_)
-        lo = np.empty(CHUNK, dtype=np.int64)
-        hi = np.empty(CHUNK, dtype=np.int64)
+        # The row's sorted samples and ranks, start and windows (winsorized clipping only).
+        srt = np.empty((n, row_cols))
+        rranks = np.empty((n, row_cols), dtype=np.int32)
+        elig = np.zeros(row_cols, dtype=np.bool_)
+        mean0 = np.empty(row_cols)
+        sig0 = np.empty(row_cols)
+        lo = np.zeros(row_cols, dtype=np.int64)
+        hi = np.zeros(row_cols, dtype=np.int64)
+        wl = np.empty((n, LANES))
         ctotal = np.empty(CHUNK)
         ckept = np.empty(CHUNK, dtype=np.int64)
         v = np.empty(n)
@@ -742,76 +821,54 @@ def integrate_rows(stack, algo, combination, r_scale, r_offset, o_scale, o_offse
         w3 = np.empty(n)
         took_low = np.empty(n, dtype=np.int64)
         values = np.empty(n)
-        for x0 in range(0, cols, CHUNK):
-            width = min(CHUNK, cols - x0)
-            # Gather the chunk frame by frame (contiguous reads): range clipping, then rejection
-            # normalization; excluded samples become +inf so they rank last.
-            for x in range(width):
-                counts[x] = 0
-                range_low_n[x] = 0
-                range_high_n[x] = 0
-            for i in range(n):
-                rs = r_scale[i]
-                ro = r_offset[i]
+        for y in range(blk * ROW_BLOCK, min(rows, (blk + 1) * ROW_BLOCK)):
+            for x0 in range(0, cols, CHUNK):
+                width = min(CHUNK, cols - x0)
+                # Gather the chunk frame by frame (contiguous reads): range clipping, then rejection
+                # normalization; excluded samples become +inf so they rank last.
                 for x in range(width):
-                    raw = np.float64(stack[i, y, x0 + x])
-                    if math.isnan(raw):
-                        vals[i, x] = np.inf
-                    elif range_clip_low and raw <= range_low:
-                        vals[i, x] = np.inf
-                        range_low_n[x] += 1
-                    elif range_clip_high and raw >= range_high:
-                        vals[i, x] = np.inf
-                        range_high_n[x] += 1
-                    else:
-                        vals[i, x] = raw * rs + ro
-                        counts[x] += 1
-            _rank_chunk(vals, ranks, n, width)
-            if chunked:
+                    counts[x] = 0
+                    range_low_n[x] = 0
+                    range_high_n[x] = 0
+                for i in range(n):
+                    rs = r_scale[i]
+                    ro = r_offset[i]
+                    for x in range(width):
+                        raw = np.float64(stack[i, y, x0 + x])
+                        if math.isnan(raw):
+                            vals[i, x] = np.inf
+                        elif range_clip_low and raw <= range_low:
+                            vals[i, x] = np.inf
+                            range_low_n[x] += 1
+                        elif range_clip_high and raw >= range_high:
+                            vals[i, x] = np.inf
+                            range_high_n[x] += 1
+                        else:
+                            vals[i, x] = raw * rs + ro
+                            counts[x] += 1
+                _rank_chunk(vals, ranks, n, width)
+                if chunked:
+                    # Keep the sorted samples and ranks of the complete columns for the row's rejection.
+                    for x in range(width):
+                        c = x0 + x
+                        elig[c] = counts[x] == n
+                        if elig[c]:
+                            for i in range(n):
+                                r = ranks[i, x]
+                                srt[r, c] = vals[i, x]
+                                rranks[i, c] = r
+                        else:
+                            for i in range(n):
+                                srt[i, c] = 0.0  # (unused; keeps the start's arithmetic on finite values)
+                    _winsorized_start(srt, x0, width, n, wc, h, network, mean0, sig0)
+                # Pixels with missing or excluded samples (and every pixel of the other algorithms):
+                # per pixel.
                 for x in range(width):
-                    elig[x] = counts[x] == n
-                    if elig[x]:
-                        for i in range(n):
-                            srt[ranks[i, x], x] = vals[i, x]
-                _winsorized_chunk(
-                    srt, n, width, elig, fp, clip_low, clip_high, lo, hi, h, wc, cw, pos, conv, v, w, network
-                )
-                if combination == AVERAGE:
-                    # The survivors are the sorted positions lo..hi-1; average them across the
-                    # columns, adding 0.0 for the others as the reference does (same sum, in order).
-                    for x in range(width):
-                        ctotal[x] = 0.0
-                        ckept[x] = 0
-                    for i in range(n):
-                        os_ = o_scale[i]
-                        oo = o_offset[i]
-                        for x in range(width):
-                            r = ranks[i, x]
-                            kept = lo[x] <= r < hi[x]
-                            value = np.float64(stack[i, y, x0 + x]) * os_ + oo
-                            ctotal[x] += value if kept else 0.0
-                            ckept[x] += kept
-                    for x in range(width):
-                        if elig[x]:
-                            rejected_low[y, x0 + x] = lo[x]
-                            rejected_high[y, x0 + x] = n - hi[x]
-                            out[y, x0 + x] = ctotal[x] / ckept[x]
-            for x in range(width):
-                cnt = counts[x]
-                n_low = range_low_n[x]
-                n_high = range_high_n[x]
-                if chunked and elig[x]:
-                    if combination == AVERAGE:
-                        continue  # done above
-                    # The survivors are the sorted positions lo..hi-1.
-                    a = lo[x]
-                    b = hi[x]
-                    n_low += a
-                    n_high += cnt - b
-                    for i in range(n):
-                        r = ranks[i, x]
-                        keep[i] = a <= r < b
-                else:
+                    if chunked and elig[x0 + x]:
+                        continue
+                    cnt = counts[x]
+                    n_low = range_low_n[x]
+                    n_high = range_high_n[x]
                     for i in range(n):
                         keep[i] = False
                         r = ranks[i, x]
@@ -826,15 +883,58 @@ def integrate_rows(stack, algo, combination, r_scale, r_offset, o_scale, o_offse
                             n_high += 1
                         else:
                             keep[idx[j]] = True
-                rejected_low[y, x0 + x] = n_low
-                rejected_high[y, x0 + x] = n_high
-                # Combine the output-normalized survivors in frame order (the reference's order).
-                k = 0
-                for i in range(n):
-                    if keep[i]:
-                        values[k] = np.float64(stack[i, y, x0 + x]) * o_scale[i] + o_offset[i]
-                        k += 1
-                out[y, x0 + x] = 0.0 if k == 0 else _combine(values, k, combination)
+                    rejected_low[y, x0 + x] = n_low
+                    rejected_high[y, x0 + x] = n_high
+                    # Combine the output-normalized survivors in frame order (the reference's order).
+                    k = 0
+                    for i in range(n):
+                        if keep[i]:
+                            values[k] = np.float64(stack[i, y, x0 + x]) * o_scale[i] + o_offset[i]
+                            k += 1
+                    out[y, x0 + x] = 0.0 if k == 0 else _combine(values, k, combination)
+            if chunked:
+                _winsorized_lanes(srt, cols, n, elig, mean0, sig0, fp, clip_low, clip_high, lo, hi, wl, v, w)
+                # Combine the complete columns: the survivors are the sorted positions lo..hi-1.
+                for x0 in range(0, cols, CHUNK):
+                    width = min(CHUNK, cols - x0)
+                    if combination == AVERAGE:
+                        # Average across the columns, adding 0.0 for the rejected samples as the reference
+                        # does (the same sum, in frame order).
+                        for x in range(width):
+                            ctotal[x] = 0.0
+                            ckept[x] = 0
+                        for i in range(n):
+                            os_ = o_scale[i]
+                            oo = o_offset[i]
+                            for x in range(width):
+                                c = x0 + x
+                                r = rranks[i, c]
+                                kept = lo[c] <= r < hi[c]
+                                value = np.float64(stack[i, y, c]) * os_ + oo
+                                ctotal[x] += value if kept else 0.0
+                                ckept[x] += kept
+                        for x in range(width):
+                            c = x0 + x
+                            if elig[c]:
+                                rejected_low[y, c] = lo[c]
+                                rejected_high[y, c] = n - hi[c]
+                                out[y, c] = ctotal[x] / ckept[x]
+                    else:
+                        for x in range(width):
+                            c = x0 + x
+                            if not elig[c]:
+                                continue
+                            a = lo[c]
+                            b = hi[c]
+                            rejected_low[y, c] = a
+                            rejected_high[y, c] = n - b
+                            k = 0
+                            for i in range(n):
+                                r = rranks[i, c]
+                                if a <= r < b:
+                                    values[k] = np.float64(stack[i, y, c]) * o_scale[i] + o_offset[i]
+                                    k += 1
+                            out[y, c] = _combine(values, k, combination)
 
 
 # ---------------------------------------------------------------------------------------------------
