@@ -64,6 +64,11 @@ class FlatCalibration:
     def masters(self) -> tuple[MasterRef, ...]:
         return tuple(m for m in (self.bias, self.dark, self.flatdark) if m is not None)
 
+    def calibrated_path(self, frame: Path, extension: str) -> Path:
+        """Where the calibrated ``frame`` goes: ``<output_dir>/<stem><postfix>.<extension>``, as
+        ImageCalibration names it (``extension`` without the dot)."""
+        return self.output_dir / f"{frame.stem}{self.params.output_postfix}.{extension.lstrip('.')}"
+
 
 @dataclass(frozen=True)
 class PixelScreening:

@@ -35,11 +35,6 @@ class CalibratedFlats:
     dark_scales: dict[str, float]
 
 
-def calibrated_path(calibration: FlatCalibration, frame: Path, output_format: str) -> Path:
-    """``<output_dir>/<stem><postfix>.<xisf|fits>``."""
-    return calibration.output_dir / f"{frame.stem}{calibration.params.output_postfix}.{output_format}"
-
-
 def check_masters(calibration: FlatCalibration, failed_jobs: Collection[str] = ()) -> None:
     """FrameError when a master is missing on disk or its job failed earlier in this run."""
     for ref in calibration.masters:
@@ -95,7 +90,7 @@ def calibrate_files(
             raw = reader.read()
         k = _dark_scale(raw, optimizers) if optimizers is not None else 1.0
         result = _calibrate(raw, bias=bias, dark=dark, flatdark=flatdark, k=k, pedestal=params.pedestal * DN)
-        target = calibrated_path(calibration, path, output_format)
+        target = calibration.calibrated_path(path, output_format)
         keywords = read_header(path).keywords + _history(calibration, k, optimize)
         write_image(target, result, keywords, format=output_format)  # type: ignore[arg-type]
         logger.debug("calibrated {} -> {} (k = {:.4f})", path.name, target.name, k)

@@ -145,8 +145,8 @@ _TEMPLATES.filters["fits"] = fits_value_text
 
 
 def calibrated_path(calibration: FlatCalibration, frame: Path) -> Path:
-    """Where ImageCalibration writes ``frame``: ``<output_dir>/<stem><postfix>.xisf``."""
-    return calibration.output_dir / f"{frame.stem}{calibration.params.output_postfix}{CALIBRATED_EXTENSION}"
+    """Where ImageCalibration writes ``frame`` (always XISF: ``outputExtension`` is fixed)."""
+    return calibration.calibrated_path(frame, CALIBRATED_EXTENSION)
 
 
 def partial_path(output: Path, output_format: str) -> Path:
