@@ -24,6 +24,7 @@ first path in sort order.
 
 from __future__ import annotations
 
+import math
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -130,6 +131,23 @@ def _preference(frame: Frame) -> tuple[float, int, str]:
     return (-_ncombine(frame), -frame.fingerprint.mtime_ns, str(frame.path))
 
 
+def dark_rank(dark: Frame, flat_group: Group, tolerances: Tolerances) -> tuple[int, float]:
+    """The seed's dark exposure rule as a sort key, smaller is better: first the darks not longer than
+    the flats' exposure (within tolerance), longest first; then the longer ones, shortest first. Darks
+    of unknown exposure, or flats of unknown exposure, rank by exposure alone (shortest first).
+
+    :func:`match_master` picks with it inside one candidate set; the planner compares a library dark
+    with one built in the same run by it.
+    """
+    flat_exposure = _group_value(flat_group, "EXPOSURE")
+    exposure = dark.exposure if dark.exposure is not None else math.inf
+    if not isinstance(flat_exposure, float):
+        return (0, exposure)
+    if exposure <= flat_exposure + tolerances.exposure:
+        return (0, -exposure)
+    return (1, exposure)
+
+
 def match_master(
     flat_group: Group, candidates: Sequence[Frame], frame_type: FrameType, tolerances: Tolerances
 ) -> MatchResult:
@@ -196,15 +214,16 @@ def match_master(
             master, warnings, f"{label} {master.path.name}: shortest dark (flat exposure unknown)"
         )
 
-    not_longer = [item for item in accepted if item[0].exposure <= flat_exposure + tolerances.exposure]
-    if not_longer:
-        master, warnings = min(not_longer, key=lambda item: (-item[0].exposure, *_preference(item[0])))
+    master, warnings = min(
+        accepted,
+        key=lambda item: (*dark_rank(item[0], flat_group, tolerances), *_preference(item[0])),
+    )
+    if dark_rank(master, flat_group, tolerances)[0] == 0:
         reason = (
             f"{label} {master.path.name}: {_seconds(master.exposure)}, the longest not longer than "
             f"the flats' {_seconds(flat_exposure)}"
         )
     else:
-        master, warnings = min(accepted, key=lambda item: (item[0].exposure, *_preference(item[0])))
         reason = (
             f"{label} {master.path.name}: {_seconds(master.exposure)}, the shortest available "
             f"(every matching dark is longer than the flats' {_seconds(flat_exposure)})"
@@ -212,4 +231,12 @@ def match_master(
     return MatchResult(master, warnings, reason)
 
 
-__all__ = ["LIBRARY_TYPES", "MATCH_KEYS", "LibraryIndex", "MatchResult", "load_library", "match_master"]
+__all__ = [
+    "LIBRARY_TYPES",
+    "MATCH_KEYS",
+    "LibraryIndex",
+    "MatchResult",
+    "dark_rank",
+    "load_library",
+    "match_master",
+]

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from apcal.frames.model import Fingerprint, Frame, FrameType, SkippedFile
 from apcal.grouping import group_frames
-from apcal.library import LibraryIndex, match_master
+from apcal.library import LibraryIndex, dark_rank, match_master
 from apcal.plan.keywords import (
     calibration_history,
     job_hash,
@@ -23,7 +23,7 @@ from apcal.plan.keywords import (
 )
 from apcal.plan.model import FlatCalibration, Group, Job, MasterRef, PixelScreening, Plan
 from apcal.quality.screening import screen_group
-from apcal.recipe.model import Recipe
+from apcal.recipe.model import Recipe, Tolerances
 
 
 def build_plan(
@@ -176,7 +176,7 @@ def _flat_calibration(
         new = match_master(group, run_frames, frame_type, tolerances)
         chosen, source = lib, "library"
         if new.master is not None and (
-            lib.master is None or _rank(new.master, group) <= _rank(lib.master, group)
+            lib.master is None or _rank(new.master, group, tolerances) <= _rank(lib.master, group, tolerances)
         ):
             chosen, source = new, "run"
         if chosen.master is None:
@@ -218,16 +218,9 @@ def _flat_calibration(
     )
 
 
-def _rank(master: Frame, group: Group) -> tuple[int, float]:
-    """How well a dark's exposure suits the flat group under the seed's rule (smaller is better):
-    the longest not longer than the flats, else the shortest longer one. Other types rank equal."""
-    exposures = sorted(f.exposure for f in group.frames if f.exposure is not None)
-    if master.type is not FrameType.DARK or master.exposure is None or not exposures:
-        return (0, 0.0)
-    flat_exposure = exposures[len(exposures) // 2]
-    if master.exposure <= flat_exposure:
-        return (0, -master.exposure)
-    return (1, master.exposure)
+def _rank(master: Frame, group: Group, tolerances: Tolerances) -> tuple[int, float]:
+    """How well ``master`` suits ``group``: the seed's exposure rule for darks; other types rank equal."""
+    return dark_rank(master, group, tolerances) if master.type is FrameType.DARK else (0, 0.0)
 
 
 def _master_identity(ref: MasterRef, jobs: Sequence[Job]) -> list[object]:
