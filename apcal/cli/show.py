@@ -6,6 +6,7 @@ from rich.console import Console
 from rich.table import Table
 
 from apcal.frames.model import SkippedFile
+from apcal.naming import format_value
 from apcal.plan.model import Group, MasterRef, Plan, SkippedGroup
 
 
@@ -14,13 +15,7 @@ def console() -> Console:
 
 
 def keys_text(group: Group) -> str:
-    return " ".join(f"{k}={_fmt(v)}" for k, v in group.keys if v is not None)
-
-
-def _fmt(value: object) -> str:
-    if isinstance(value, float) and value.is_integer():
-        return str(int(value))
-    return str(value)
+    return " ".join(f"{k}={format_value(v)}" for k, v in group.keys if v is not None)
 
 
 def _master(ref: MasterRef | None) -> str:
