@@ -2,7 +2,8 @@
 
 :func:`integrate_files` owns the files; the pixel work is :func:`apcal.engines.native.integration.integrate`
 and the tile arithmetic is :mod:`apcal.engines.native.tiling`. Every file is opened once and stays open
-(readers read only the rows asked for), and each row of each file is read once for the stack:
+(readers read only the rows asked for); each row of each file is read once for the blocks, and the
+statistics pass's sample rows (about a sixth of a 3 Mpx frame) once more unless there is one block:
 
 1. **Statistics pass.** Each frame's median and MAD (:class:`FrameStats`), which normalization needs
    before any block is combined, measured on a deterministic subset of rows (pairs of adjacent rows
@@ -10,19 +11,21 @@ and the tile arithmetic is :mod:`apcal.engines.native.tiling`. Every file is ope
    channel, 2**19 by default): the same pixels in every frame, so ratios between frames are not
    disturbed by sampling, and a Bayer mosaic is sampled evenly. 2**19 pixels give the median to 0.2 %
    of the noise, far below what normalization resolves, and the median of 2**19 values costs a tenth
-   of a full frame's. When the whole stack fits in one block (the common case), this pass reads the
+   of a full frame's. When the whole stack fits in one block (small frames), this pass reads the
    frames straight into the block buffer and measures the same rows there: every file is read once.
    With a ``select`` function, the same pass measures each frame's :class:`FrameQuality` for bad-frame
    screening, and only the frames ``select`` keeps are normalized and integrated (in the one-block case
    they are moved to the front of the buffer in place, so nothing is read twice).
-2. **Blocks.** For each block of rows, those rows of every frame are copied into one preallocated
+2. **Blocks.** Blocks hold as many rows as ``memory_limit`` allows, but at most ``block_rows``
+   (:data:`~apcal.engines.native.tiling.BLOCK_ROWS`): bigger blocks are no faster, only resident. For
+   each block of rows, those rows of every frame are copied into one preallocated
    float32 buffer ``(channels, n, rows, cols)`` — allocated once for the largest block and reused, so
    memory does not grow with the number of blocks — and each channel's ``(n, rows, cols)`` stack (a
    contiguous view, no copy) is integrated with that channel's normalization coefficients. Pixels are
    independent, so the result is bit-identical whatever the block size (tested).
 
-Reading overlaps nothing: the numba kernel holds the GIL while it runs, so a prefetching thread would
-stall, and reads from the page cache take a few percent of the kernel's time (``bench/README.md``).
+Reading overlaps nothing: the kernel keeps both cores busy, so a prefetching thread would compete
+with it, and reads from the page cache take a few percent of the kernel's time (``bench/README.md``).
 """
 
 from __future__ import annotations
@@ -44,6 +47,7 @@ from apcal.engines.native.normalization import (
 )
 from apcal.engines.native.tiling import (
     BASELINE_BYTES,
+    BLOCK_ROWS,
     blocks,
     output_bytes,
     reader_bytes,
@@ -99,16 +103,18 @@ def integrate_files(
     progress: Progress | None = None,
     stats_pixels: int | None = STATS_PIXELS,
     select: Select | None = None,
+    block_rows: int = BLOCK_ROWS,
 ) -> StackResult:
     """Integrate the images at ``paths`` (all of one shape) into one, holding at most ``memory_limit`` bytes.
 
     ``params.rejection`` must be resolved (not ``auto``). ``threads`` > 0 sets numba's thread count.
     ``progress(done, total)`` is called after each frame of the statistics pass and after each block
     (total = frames + blocks). ``stats_pixels`` caps the pixels per channel the statistics are measured
-    on; None measures every pixel. ``select`` receives every frame's quality and returns the indices to
-    integrate (see the module docstring); ``frame_stats`` stays one entry per input frame. Raises
-    :class:`~apcal.errors.FrameError` naming the file when one cannot be opened or read or has another
-    shape than the first.
+    on; None measures every pixel. ``block_rows`` caps the rows per block below what ``memory_limit``
+    allows (:data:`~apcal.engines.native.tiling.BLOCK_ROWS`). ``select`` receives every frame's quality
+    and returns the indices to integrate (see the module docstring); ``frame_stats`` stays one entry per
+    input frame. Raises :class:`~apcal.errors.FrameError` naming the file when one cannot be opened or
+    read or has another shape than the first.
     """
     paths = [Path(p) for p in paths]
     if not paths:
@@ -121,7 +127,8 @@ def integrate_files(
         n = len(readers)
         # Readers convert straight into the block buffer and keep one small slab each (reader_bytes).
         overhead = BASELINE_BYTES + output_bytes(rows, cols, channels) + reader_bytes(n)
-        per_block = min(rows, rows_per_block(n, cols, channels, memory_limit, overhead=overhead))
+        # memory_limit is a ceiling: blocks of more than block_rows rows would only cost memory.
+        per_block = min(rows, block_rows, rows_per_block(n, cols, channels, memory_limit, overhead=overhead))
         ranges = blocks(rows, per_block)
         total = n + len(ranges)
         logger.debug(
