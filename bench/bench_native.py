@@ -104,8 +104,15 @@ def child_apcal(night: Path, out: Path, memory_limit: int, threads: int, profile
     engine = NativeEngine(EngineSettings(memory_limit=memory_limit, threads=threads))
     context = RunContext("bench", out / "bench.log")
 
+    peaks: dict[str, int] = {}
+
     def build() -> list:
-        return list(engine.execute(plan, plan.jobs, context))
+        # The peak RSS so far after each job (Linux): shows which job sets the process's peak.
+        results = []
+        for result in engine.execute(plan, plan.jobs, context):
+            peaks[result.job_id] = _peak_rss()
+            results.append(result)
+        return results
 
     if profile:
         import cProfile
@@ -113,13 +120,16 @@ def child_apcal(night: Path, out: Path, memory_limit: int, threads: int, profile
 
         profiler = cProfile.Profile()
         results = profiler.runcall(build)
-        pstats.Stats(profiler, stream=sys.stderr).sort_stats("cumulative").print_stats(25)
+        stats = pstats.Stats(profiler, stream=sys.stderr)
+        stats.sort_stats("cumulative").print_stats(25)
+        stats.sort_stats("tottime").print_stats(30)
     else:
         results = build()
     report = {
         r.job_id.split("/")[0] + ("_" + r.job_id.split("FILTER_")[1][:1] if "FILTER_" in r.job_id else ""): {
             "status": r.status,
             "seconds": r.seconds,
+            "peak_rss": peaks.get(r.job_id, 0),
             "output": str(r.output) if r.output else None,
             "message": r.message,
         }
@@ -133,6 +143,15 @@ def child_apcal(night: Path, out: Path, memory_limit: int, threads: int, profile
         "message": str(phases),
     }
     print(json.dumps(report))
+
+
+def _peak_rss() -> int:
+    """This process's peak RSS so far in bytes (VmHWM; not reset, so the child's ru_maxrss stays whole);
+    0 where /proc does not offer it."""
+    try:
+        return int(Path("/proc/self/status").read_text().split("VmHWM:")[1].split()[0]) * 1024
+    except (OSError, IndexError, ValueError):
+        return 0
 
 
 def child_ccdproc(folder: Path, out: Path, memory_limit: int) -> None:
@@ -394,7 +413,10 @@ def main(argv: list[str] | None = None) -> int:
         if measured.ok:
             report = json.loads((folder / "apcal.log").read_text().strip().splitlines()[-1])
             masters["apcal"] = {k.split("_")[0]: Path(v["output"]) for k, v in report.items() if v["output"]}
-            measured.detail = ", ".join(f"{k} {v['seconds']:.2f} s" for k, v in report.items())
+            measured.detail = ", ".join(
+                f"{k} {v['seconds']:.2f} s" + (f" ({v['peak_rss'] >> 20} MiB)" if v.get("peak_rss") else "")
+                for k, v in report.items()
+            )
 
         if run_ccdproc:
             out = folder / "ccdproc"
