@@ -305,6 +305,23 @@ def test_flat_job_fails_when_a_master_has_another_shape(tmp_path: Path) -> None:
     assert str(bias.output) in result.message and "10x10" in result.message and "96x64" in result.message
 
 
+def test_flat_job_fails_when_a_calibrated_flat_cannot_be_written(tmp_path: Path) -> None:
+    """Calibrated flats are written by a writer thread: its error still fails the job, naming the file,
+    and leaves no temporary file behind."""
+    truth = generate_night(tmp_path / "night", SMALL, SMALL_NIGHT)
+    plan = plan_for(tmp_path / "night", tmp_path / "out")
+    flat = job_of(plan, FrameType.FLAT)
+    blocked = flat.calibration.calibrated_path(truth.files["flat_L"][3], "xisf")
+    blocked.mkdir(parents=True)  # a folder where the fourth calibrated flat goes: the rename fails
+    results = run(plan, tmp_path)
+    assert results[flat.id].status == "failed"
+    assert str(blocked) in results[flat.id].message and "cannot write" in results[flat.id].message
+    assert "\n" not in results[flat.id].message
+    assert not flat.output.exists()
+    assert [p.name for p in blocked.parent.iterdir() if p.name.startswith(".")] == []
+    assert all(r.status == "built" for i, r in results.items() if i != flat.id)
+
+
 def test_check_refuses_an_output_folder_below_a_file(tmp_path: Path) -> None:
     generate_night(tmp_path / "night", SMALL, replace(SMALL_NIGHT, dark_exposures=(60.0,)))
     plan = plan_for(tmp_path / "night", tmp_path / "out")
