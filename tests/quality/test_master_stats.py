@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import warnings
 
 import numpy as np
 import pytest
@@ -133,15 +134,84 @@ def test_label_components() -> None:
     assert label_components(ring).max() == 1
 
 
-def test_defect_kernel_equals_the_numpy_reference_with_edges_and_nans() -> None:
-    from apcal.quality.master_stats import _fast_residual, _reference_residual, defect_counts
-
-    rng = np.random.default_rng(7)
-    for shape in ((3, 3), (4, 7), (61, 45)):
-        img = (0.3 + rng.normal(0, 0.01, shape)).astype(np.float32)
+def _defect_image(shape: tuple[int, int], seed: int, quantized: bool = False) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    img = (0.3 + rng.normal(0, 0.01, shape)).astype(np.float32)
+    if quantized:  # ties everywhere in the neighbourhoods
+        img = (np.round(img * 200) / 200).astype(np.float32)
+    if min(shape) > 3:
         img[1, 1] = np.nan
-        img[-1, 0] = 5.0  # a hot pixel in a corner: reflected neighbours
-        assert np.array_equal(_fast_residual(img), _reference_residual(img), equal_nan=True)
-    img = (0.3 + rng.normal(0, 0.01, (80, 90))).astype(np.float32)
+        img[shape[0] // 2, :] = np.where(np.arange(shape[1]) % 3 == 0, np.inf, img[shape[0] // 2, :])
+    img[-1, 0] = 5.0  # a hot pixel in a corner: reflected neighbours
+    return img
+
+
+@pytest.mark.parametrize("quantized", [False, True])
+@pytest.mark.parametrize("shape", [(3, 3), (4, 7), (61, 45), (200, 301)])
+def test_defect_kernel_samples_the_numpy_reference_residual(shape, quantized) -> None:
+    from apcal.engines.native.robust import subsample
+    from apcal.quality._defects import residual_sample
+    from apcal.quality.master_stats import _reference_residual
+
+    img = _defect_image(shape, 7, quantized)
+    reference = _reference_residual(img)
+    np.testing.assert_array_equal(residual_sample(img, img.size), reference.ravel())
+    for size in (1, 7, img.size // 3, img.size - 1):
+        np.testing.assert_array_equal(residual_sample(img, size), subsample(reference, size, fast=False))
+
+
+def test_defect_counts_fast_equal_the_numpy_reference() -> None:
+    from apcal.quality._defects import count_outliers
+    from apcal.quality.master_stats import _reference_residual
+
+    img = (0.3 + np.random.default_rng(8).normal(0, 0.01, (80, 90))).astype(np.float32)
     img[10, 10], img[40, 50] = 0.9, 0.0
     assert defect_counts(img, fast=True) == defect_counts(img, fast=False) == (1, 1)
+    img = _defect_image((150, 170), 9)
+    img[20:23, 40] = 0.5
+    assert defect_counts(img, fast=True) == defect_counts(img, fast=False)
+    residual = _reference_residual(img)
+    for centre, threshold in [(0.0, 0.02), (0.001, 1e-3), (float(residual[5, 5]), 0.0)]:
+        with np.errstate(invalid="ignore"):
+            expected = (
+                int(np.count_nonzero(residual - centre > threshold)),
+                int(np.count_nonzero(residual - centre < -threshold)),
+            )
+        assert count_outliers(img, centre, threshold) == expected
+
+
+def test_binned_fast_equals_the_numpy_reference_to_rounding() -> None:
+    from apcal.quality.master_stats import binned
+
+    rng = np.random.default_rng(10)
+    for shape, factor in [((7, 9), 2), ((40, 33), 4), ((12, 12), 3), ((5, 5), 1)]:
+        img = rng.standard_normal(shape).astype(np.float32)
+        img[:2, :2] = np.nan  # an all-NaN block, and partly NaN ones
+        img[3, 4] = np.nan
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)
+            reference = binned(img, factor, fast=False)
+        np.testing.assert_allclose(binned(img, factor), reference, rtol=1e-13, equal_nan=True)
+
+
+def test_smooth_background_is_the_least_squares_polynomial() -> None:
+    from apcal.quality.master_stats import DUST_DEGREE, _smooth_background
+
+    rows, cols = 40, 56
+    y, x = np.mgrid[0:rows, 0:cols]
+    y, x = y / (rows - 1) * 2 - 1, x / (cols - 1) * 2 - 1
+    image = (
+        1 - 0.2 * (x**2 + y**2) + 0.05 * x**3 * y + 0.001 * np.random.default_rng(11).standard_normal(x.shape)
+    )
+    image[5, 5] = np.nan
+    design = np.stack([x**i * y**j for i in range(DUST_DEGREE + 1) for j in range(DUST_DEGREE + 1 - i)], -1)
+    use = np.isfinite(image)
+    coef = np.linalg.lstsq(design[use], image[use], rcond=None)[0]
+    fit = _smooth_background(image, depth=1.0, iterations=1)  # a 1.0 depth clips nothing
+    np.testing.assert_allclose(fit, design @ coef, rtol=1e-10)
+
+
+def test_level_statistics_leave_non_finite_pixels_out() -> None:
+    image = np.array([[1.0, np.nan, 3.0], [np.inf, 2.0, -np.inf]], dtype=np.float32)
+    stats = master_statistics(image, "bias")
+    assert (stats["median"], stats["mean"], stats["min"], stats["max"]) == (2.0, 2.0, 1.0, 3.0)

@@ -52,9 +52,11 @@ class FrameStats:
     def of(cls, image: np.ndarray) -> FrameStats:
         """Median and MAD of the finite pixels of ``image``.
 
-        Frames larger than 2**21 pixels are measured on 2**21 pixels drawn at random with a fixed seed
-        (deterministic; random rather than strided so a Bayer mosaic is sampled evenly): the median is
-        then known to about 0.1 % of the noise, far below what normalization can resolve.
+        Frames larger than 2**21 pixels are measured on 2**21 of them, one pseudo-random pixel per
+        stratum (:func:`~apcal.engines.native.robust.subsample`: deterministic; random rather than
+        strided so a Bayer mosaic is sampled evenly): the median is then known to about 0.1 % of the
+        noise, far below what normalization can resolve. Exact selection in numba: ~1 ms for 2**19
+        float32 pixels (0.3 ms on integer ADU data), against ~10 ms for ``np.median``.
         """
         median, mad = nan_median_mad(image, SUBSAMPLE)
         return cls(median=median, mad=mad)

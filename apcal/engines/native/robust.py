@@ -1,7 +1,9 @@
-"""Robust statistics shared by normalization, rejection and calibration (numpy only, no scipy).
+"""Robust statistics shared by normalization, rejection and calibration (numpy and numba, no scipy).
 
 * :func:`nan_median_mad` — median and raw median absolute deviation of an image, NaN-safe, optionally
-  on a deterministic random subsample (frame statistics for normalization).
+  on a deterministic random subsample (frame statistics for normalization). Exact selection in numba
+  (:mod:`apcal.engines.native._robust`), ~10x faster than ``np.median``'s partition and without its
+  float64 copies; ``fast=False`` runs the numpy reference, which it equals exactly (tests).
 * :func:`atrous_layer1` / :func:`ksigma_noise` — the first à trous wavelet layer (B3 spline) and the
   iterative 3-sigma clipped noise estimate on it, PixInsight's k-sigma noise evaluation.
 * :func:`esd_lambda_table` — the generalized ESD critical values, which need Student's t quantiles;
@@ -15,32 +17,70 @@ from functools import lru_cache
 
 import numpy as np
 
+from apcal.engines.native import _robust
+
 # Pixels used for whole-frame statistics: 2**21 random pixels give the median to ~0.1 % of the noise.
 SUBSAMPLE = 1 << 21
 MAD_TO_SIGMA = 1.482602218505602  # 1 / Phi^-1(3/4): MAD of a normal distribution -> its sigma
 # Standard deviation of the first à trous layer (B3 spline) for unit white Gaussian noise (Starck &
 # Murtagh); dividing by it turns the layer's sigma into the image's noise sigma.
 B3_LAYER1_NOISE = 0.8907
+_KERNEL_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
 
 
-def subsample(values: np.ndarray, size: int = SUBSAMPLE) -> np.ndarray:
-    """Return ``values`` flattened, or ``size`` pixels of it drawn with a fixed seed when it is larger.
+def jitter_positions(n: int, size: int) -> np.ndarray:
+    """Flat positions of a ``size``-pixel subsample of ``n >= size`` pixels: one pseudo-random pixel in
+    each of ``size`` equal strata (numpy reference of :func:`apcal.engines.native._robust.jitter_position`).
 
     Random, not strided: a regular stride can alias with a Bayer pattern and sample one colour only.
+    Stratified: the positions come out sorted and distinct (no ``np.sort``, no pixel drawn twice), and
+    each is a hash of its index, so the numba kernels recompute any of them without storing the array.
+    """
+    i = np.arange(size, dtype=np.uint64)
+    start = i * np.uint64(n) // np.uint64(size)
+    width = (i + np.uint64(1)) * np.uint64(n) // np.uint64(size) - start
+    z = i * np.uint64(0x9E3779B97F4A7C15) + np.uint64(0x632BE59BD9B4E019)  # splitmix64, wrapping
+    z = (z ^ (z >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
+    z = (z ^ (z >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
+    z = (z ^ (z >> np.uint64(31))) >> np.uint64(32)
+    return (start + (z * width >> np.uint64(32))).astype(np.intp)
+
+
+def subsample(values: np.ndarray, size: int = SUBSAMPLE, *, fast: bool = True) -> np.ndarray:
+    """Return ``values`` flattened, or the ``size`` pixels at :func:`jitter_positions` when it is larger.
+
+    Deterministic: every frame of a given shape is measured on the same pixels. ``fast`` gathers them in
+    numba (no index array); the numpy reference indexes with :func:`jitter_positions`.
     """
     flat = np.asarray(values).reshape(-1)
     if flat.size <= size:
         return flat
-    index = np.random.default_rng(0).integers(0, flat.size, size=size)
-    return flat[np.sort(index)]
+    if fast and flat.dtype in _KERNEL_DTYPES:
+        return _robust.jittered_gather(flat, size)
+    return flat[jitter_positions(flat.size, size)]
 
 
-def nan_median_mad(values: np.ndarray, size: int | None = SUBSAMPLE) -> tuple[float, float]:
+def nan_median_mad(
+    values: np.ndarray, size: int | None = SUBSAMPLE, *, fast: bool = True
+) -> tuple[float, float]:
     """Median and raw MAD (not scaled by 1.4826) of the finite values; (nan, nan) when there are none.
 
-    ``size`` caps the pixels used (see :func:`subsample`); ``None`` uses every pixel.
+    ``size`` caps the pixels used (see :func:`subsample`); ``None`` uses every pixel. The median is
+    ``np.median`` of the finite values in float64 and the MAD the median of their absolute deviations
+    from it, also in float64. ``fast`` computes both by exact selection in numba, reading float32 data
+    in place (deviations in float64 inside the kernel); ``fast=False`` is the numpy reference below.
+    The results are equal (a zero median may come out as -0.0 from one and 0.0 from the other).
     """
-    flat = np.asarray(values).reshape(-1) if size is None else subsample(values, size)
+    flat = np.asarray(values).reshape(-1) if size is None else subsample(values, size, fast=fast)
+    if not fast:
+        return _reference_median_mad(flat)
+    if flat.dtype not in _KERNEL_DTYPES:
+        flat = flat.astype(np.float64)
+    median, mad = _robust.median_mad(flat)
+    return float(median), float(mad)
+
+
+def _reference_median_mad(flat: np.ndarray) -> tuple[float, float]:
     flat = flat[np.isfinite(flat)].astype(np.float64)
     if flat.size == 0:
         return math.nan, math.nan
@@ -49,12 +89,15 @@ def nan_median_mad(values: np.ndarray, size: int | None = SUBSAMPLE) -> tuple[fl
     return median, mad
 
 
-def atrous_layer1(image: np.ndarray) -> np.ndarray:
+def atrous_layer1(image: np.ndarray, *, fast: bool = True) -> np.ndarray:
     """First à trous wavelet layer ``w1 = I - I*B3`` (separable B3 spline 1/16 [1 4 6 4 1]).
 
     Mirror (``symmetric``) boundaries, float64 out. The layer is linear in the image, which dark
-    optimization exploits: ``w1(a - k b) = w1(a) - k w1(b)``.
+    optimization exploits: ``w1(a - k b) = w1(a) - k w1(b)``. ``fast`` runs the numba kernel, equal to
+    this numpy reference (same operations in the same order) with one temporary instead of ~ten.
     """
+    if fast:
+        return _robust.atrous_layer1(np.ascontiguousarray(image, dtype=np.float64))
     img = np.asarray(image, dtype=np.float64)
     kernel = (1 / 16, 4 / 16, 6 / 16, 4 / 16, 1 / 16)
     smooth = img
@@ -77,8 +120,10 @@ def ksigma_sigma(values: np.ndarray, k: float = 3.0, max_iterations: int = 10, e
     ``eps`` (relative) or ``max_iterations``. PixInsight's NoiseEvaluation k-sigma method does the same
     on the first wavelet layer.
     """
-    x = np.asarray(values, dtype=np.float64)
-    x = x[np.isfinite(x)]
+    x = np.asarray(values, dtype=np.float64).reshape(-1)
+    finite = np.isfinite(x)
+    if not finite.all():
+        x = x[finite]
     if x.size < 2:
         return 0.0
     sigma = float(np.std(x))
@@ -86,7 +131,7 @@ def ksigma_sigma(values: np.ndarray, k: float = 3.0, max_iterations: int = 10, e
     for _ in range(max_iterations):
         if sigma == 0.0:
             return 0.0
-        kept = x[np.abs(x - mean) < k * sigma]
+        kept = _robust.within(x, mean, k * sigma)  # x[np.abs(x - mean) < k * sigma], no temporaries
         if kept.size < 2:
             break
         new_sigma = float(np.std(kept))
@@ -100,7 +145,7 @@ def ksigma_sigma(values: np.ndarray, k: float = 3.0, max_iterations: int = 10, e
 
 def ksigma_noise(layer1: np.ndarray, mask: np.ndarray | None = None) -> float:
     """Noise sigma of an image from its first à trous layer (k-sigma clipped, scaled by 1/0.8907)."""
-    values = layer1 if mask is None else layer1[mask]
+    values = layer1 if mask is None or mask.all() else layer1[mask]
     return ksigma_sigma(values) / B3_LAYER1_NOISE
 
 
