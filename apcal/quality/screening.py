@@ -83,9 +83,9 @@ class FrameQuality:
         these very pixels (the stack's statistics pass measures them for normalization): they are then
         not computed twice.
 
-        ``image`` may be a subset of the frame's rows (the statistics pass reads evenly spaced pairs of
-        rows) as long as the rows keep their order, and all frames of a group are measured on the same
-        rows: cells are then bands of the sampled rows, which still see a gradient top to bottom.
+        ``image`` may be a subset of the frame's rows (the statistics pass reads up to 16 evenly spaced
+        bands of rows) as long as the rows keep their order, and all frames of a group are measured on
+        the same rows: cells are then bands of the sampled rows, which still see a gradient top to bottom.
         """
         data = np.asarray(image, dtype=np.float32)
         if data.ndim not in (2, 3):

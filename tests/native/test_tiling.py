@@ -8,6 +8,7 @@ from hypothesis import strategies as st
 
 from apcal.engines.native.tiling import (
     BASELINE_BYTES,
+    SAMPLE_BANDS,
     SCRATCH_BYTES_PER_PIXEL,
     blocks,
     output_bytes,
@@ -68,23 +69,30 @@ def test_row_bytes_rejects_nonsense() -> None:
 
 
 @given(rows=st.integers(1, 5000), cols=st.integers(1, 5000), budget=st.integers(1, 1 << 22))
-def test_sample_rows_even_pairs_within_budget(rows: int, cols: int, budget: int) -> None:
+def test_sample_rows_even_bands_within_budget(rows: int, cols: int, budget: int) -> None:
     ranges = sample_rows(rows, cols, budget)
     picked = [r for start, stop in ranges for r in range(start, stop)]
     assert picked == sorted(set(picked)) and picked[0] >= 0 and picked[-1] < rows
     if ranges == [(0, rows)]:
         assert rows * cols <= budget or rows <= 2  # at least one pair
         return
-    # Whole pairs starting on even rows, so both rows of a Bayer pattern are sampled equally.
+    # Whole pairs starting on even rows, so both rows of a Bayer pattern are sampled equally; few
+    # ranges (each is one read per frame).
     assert all(start % 2 == 0 and (stop - start) % 2 == 0 for start, stop in ranges)
+    assert len(ranges) <= SAMPLE_BANDS
     assert len(picked) * cols <= max(budget, 2 * cols)
-    # Spread over the image, not bunched at the top.
-    assert picked[-1] >= rows - rows // max(1, len(picked) // 2) - 2
+    # Spread over the image, each band centred in its share: neither bunched nor edge-heavy.
+    assert abs(sum(picked) / len(picked) - (rows - 1) / 2) <= 3
+    assert picked[-1] - picked[0] >= rows - rows / len(ranges) - 4
 
 
 def test_sample_rows_small_image_is_whole() -> None:
     assert sample_rows(100, 100, 10_000) == [(0, 100)]
-    assert sample_rows(3000, 4000, 1 << 19)[0] == (0, 2)
+    # 2**19 pixels of a 4000 x 3000 frame: 16 bands of 8 rows, each centred in its sixteenth.
+    ranges = sample_rows(3000, 4000, 1 << 19)
+    assert len(ranges) == 16 and all(stop - start == 8 for start, stop in ranges)
+    centres = [(start + stop) / 2 for start, stop in ranges]
+    assert all(abs(c - (i + 0.5) * 3000 / 16) <= 4 for i, c in enumerate(centres)), centres
 
 
 def test_reader_bytes_is_one_slab_per_reader():

@@ -6,16 +6,16 @@ and the tile arithmetic is :mod:`apcal.engines.native.tiling`. Every file is ope
 statistics pass's sample rows (about a sixth of a 3 Mpx frame) once more unless there is one block:
 
 1. **Statistics pass.** Each frame's median and MAD (:class:`FrameStats`), which normalization needs
-   before any block is combined, measured on a deterministic subset of rows (pairs of adjacent rows
-   evenly spaced, :func:`~apcal.engines.native.tiling.sample_rows`; at most ``stats_pixels`` pixels per
-   channel, 2**19 by default): the same pixels in every frame, so ratios between frames are not
-   disturbed by sampling, and a Bayer mosaic is sampled evenly. 2**19 pixels give the median to 0.2 %
-   of the noise, far below what normalization resolves, and the median of 2**19 values costs a tenth
-   of a full frame's. When the whole stack fits in one block (small frames), this pass reads the
-   frames straight into the block buffer and measures the same rows there: every file is read once.
-   With a ``select`` function, the same pass measures each frame's :class:`FrameQuality` for bad-frame
-   screening, and only the frames ``select`` keeps are normalized and integrated (in the one-block case
-   they are moved to the front of the buffer in place, so nothing is read twice).
+   before any block is combined, measured on a deterministic subset of rows (up to 16 bands of an even
+   number of rows, evenly spaced, :func:`~apcal.engines.native.tiling.sample_rows`; at most
+   ``stats_pixels`` pixels per channel, 2**19 by default): the same pixels in every frame, so ratios
+   between frames are not disturbed by sampling, and a Bayer mosaic is sampled evenly. 2**19 pixels give
+   the median to 0.2 % of the noise, far below what normalization resolves, and the median of 2**19
+   values costs a tenth of a full frame's. When the whole stack fits in one block (small frames), this
+   pass reads the frames straight into the block buffer and measures the same rows there: every file is
+   read once. With a ``select`` function, the same pass measures each frame's :class:`FrameQuality` for
+   bad-frame screening, and only the frames ``select`` keeps are normalized and integrated (in the
+   one-block case they are moved to the front of the buffer in place, so nothing is read twice).
 2. **Blocks.** Blocks hold as many rows as ``memory_limit`` allows, but at most ``block_rows``
    (:data:`~apcal.engines.native.tiling.BLOCK_ROWS`): bigger blocks are no faster, only resident. For
    each block of rows, those rows of every frame are copied into one preallocated
