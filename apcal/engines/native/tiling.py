@@ -32,10 +32,10 @@ then exceeded by at most one row's cost.
 
 **A ceiling, not a target.** ``memory_limit`` bounds the block; the driver does not fill it. Blocks
 larger than :data:`BLOCK_ROWS` rows gain nothing (a 20 x 2000x1500 winsorized stack took 0.44 s in
-one block of 1500 rows, 0.44-0.46 s in blocks of 750, 375, 300 or 188 rows; 0.58 s in blocks of 100,
-where the parallel loop's 16-row tasks no longer balance two threads), while every byte of block is
-resident memory. So blocks hold at most :data:`BLOCK_ROWS` rows: on the
-benchmark's night that is ~50 MB of samples instead of the whole 240 MB stack.
+one block of 1500 rows, 0.41-0.46 s in blocks of 750, 375, 250, 192, 160 or 128 rows; 0.58 s in
+blocks of 100, where the kernel's 16-row tasks, 7 per block, no longer balance two threads), while
+every byte of block is resident memory. So blocks hold at most :data:`BLOCK_ROWS` rows: on the
+benchmark's night ~20 MB of samples instead of the whole 240 MB stack.
 """
 
 from __future__ import annotations
@@ -49,7 +49,7 @@ BASELINE_BYTES = 256 << 20
 SCRATCH_BYTES_PER_PIXEL = 16
 
 #: Rows per block when memory allows more (see "A ceiling, not a target" in the module docstring).
-BLOCK_ROWS = 256
+BLOCK_ROWS = 128
 
 #: Bands of rows the statistics pass samples at most (:func:`sample_rows`).
 SAMPLE_BANDS = 16
