@@ -18,6 +18,7 @@ from pathlib import Path
 from loguru import logger
 
 from apcal.engines.base import JobResult, RunContext
+from apcal.engines.native.memory import release_free_memory
 from apcal.errors import ApcalError, EngineError
 from apcal.frames.model import Keyword, SkippedFile
 from apcal.plan.model import Job, Plan
@@ -52,6 +53,7 @@ class NativeEngine:
             try:
                 result = self._build(plan, job, context, failed)
             except Exception as exc:  # one job's failure never stops the others
+                release_free_memory()
                 failed.add(job.id)
                 message = _message(exc)
                 if isinstance(exc, _EXPECTED):
@@ -62,6 +64,7 @@ class NativeEngine:
                     message = f"internal error: {message} (traceback in the run log)"
                 yield JobResult(job.id, "failed", message=message, seconds=time.perf_counter() - start)
                 continue
+            release_free_memory()  # what this job freed, before the next one
             seconds = time.perf_counter() - start
             logger.info(
                 "{}: built {} from {} frames in {:.1f} s", job.id, job.output.name, len(job.inputs), seconds
@@ -105,6 +108,7 @@ class NativeEngine:
             )
             calibrated, dark_scales = result.paths, result.dark_scales
             inputs = list(calibrated)
+            release_free_memory()  # the masters and frames calibration freed, before integration
             done_before = steps
             if dark_scales:
                 ks = list(dark_scales.values())
