@@ -234,7 +234,7 @@ class FitsReader(ImageReader):
                 hdul.close()
                 raise
         channels, rows, cols = located.shape3
-        super().__init__(path, (rows, cols) if channels == 1 else located.shape3)
+        super().__init__(path, (rows, cols) if channels == 1 else located.shape3, located.keywords)
         self._located = located
         if not located.compressed:
             needed = located.data_offset + channels * rows * cols * located.encoding.dtype.itemsize

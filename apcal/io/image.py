@@ -238,10 +238,13 @@ class ImageReader:
 
     path: Path
     shape: tuple[int, ...]
+    #: The header's keywords, as :func:`read_header` gives them: parsed once, when the file is opened.
+    keywords: tuple[Keyword, ...]
 
-    def __init__(self, path: Path, shape: tuple[int, ...]):
+    def __init__(self, path: Path, shape: tuple[int, ...], keywords: tuple[Keyword, ...]):
         self.path = path
         self.shape = shape
+        self.keywords = keywords
         self._lock = threading.Lock()
         self._closed = False
 

@@ -261,7 +261,7 @@ class XisfReader(ImageReader):
         self._memory: np.ndarray | None = None
         info = _header(path)
         channels, rows, cols = info.shape3
-        super().__init__(path, (rows, cols) if channels == 1 else info.shape3)
+        super().__init__(path, (rows, cols) if channels == 1 else info.shape3, info.keywords)
         self._info = info
         if info.compression is not None and info.compression[0] not in ("zlib", "zlib+sh"):
             self._closed = True

@@ -94,6 +94,18 @@ def test_reader_lifecycle(tmp_path: Path, name: str) -> None:
     reader.close()  # idempotent
 
 
+@pytest.mark.parametrize("name", ["k.xisf", "k.fits"])
+def test_reader_keywords_are_the_headers(tmp_path: Path, name: str) -> None:
+    """A reader parses the header once and keeps its keywords: callers need not read it again."""
+    path = tmp_path / name
+    cards = [Keyword("IMAGETYP", "Flat Frame", ""), Keyword("EXPTIME", 2.5, "s"), Keyword("HISTORY", "x", "")]
+    write_image(path, np.zeros((3, 5), np.float32), cards)
+    with open_image(path) as reader:
+        assert reader.keywords == read_header(path).keywords
+        named = [k.name for k in reader.keywords if k.name in ("IMAGETYP", "EXPTIME")]
+        assert named == ["IMAGETYP", "EXPTIME"]
+
+
 @pytest.mark.skipif(os.name == "nt", reason="Windows cannot replace a file that is open")
 @pytest.mark.parametrize("name", ["r.xisf", "r.fits"])
 def test_reader_keeps_reading_after_file_is_replaced(tmp_path: Path, name: str) -> None:

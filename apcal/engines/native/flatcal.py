@@ -98,11 +98,12 @@ def calibrate_files(
                         f"({_shape_text(shape)})"
                     )
                 raw = reader.read()
+                header = reader.keywords
             k = _dark_scale(raw, optimizers) if optimizers is not None else 1.0
             result = _calibrate(raw, bias=bias, dark=dark, flatdark=flatdark, k=k, pedestal=pedestal)
             del raw
             target = calibration.calibrated_path(path, output_format)
-            keywords = read_header(path).keywords + _history(calibration, k, optimize)
+            keywords = header + _history(calibration, k, optimize)
             if pending is not None:
                 pending.result()  # one write in flight at most (memory); re-raises its error
             pending = writer.submit(write_image, target, result, keywords, format=output_format)  # type: ignore[arg-type]
