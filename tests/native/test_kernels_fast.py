@@ -94,6 +94,46 @@ def test_chunked_winsorized_with_normalization_matches_reference():
     assert_same(stack, IntegrationParams(rejection="winsorized"), output=output, rejection=rejection)
 
 
+def test_chunked_winsorized_ties_at_the_window_ends_match_reference():
+    # Integer samples with little noise: equal samples at both ends of almost every window, and distinct
+    # output scales per frame, so keeping the wrong one of equal samples would change the average.
+    n = 20
+    rng = np.random.default_rng(12)
+    dn = 1000 + rng.uniform(0.3, 2.0, 200) * rng.standard_normal((n, 4, 200))
+    hits = rng.random(dn.shape) < 0.08
+    dn[hits] += rng.uniform(5, 50, size=hits.sum())
+    dn[rng.random(dn.shape) < 0.04] -= 8
+    stack = (np.round(dn) / 65535).astype(np.float32)
+    output = Coefficients(scale=1 + 0.05 * np.arange(n), offset=0.001 * np.arange(n))
+    for combination in ("average", "median"):
+        params = IntegrationParams(rejection="winsorized", combination=combination, sigma_high=1.5)
+        result = assert_same(stack, params, output=output)
+    s = np.sort(stack.astype(np.float64), axis=0)
+    lo = result.rejected_low.astype(int)[None]
+    hi = n - result.rejected_high.astype(int)[None]
+    at = lambda j: np.take_along_axis(s, np.clip(j, 0, n - 1), axis=0)[0]  # noqa: E731
+    assert ((hi < n) & (at(hi - 1) == at(hi - 2))).sum() > 300  # clipped high, equal samples kept
+    assert ((lo > 0) & (at(lo) == at(lo + 1))).sum() > 100  # clipped low, equal samples kept
+
+
+def test_stable_keep_is_the_stable_rank_window():
+    # The combine's fallback (never taken by winsorized clipping): the window [lo, hi) of the stable
+    # ranks, even when it splits equal samples.
+    rng = np.random.default_rng(2)
+    n, cols = 15, 300
+    stack = np.round(rng.standard_normal((n, 1, cols)) * 1.5).astype(np.float32)  # many ties
+    r_scale = np.where(rng.random(n) < 0.5, 1.0, 2.0)
+    r_offset = np.zeros(n)
+    keep = np.empty(n, dtype=np.bool_)
+    ranks = np.empty((n, 1), dtype=np.int32)
+    for c in range(cols):
+        lo = int(rng.integers(0, n // 2))
+        hi = int(rng.integers(lo + 1, n + 1))
+        K._stable_keep(stack, 0, c, r_scale, r_offset, lo, hi, keep)
+        K._rank_chunk(stack[:, 0, c:c + 1].astype(np.float64) * r_scale[:, None], ranks, n, 1)
+        np.testing.assert_array_equal(keep, (lo <= ranks[:, 0]) & (ranks[:, 0] < hi))
+
+
 @pytest.mark.parametrize("algorithm", ["sigma", "percentile", "esd", "linear_fit", "averaged_sigma"])
 def test_ranked_gather_matches_reference_over_several_chunks(algorithm: str):
     assert_same(quantized_stack(9, cols=K.CHUNK + 3, seed=11, rows=2), IntegrationParams(rejection=algorithm))
