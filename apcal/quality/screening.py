@@ -90,25 +90,34 @@ class FrameQuality:
         data = np.asarray(image, dtype=np.float32)
         if data.ndim not in (2, 3):
             raise ValueError(f"FrameQuality.of needs a 2-D or 3-D image, not shape {data.shape}")
-        finite = data[np.isfinite(data)]
-        if finite.size == 0:
-            return cls(math.nan, math.nan, math.nan)
         if median is None or mad is None:
+            finite = data[np.isfinite(data)]
+            if finite.size == 0:
+                return cls(math.nan, math.nan, math.nan)
             median = float(np.median(finite))
             mad = float(np.median(np.abs(finite - median)))
+        elif math.isnan(median):  # what nan_median_mad says of an image without a finite pixel
+            return cls(math.nan, math.nan, math.nan)
         sigma = MAD_TO_SIGMA * mad
         low, high = median - CLIP * sigma, median + CLIP * sigma
-        keep = finite[(finite >= low) & (finite <= high)]
+        # One mask for the noise and the cells: NaN and ±inf fail one of the comparisons, so the masked
+        # pixels are the finite ones within the bounds, in the same order as before.
+        inside = (data >= low) & (data <= high)
+        keep = data[inside]
         noise = float(np.std(keep, dtype=np.float64)) if keep.size > 1 else 0.0
         if data.ndim == 3:  # cells of the channels' mean: colour balance is not a gradient
-            data = np.where((data >= low) & (data <= high), data, np.nan)
+            data = np.where(inside, data, np.nan)
             with np.errstate(invalid="ignore"), warnings.catch_warnings():
                 warnings.simplefilter("ignore", RuntimeWarning)  # all channels clipped: NaN
                 data = np.nanmean(data, axis=0)
+            inside = (data >= low) & (data <= high)
         means = []
-        for band in np.array_split(data, min(GRID, data.shape[0]), axis=0):
-            for cell in np.array_split(band, min(GRID, data.shape[1]), axis=1):
-                values = cell[(cell >= low) & (cell <= high)]  # NaN fails both comparisons
+        row_parts = np.array_split(np.arange(data.shape[0]), min(GRID, data.shape[0]))
+        col_parts = np.array_split(np.arange(data.shape[1]), min(GRID, data.shape[1]))
+        for rows in row_parts:
+            for cols in col_parts:
+                r, c = slice(rows[0], rows[-1] + 1), slice(cols[0], cols[-1] + 1)
+                values = data[r, c][inside[r, c]]
                 if values.size:
                     means.append(float(values.mean(dtype=np.float64)))
         gradient = max(means) - min(means) if means else math.nan
