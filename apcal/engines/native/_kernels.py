@@ -1033,54 +1033,6 @@ def integrate_rows(stack, algo, combination, r_scale, r_offset, o_scale, o_offse
 # ---------------------------------------------------------------------------------------------------
 # Flat calibration (apcal.engines.native.calibration).
 
-B3 = (1 / 16, 4 / 16, 6 / 16, 4 / 16, 1 / 16)
-
-
-@njit(cache=True, inline="always")
-def _mirror(i, size):
-    """numpy.pad(mode="symmetric") index: -1 -> 0, -2 -> 1, size -> size-1, size+1 -> size-2."""
-    if i < 0:
-        return -i - 1
-    if i >= size:
-        return 2 * size - i - 1
-    return i
-
-
-@njit(cache=True, inline="always")
-def _signal(image, bias, r, c, has_bias):
-    x = np.float64(image[r, c])
-    if has_bias:
-        x = x - np.float64(bias[r, c])
-    return x if math.isfinite(x) else 0.0
-
-
-@njit(cache=True, nogil=True)
-def atrous_layer1_at(image, bias, has_bias, rr, cc, out):
-    """First à trous layer of ``image - bias`` (non-finite -> 0) at the pixels (rr[p], cc[p]) only.
-
-    The same float64 operations in the same order as :func:`apcal.engines.native.robust.atrous_layer1`
-    on the whole image (the column pass of the B3 kernel, then the row pass, each summed from offset 0
-    to 4 starting at 0.0, mirror boundaries), so the values are identical (tests) — without computing
-    the other ~99 % of the layer.
-    """
-    rows, cols = image.shape
-    k0, k1, k2, k3, k4 = B3
-    for p in range(rr.shape[0]):
-        r = rr[p]
-        c = cc[p]
-        acc = 0.0
-        for v in range(5):
-            cj = _mirror(c + v - 2, cols)
-            s = 0.0
-            s += k0 * _signal(image, bias, _mirror(r - 2, rows), cj, has_bias)
-            s += k1 * _signal(image, bias, _mirror(r - 1, rows), cj, has_bias)
-            s += k2 * _signal(image, bias, r, cj, has_bias)
-            s += k3 * _signal(image, bias, _mirror(r + 1, rows), cj, has_bias)
-            s += k4 * _signal(image, bias, _mirror(r + 2, rows), cj, has_bias)
-            acc += B3[v] * s
-        out[p] = _signal(image, bias, r, c, has_bias) - acc
-
-
 @njit(cache=True, parallel=True, nogil=True)
 def calibrate_rows(raw, bias, dark, has_bias, has_dark, k, pedestal, add_pedestal, out):
     """out = float32(raw - bias - k·(dark - bias) [+ pedestal]) per pixel, in float64 as

@@ -14,6 +14,7 @@ from collections.abc import Callable
 import numpy as np
 
 from apcal.engines.native import _kernels as K
+from apcal.engines.native import _robust
 from apcal.engines.native.robust import MAD_TO_SIGMA, atrous_layer1, ksigma_noise, nan_median_mad
 from apcal.params import CalibrationParams
 
@@ -144,7 +145,7 @@ class DarkOptimizer:
 
     What depends only on the masters — the window, the mask of dark optimization pixels and the dark
     signal's first wavelet layer on them — is computed once here; :meth:`scale` then needs the frame's
-    layer on the mask pixels only, which :func:`apcal.engines.native._kernels.atrous_layer1_at`
+    layer on the mask pixels only, which :func:`apcal.engines.native._robust.atrous_layer1_at`
     computes from their 5x5 neighbourhoods with the very operations of the whole-frame transform. The
     result is identical to :func:`optimize_dark_scale`'s historical whole-frame computation (tests),
     without its ~10 full-frame float64 temporaries per frame.
@@ -168,7 +169,7 @@ class DarkOptimizer:
         if self._rr.size >= MIN_MASK_PIXELS:
             has_bias = bias_w is not None
             dark_f = _float_plane(dark_w)
-            K.atrous_layer1_at(dark_f, _float_plane(bias_w) if has_bias else dark_f, has_bias,
+            _robust.atrous_layer1_at(dark_f, _float_plane(bias_w) if has_bias else dark_f, has_bias,
                                self._rr, self._cc, self._d)
 
     @property
@@ -187,7 +188,7 @@ class DarkOptimizer:
         has_bias = self._bias is not None
         bias = _float_plane(self._bias) if has_bias else image
         a = np.empty(self._rr.size)
-        K.atrous_layer1_at(image, bias, has_bias, self._rr, self._cc, a)
+        _robust.atrous_layer1_at(image, bias, has_bias, self._rr, self._cc, a)
         d = self._d
         # A pixel whose frame signal is not finite leaves the mask (the whole-frame version's rule).
         values = image[self._rr, self._cc].astype(np.float64)
