@@ -170,19 +170,39 @@ def _sn_merge(v, lo, hi):
     return sorted(himeds)[max(0, (cnt + 1) // 2 - 1)]
 
 
-def test_two_pointer_sn_equals_the_merge_walk():
-    rng = np.random.default_rng(4)
-    work = np.empty(70)
-    for trial in range(400):
+def sorted_windows(seed: int, trials: int, *, odd: bool = False):
+    """Sorted 16-bit-like samples (ties everywhere, long runs of them every 7th trial) and a window
+    [lo, hi) of at least one; ``odd`` adds a mid-window run of ties and, every 13th trial, a +inf."""
+    rng = np.random.default_rng(seed)
+    for trial in range(trials):
         n = int(rng.integers(1, 70))
         v = np.sort(np.round(rng.standard_normal(n) * rng.choice([0.5, 3, 100])) / 65535 + 0.3)
         if trial % 7 == 0:
             v[: n // 2] = v[0]  # long runs of ties
+        if odd and trial % 11 == 0:
+            v[n // 3 : n // 2 + 1] = v[n // 3]
+        if odd and trial % 13 == 0:
+            v[-1] = np.inf  # not finite
         lo = int(rng.integers(0, max(1, n // 4)))
         hi = n - int(rng.integers(0, max(1, n // 4)))
-        if hi - lo < 1:
-            continue
+        if hi - lo >= 1:
+            yield v, lo, hi
+
+
+def test_two_pointer_sn_equals_the_merge_walk():
+    work = np.empty(70)
+    for v, lo, hi in sorted_windows(4, 400):
         assert K._sn(v, lo, hi, work) == _sn_merge(v, lo, hi)
+
+
+def test_sn_windows_equals_two_pointer_sn():
+    """The lanes' restarts take Sn branch-free (_sn_windows): the two-pointer Sn's value, also with a
+    non-finite end (where it falls back to _sn itself)."""
+    work = np.empty(70)
+    for v, lo, hi in sorted_windows(5, 3000, odd=True):
+        expected = K._sn(v, lo, hi, work)
+        got = K._sn_windows(v, lo, hi, work)
+        assert got == expected or (np.isnan(got) and np.isnan(expected))
 
 
 @pytest.mark.parametrize("n", range(1, 17))
