@@ -25,6 +25,7 @@ from pathlib import Path
 
 import numpy as np
 
+from apcal.engines.native.robust import nan_median_mad, subsample
 from apcal.io.atomic import atomic_path
 
 SHADOWS_CLIPPING = -2.80
@@ -49,15 +50,13 @@ def stf_parameters(image: np.ndarray) -> tuple[float, float, float]:
     planes = img if img.ndim == 3 else img[None]
     medians, sigmas = [], []
     for plane in planes:
-        values = plane.reshape(-1)
-        if values.size > _STATS_PIXELS:  # a fixed-seed random sample: deterministic, Bayer-safe
-            values = values[np.random.default_rng(0).integers(0, values.size, _STATS_PIXELS)]
-        values = values[np.isfinite(values)].astype(np.float64)
-        if values.size == 0:
+        # The project's robust statistics: every pixel up to _STATS_PIXELS (a shrunk preview always
+        # fits), else its deterministic, Bayer-safe subsample.
+        median, mad = nan_median_mad(plane, _STATS_PIXELS)
+        if math.isnan(median):
             continue
-        median = float(np.median(values))
         medians.append(median)
-        sigmas.append(MAD_TO_SIGMA * float(np.median(np.abs(values - median))))
+        sigmas.append(MAD_TO_SIGMA * mad)
     if not medians:
         return 0.0, 1.0, 0.5
     n = len(medians)
@@ -141,10 +140,7 @@ def histogram_png(image: np.ndarray, *, bins: int = 256) -> bytes:
     """A small histogram of ``image`` (log counts, the central 99.9 % of values) as PNG bytes."""
     from matplotlib.figure import Figure  # a bare Figure renders with Agg; pyplot is never imported
 
-    img = np.asarray(image)
-    values = img.reshape(-1)
-    if values.size > _STATS_PIXELS:
-        values = values[np.random.default_rng(0).integers(0, values.size, _STATS_PIXELS)]
+    values = subsample(np.asarray(image), _STATS_PIXELS)
     values = values[np.isfinite(values)].astype(np.float64)
     figure = Figure(figsize=(4.0, 2.2), dpi=80)
     axes = figure.add_subplot()
