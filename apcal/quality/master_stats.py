@@ -41,7 +41,7 @@ import warnings
 import numpy as np
 
 from apcal.engines.native.calibration import estimate_noise
-from apcal.engines.native.robust import MAD_TO_SIGMA, SUBSAMPLE, nan_median_mad, subsample
+from apcal.engines.native.robust import KERNEL_DTYPES, MAD_TO_SIGMA, SUBSAMPLE, nan_median_mad, subsample
 from apcal.frames.model import FrameType
 
 HOT_SIGMA = 5.0
@@ -51,7 +51,6 @@ DUST_DEPTH = 0.01
 DUST_MIN_AREA = 12  # binned pixels
 DUST_DEGREE = 4
 _BIN_TARGET = 512  # dust search: bin so the long side is at most about this many pixels
-_KERNEL_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
 
 
 def master_statistics(
@@ -180,7 +179,7 @@ def binned(plane: np.ndarray, factor: int, *, fast: bool = True) -> np.ndarray:
     if fast:
         from apcal.quality._binning import block_means
 
-        return block_means(img if img.dtype in _KERNEL_DTYPES else img.astype(np.float64), factor)
+        return block_means(img if img.dtype in KERNEL_DTYPES else img.astype(np.float64), factor)
     img = img.astype(np.float64)
     rows, cols = (img.shape[0] // factor) * factor, (img.shape[1] // factor) * factor
     blocks = img[:rows, :cols].reshape(rows // factor, factor, cols // factor, factor)

@@ -15,7 +15,13 @@ import numpy as np
 
 from apcal.engines.native import _kernels as K
 from apcal.engines.native import _robust
-from apcal.engines.native.robust import MAD_TO_SIGMA, atrous_layer1, ksigma_noise, nan_median_mad
+from apcal.engines.native.robust import (
+    KERNEL_DTYPES,
+    MAD_TO_SIGMA,
+    atrous_layer1,
+    ksigma_noise,
+    nan_median_mad,
+)
 from apcal.params import CalibrationParams
 
 GOLDEN = (math.sqrt(5.0) - 1.0) / 2.0  # 0.618...
@@ -67,7 +73,7 @@ def calibrate_flat(
 def _float_plane(a: np.ndarray) -> np.ndarray:
     """A native-endian float32/float64 2-D array for the kernels (no copy when it already is one)."""
     a = np.asarray(a)
-    if a.dtype not in (np.dtype(np.float32), np.dtype(np.float64)):
+    if a.dtype not in KERNEL_DTYPES:
         a = a.astype(np.float64)
     return a
 

@@ -25,7 +25,8 @@ MAD_TO_SIGMA = 1.482602218505602  # 1 / Phi^-1(3/4): MAD of a normal distributio
 # Standard deviation of the first à trous layer (B3 spline) for unit white Gaussian noise (Starck &
 # Murtagh); dividing by it turns the layer's sigma into the image's noise sigma.
 B3_LAYER1_NOISE = 0.8907
-_KERNEL_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
+#: The dtypes the numba kernels are compiled for; anything else is converted to float64 first.
+KERNEL_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
 
 
 def jitter_positions(n: int, size: int) -> np.ndarray:
@@ -55,7 +56,7 @@ def subsample(values: np.ndarray, size: int = SUBSAMPLE, *, fast: bool = True) -
     flat = np.asarray(values).reshape(-1)
     if flat.size <= size:
         return flat
-    if fast and flat.dtype in _KERNEL_DTYPES:
+    if fast and flat.dtype in KERNEL_DTYPES:
         return _robust.jittered_gather(flat, size)
     return flat[jitter_positions(flat.size, size)]
 
@@ -74,7 +75,7 @@ def nan_median_mad(
     flat = np.asarray(values).reshape(-1) if size is None else subsample(values, size, fast=fast)
     if not fast:
         return _reference_median_mad(flat)
-    if flat.dtype not in _KERNEL_DTYPES:
+    if flat.dtype not in KERNEL_DTYPES:
         flat = flat.astype(np.float64)
     median, mad = _robust.median_mad(flat)
     return float(median), float(mad)
