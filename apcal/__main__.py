@@ -2,6 +2,6 @@
 
 import sys
 
-from apcal.cli.main import main
+from apcal.cli.main import console_main
 
-sys.exit(main())
+sys.exit(console_main())

@@ -7,7 +7,8 @@ Generates a night with :mod:`apcal.demo.synthetic` into FOLDER (default: a tempo
 the end unless --keep): bias, darks (hot pixels, cosmic rays) and flats (vignetting, dust), FRAMES of
 each, uint16 FITS. Then builds master bias, dark and flat (flats calibrated with that bias and dark) with
 
-* apcal's native engine (``prepare_plan`` + ``NativeEngine``, the same path ``apcal run`` takes);
+* apcal's native engine (``prepare_plan`` + ``NativeEngine``, the same path ``apcal run`` takes, and
+  the same exit: :func:`apcal.cli.process_exit.before_exit`);
 * ccdproc: ``combine(method='average', sigma_clip=True, low 4, high 3, mem_limit=...)``; flats are
   bias- and exposure-scaled-dark-subtracted with ``subtract_bias``/``subtract_dark`` and combined with
   ``scale = 1/median``;
@@ -340,8 +341,10 @@ def parse_size(text: str) -> int:
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     if argv and argv[0] == "_apcal":
+        from apcal.cli.process_exit import before_exit
+
         child_apcal(Path(argv[1]), Path(argv[2]), int(argv[3]), int(argv[4]), argv[5] == "1")
-        return 0
+        return before_exit(0)  # the process then ends as the apcal console script's does
     if argv and argv[0] == "_ccdproc":
         child_ccdproc(Path(argv[1]), Path(argv[2]), int(argv[3]))
         return 0

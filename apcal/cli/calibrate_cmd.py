@@ -16,6 +16,7 @@ import click
 
 from apcal.cli.errors import EXIT_CODES_HELP, handle_errors, sigterm_as_interrupt
 from apcal.cli.options import verbosity_options
+from apcal.cli.process_exit import before_exit
 
 _DIR = click.Path(file_okay=False, path_type=Path)
 
@@ -105,3 +106,9 @@ def seed_main(argv: list[str] | None = None) -> int:
         return handle_errors(
             lambda: command.main(args=argv, prog_name="ap-wbpp-calibration", standalone_mode=False)
         )
+
+
+def seed_console_main() -> int:
+    """The ``ap-wbpp-calibration`` console script: :func:`seed_main`, then a quick interpreter exit
+    (:func:`apcal.cli.process_exit.before_exit`)."""
+    return before_exit(seed_main())

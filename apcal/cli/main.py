@@ -11,6 +11,7 @@ import click
 
 from apcal import __version__
 from apcal.cli.errors import EXIT_CODES_HELP, handle_errors, sigterm_as_interrupt
+from apcal.cli.process_exit import before_exit
 
 
 class ApcalGroup(click.Group):
@@ -54,3 +55,9 @@ def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``apcal`` console script: run the CLI and map exceptions to exit codes."""
     with sigterm_as_interrupt():
         return handle_errors(lambda: cli.main(args=argv, prog_name="apcal", standalone_mode=False))
+
+
+def console_main() -> int:
+    """The ``apcal`` console script: :func:`main`, then a quick interpreter exit
+    (:func:`apcal.cli.process_exit.before_exit`)."""
+    return before_exit(main())
