@@ -2,6 +2,7 @@
 
     python bench/bench_native.py [FOLDER] [--frames 20] [--rows 1500] [--cols 2000] [--memory-limit 1G]
     python bench/bench_native.py [FOLDER] --large       # 60 frames of 4000x3000, memory_limit 1 GiB
+    python bench/bench_native.py [FOLDER] --repeat 5    # each tool 5 times, interleaved: medians
 
 Generates a night with :mod:`apcal.demo.synthetic` into FOLDER (default: a temporary folder, removed at
 the end unless --keep): bias, darks (hot pixels, cosmic rays) and flats (vignetting, dust), FRAMES of
@@ -19,7 +20,10 @@ each, uint16 FITS. Then builds master bias, dark and flat (flats calibrated with
   ``apt-get install -y siril`` first; otherwise Siril is skipped.
 
 Each tool runs in its own child process; wall time is measured around it and peak memory is the
-child's maximum resident set size from ``wait4`` (exact, not sampled). Agreement between masters is the
+child's maximum resident set size from ``wait4`` (exact, not sampled). On a shared machine one run's
+wall times move by 10-20 % (Siril's as much as apcal's): ``--repeat N`` runs the tools N times in
+rounds (apcal, ccdproc, Siril, then again), prints each round, and takes the ratios of the medians
+(with the range of the per-round ratios). Agreement between masters is the
 RMS of their difference divided by the apcal master's own noise (RMS of apcal - truth), flats compared
 after dividing each by its median. ``--large`` runs apcal (and Siril; ccdproc only with --ccdproc) on
 60 frames of 4000x3000 with memory_limit 1 GiB and prints peak RSS / memory_limit.
@@ -55,6 +59,36 @@ class Measured:
     peak_rss: int  # bytes
     ok: bool
     detail: str = ""
+
+
+def summarize(rounds: list[list[Measured]]) -> list[Measured]:
+    """One Measured per tool over the rounds: the median wall time, the largest peak RSS, the range of
+    wall times in the notes (the last round's notes when there is one round); failed runs spoil it."""
+    summary = []
+    for tool in dict.fromkeys(m.tool for r in rounds for m in r):
+        runs = [m for r in rounds for m in r if m.tool == tool]
+        ok = all(m.ok for m in runs)
+        if len(runs) == 1 or not ok:
+            summary.append(runs[-1] if ok else next(m for m in runs if not m.ok))
+            continue
+        seconds = sorted(m.seconds for m in runs)
+        detail = f"median of {len(runs)}, {seconds[0]:.2f}-{seconds[-1]:.2f} s" + (
+            f"; last run: {runs[-1].detail}" if runs[-1].detail else ""
+        )
+        summary.append(Measured(tool, float(np.median(seconds)), max(m.peak_rss for m in runs), True, detail))
+    return summary
+
+
+def ratio_range(rounds: list[list[Measured]], numerator: str, denominator: str) -> str:
+    """The range of numerator/denominator wall-time ratios over the rounds, or '' for one round."""
+    ratios = []
+    for r in rounds:
+        by_tool = {m.tool: m for m in r if m.ok}
+        if numerator in by_tool and denominator in by_tool:
+            ratios.append(by_tool[numerator].seconds / by_tool[denominator].seconds)
+    if len(ratios) < 2:
+        return ""
+    return f" (per round {min(ratios):.2f}-{max(ratios):.2f}, {len(ratios)} rounds)"
 
 
 # --------------------------------------------------------------------------------------------------
@@ -330,6 +364,60 @@ def agreement(folder: Path, masters: dict[str, dict[str, Path]]) -> list[str]:
 # --------------------------------------------------------------------------------------------------
 
 
+def run_round(
+    folder: Path,
+    night: Path,
+    memory_limit: int,
+    args: argparse.Namespace,
+    run_ccdproc: bool,
+    siril: str | None,
+    masters: dict[str, dict[str, Path]],
+) -> list[Measured]:
+    """Each tool once on ``night``, in its own child process; fills ``masters`` with their outputs."""
+    runs: list[Measured] = []
+
+    out = folder / "apcal"
+    shutil.rmtree(out, ignore_errors=True)
+    out.mkdir()
+    command = [
+        sys.executable,
+        __file__,
+        "_apcal",
+        str(night),
+        str(out),
+        str(memory_limit),
+        str(args.threads),
+    ]
+    measured = run_measured("apcal", [*command, "1" if args.profile else "0"], log=folder / "apcal.log")
+    runs.append(measured)
+    if measured.ok:
+        report = json.loads((folder / "apcal.log").read_text().strip().splitlines()[-1])
+        masters["apcal"] = {k.split("_")[0]: Path(v["output"]) for k, v in report.items() if v["output"]}
+        measured.detail = ", ".join(
+            f"{k} {v['seconds']:.2f} s" + (f" ({v['peak_rss'] >> 20} MiB)" if v.get("peak_rss") else "")
+            for k, v in report.items()
+        )
+
+    if run_ccdproc:
+        out = folder / "ccdproc"
+        shutil.rmtree(out, ignore_errors=True)
+        command = [sys.executable, __file__, "_ccdproc", str(night), str(out), str(memory_limit)]
+        runs.append(run_measured("ccdproc", command, log=folder / "ccdproc.log"))
+        masters["ccdproc"] = {k: out / f"{k}.fits" for k in ("bias", "dark", "flat")}
+
+    if siril:
+        work = folder / "siril"
+        shutil.rmtree(work, ignore_errors=True)
+        work.mkdir()
+        siril_inputs(night, work)
+        script = siril_script(work, siril_version(siril))
+        runs.append(
+            run_measured("siril", [siril, "-d", str(work), "-s", str(script)], log=folder / "siril.log")
+        )
+        masters["siril"] = {k: work / f"master_{k}.fit" for k in ("bias", "dark", "flat")}
+    return runs
+
+
 def parse_size(text: str) -> int:
     units = {"K": 1 << 10, "M": 1 << 20, "G": 1 << 30}
     text = text.strip().upper().removesuffix("B").removesuffix("I")
@@ -364,6 +452,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--no-siril", action="store_true")
     parser.add_argument("--profile", action="store_true", help="cProfile apcal's run (printed to its log)")
     parser.add_argument("--keep", action="store_true", help="keep the generated folder")
+    parser.add_argument(
+        "--repeat", type=int, default=1, metavar="N", help="run the tools N times in rounds; report medians"
+    )
     args = parser.parse_args(argv)
     if args.large:
         args.frames, args.rows, args.cols, args.memory_limit = 60, 3000, 4000, "1G"
@@ -396,49 +487,17 @@ def main(argv: list[str] | None = None) -> int:
             f"night: {night}; apcal memory_limit {memory_limit / (1 << 20):.0f} MiB, {os.cpu_count()} cores"
         )
 
-        runs: list[Measured] = []
         masters: dict[str, dict[str, Path]] = {}
-
-        out = folder / "apcal"
-        shutil.rmtree(out, ignore_errors=True)
-        out.mkdir()
-        command = [
-            sys.executable,
-            __file__,
-            "_apcal",
-            str(night),
-            str(out),
-            str(memory_limit),
-            str(args.threads),
-        ]
-        measured = run_measured("apcal", [*command, "1" if args.profile else "0"], log=folder / "apcal.log")
-        runs.append(measured)
-        if measured.ok:
-            report = json.loads((folder / "apcal.log").read_text().strip().splitlines()[-1])
-            masters["apcal"] = {k.split("_")[0]: Path(v["output"]) for k, v in report.items() if v["output"]}
-            measured.detail = ", ".join(
-                f"{k} {v['seconds']:.2f} s" + (f" ({v['peak_rss'] >> 20} MiB)" if v.get("peak_rss") else "")
-                for k, v in report.items()
-            )
-
-        if run_ccdproc:
-            out = folder / "ccdproc"
-            shutil.rmtree(out, ignore_errors=True)
-            command = [sys.executable, __file__, "_ccdproc", str(night), str(out), str(memory_limit)]
-            runs.append(run_measured("ccdproc", command, log=folder / "ccdproc.log"))
-            masters["ccdproc"] = {k: out / f"{k}.fits" for k in ("bias", "dark", "flat")}
-
         siril = None if args.no_siril else ensure_siril()
-        if siril:
-            work = folder / "siril"
-            shutil.rmtree(work, ignore_errors=True)
-            work.mkdir()
-            siril_inputs(night, work)
-            script = siril_script(work, siril_version(siril))
-            runs.append(
-                run_measured("siril", [siril, "-d", str(work), "-s", str(script)], log=folder / "siril.log")
-            )
-            masters["siril"] = {k: work / f"master_{k}.fit" for k in ("bias", "dark", "flat")}
+        rounds: list[list[Measured]] = []
+        for index in range(max(1, args.repeat)):
+            rounds.append(run_round(folder, night, memory_limit, args, run_ccdproc, siril, masters))
+            if args.repeat > 1:
+                line = ", ".join(
+                    f"{m.tool} {m.seconds:.2f} s" if m.ok else f"{m.tool} FAILED" for m in rounds[-1]
+                )
+                print(f"round {index + 1}: {line}", flush=True)
+        runs = summarize(rounds)
 
         print()
         print(f"{'tool':8s} {'wall s':>8s} {'peak RSS MiB':>13s}  notes")
@@ -453,13 +512,15 @@ def main(argv: list[str] | None = None) -> int:
             if "siril" in by_tool:
                 s = by_tool["siril"]
                 print(
-                    f"apcal / siril wall time = {apcal.seconds / s.seconds:.2f} (target <= 0.8); "
+                    f"apcal / siril wall time = {apcal.seconds / s.seconds:.2f} (target <= 0.8)"
+                    f"{ratio_range(rounds, 'apcal', 'siril')}; "
                     f"peak memory apcal / siril = {apcal.peak_rss / s.peak_rss:.2f} (target <= 1)"
                 )
             if "ccdproc" in by_tool:
                 c = by_tool["ccdproc"]
                 print(
-                    f"ccdproc / apcal wall time = {c.seconds / apcal.seconds:.1f}x (target >= 10); "
+                    f"ccdproc / apcal wall time = {c.seconds / apcal.seconds:.1f}x (target >= 10)"
+                    f"{ratio_range(rounds, 'ccdproc', 'apcal')}; "
                     f"peak memory apcal / ccdproc = {apcal.peak_rss / c.peak_rss:.2f}"
                 )
             print()
