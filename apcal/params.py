@@ -17,6 +17,7 @@ Rejection = Literal[
 ]
 Normalization = Literal["none", "additive", "multiplicative", "additive_scaling", "multiplicative_scaling"]
 RejectionNormalization = Literal["none", "scale", "equalize_fluxes"]
+EsdRule = Literal["pixinsight", "rosner"]
 
 COMBINATIONS: tuple[str, ...] = ("average", "median", "minimum", "maximum")
 REJECTIONS: tuple[str, ...] = (
@@ -38,6 +39,7 @@ NORMALIZATIONS: tuple[str, ...] = (
     "multiplicative_scaling",
 )
 REJECTION_NORMALIZATIONS: tuple[str, ...] = ("none", "scale", "equalize_fluxes")
+ESD_RULES: tuple[str, ...] = ("pixinsight", "rosner")
 
 
 @dataclass(frozen=True)
@@ -48,6 +50,21 @@ class IntegrationParams:
     rejection statistics, as in PixInsight. ``clip_low``/``clip_high`` switch each side of the rejection
     on; ``range_low``/``range_high`` reject samples outside a fixed range before statistical rejection
     (``range_clip_low``/``range_clip_high``). Values are in PixInsight's normalised [0, 1] range.
+
+    Defaults are WBPP 3.0.1's for calibration frames: ``range_clip_low`` off (WBPP turns it on for lights
+    only, which apcal does not integrate), and ``truncate_on_out_of_range`` on: the master is clamped to
+    [0, 1] (ImageIntegrationInstance.cpp, ``truncateOnOutOfRange``); off, PixInsight's process default,
+    rescales a master that leaves [0, 1] instead (divides by its maximum, or maps [min, max] to [0, 1]
+    when it goes negative).
+
+    ``esd_rule`` says how the generalized ESD test counts its outliers. ``pixinsight`` (the default) is
+    PCL's ``ESDRejectionThread``: the outliers are the candidates before the first one whose statistic
+    falls below its critical value. ``rosner`` is Rosner's (1983) rule: the largest i whose statistic
+    reaches its critical value, and every candidate before it. Choose Rosner on clustered outliers: when
+    several similar outliers hit one pixel (a satellite trail crossing the same spot twice, cosmic rays
+    of like energy in a long stack), they inflate the spread the first statistic is measured against,
+    that statistic falls short ("masking") and PixInsight's rule keeps all of them; Rosner's rule still
+    finds the later statistics that pass and rejects the whole cluster.
     """
 
     combination: Combination = "average"
@@ -66,35 +83,38 @@ class IntegrationParams:
     esd_outliers_fraction: float = 0.3
     esd_alpha: float = 0.05
     esd_low_relaxation: float = 1.0
+    esd_rule: EsdRule = "pixinsight"
     clip_low: bool = True
     clip_high: bool = True
-    range_clip_low: bool = True
+    range_clip_low: bool = False
     range_low: float = 0.0
     range_clip_high: bool = False
     range_high: float = 0.98
+    truncate_on_out_of_range: bool = True
 
-    def resolved(self, frame_count: int) -> IntegrationParams:
-        """Return a copy with ``rejection: auto`` replaced by the method WBPP picks for ``frame_count``."""
+    def resolved(self, frame_count: int, frame_type: str) -> IntegrationParams:
+        """Return a copy with ``rejection: auto`` replaced by the method WBPP picks for the group
+        (:func:`auto_rejection`)."""
         if self.rejection != "auto":
             return self
-        return replace(self, rejection=auto_rejection(frame_count))
+        return replace(self, rejection=auto_rejection(frame_count, frame_type))
 
 
-def auto_rejection(frame_count: int) -> Rejection:
-    """WBPP's automatic choice of rejection algorithm by the number of frames in the stack.
+#: Frame types WBPP integrates as bias or dark (flat-darks are darks to WBPP).
+_BIAS_OR_DARK = ("bias", "dark", "flatdark")
 
-    < 8 percentile clipping; 8–10 averaged sigma; 11–19 winsorized sigma; 20–24 linear fit;
-    >= 25 generalized ESD.
+
+def auto_rejection(frame_count: int, frame_type: str) -> Rejection:
+    """WBPP 3.0.1's automatic rejection algorithm (``bestRejectionMethod`` in BPP-FrameGroup.js).
+
+    Fewer than 6 frames: percentile clipping; up to 15 frames, or any bias or dark (``frame_type``
+    ``bias``, ``dark`` or ``flatdark``): winsorized sigma clipping; otherwise linear fit clipping.
     """
-    if frame_count < 8:
+    if frame_count < 6:
         return "percentile"
-    if frame_count <= 10:
-        return "averaged_sigma"
-    if frame_count <= 19:
+    if frame_count <= 15 or frame_type in _BIAS_OR_DARK:
         return "winsorized"
-    if frame_count <= 24:
-        return "linear_fit"
-    return "esd"
+    return "linear_fit"
 
 
 @dataclass(frozen=True)

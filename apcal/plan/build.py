@@ -47,7 +47,7 @@ def build_plan(
     )
     for found in grouped.groups:
         group, excluded, warnings = _screen_headers(found, screening)
-        integration = recipe.integration[group.type].resolved(len(group.frames))
+        integration = recipe.integration[group.type].resolved(len(group.frames), group.type)
         output = master_dir / f"{group.type.file_prefix}_{group.name}.{ext}"
         calibration, notes, master_ids = None, (), []
         depends: tuple[str, ...] = ()

@@ -22,6 +22,8 @@ from apcal.params import CalibrationParams, IntegrationParams
 from apcal.plan.model import FlatCalibration, Job, MasterRef, Plan
 
 ENUM_FIELDS = {"combination", "rejection", "normalization", "rejection_normalization"}
+# apcal settings ImageIntegration has no parameter for: never rendered (render refuses other values).
+NO_PIXINSIGHT_ID = {"esd_rule"}
 FIXED_INTEGRATION = {
     "inputHints": INPUT_HINTS,
     "weightMode": "DontCare",
@@ -33,7 +35,6 @@ FIXED_INTEGRATION = {
     "evaluateSNR": False,
     "useCache": False,
     "subtractPedestals": False,
-    "truncateOnOutOfRange": True,
     "showImages": True,
 }
 
@@ -59,7 +60,7 @@ def expected_integration(parameters: dict, job: Job, inputs, enums: dict) -> dic
     numbers = {
         camel(f.name): getattr(job.integration, f.name)
         for f in dataclasses.fields(IntegrationParams)
-        if f.name not in ENUM_FIELDS
+        if f.name not in ENUM_FIELDS | NO_PIXINSIGHT_ID
     }
     return {
         **defaults(parameters, "ImageIntegration"),
@@ -235,8 +236,18 @@ def test_every_apcal_choice_reaches_its_pixinsight_constant(node: str, tmp_path:
         ),
         "esd": (IntegrationParams(rejection="esd", esd_alpha=0.1), ("Average", "Rejection_ESD")),
         "auto with 3 frames": (
-            IntegrationParams(rejection="auto").resolved(3),
+            IntegrationParams(rejection="auto").resolved(3, "bias"),
             ("Average", "PercentileClip"),
+        ),
+        "auto with 40 bias frames": (
+            IntegrationParams(rejection="auto").resolved(40, "bias"),
+            ("Average", "WinsorizedSigmaClip"),
+        ),
+        "auto with 16 flats, range clipping, no truncation": (
+            IntegrationParams(
+                rejection="auto", range_clip_low=True, range_low=0.01, truncate_on_out_of_range=False
+            ).resolved(16, "flat"),
+            ("Average", "LinearFit"),
         ),
     }
     base = build_plan(tmp_path)
@@ -254,7 +265,7 @@ def test_every_apcal_choice_reaches_its_pixinsight_constant(node: str, tmp_path:
         recorded = (got["combination"], got["rejection"], got["normalization"], got["rejectionNormalization"])
         assert recorded[: len(names)] == names, job.id
         for f in dataclasses.fields(IntegrationParams):
-            if f.name not in ENUM_FIELDS:
+            if f.name not in ENUM_FIELDS | NO_PIXINSIGHT_ID:
                 assert got[camel(f.name)] == getattr(job.integration, f.name), (job.id, f.name)
 
 
@@ -390,3 +401,20 @@ def test_non_finite_numbers_never_reach_the_script(tmp_path: Path) -> None:
     job = dataclasses.replace(plan.jobs[0], integration=IntegrationParams(rejection="auto"))
     with pytest.raises(ValueError, match=r"ImageIntegration\.rejection has no equivalent for 'auto'"):
         render_script(plan, (job,), log_path=tmp_path / "log")
+
+
+def test_an_esd_rule_pixinsight_lacks_fails_the_job_not_the_script(node: str, tmp_path: Path) -> None:
+    """ImageIntegration always counts ESD outliers its own way: a Rosner job is reported failed, unrun."""
+    plan = build_plan(tmp_path)
+    rosner = dataclasses.replace(
+        plan.jobs[0], integration=IntegrationParams(rejection="esd", esd_rule="rosner")
+    )
+    records, log = run(node, tmp_path, plan, jobs=(rosner,))
+    status = parse_status_lines(log)[rosner.id]
+    assert status["status"] == "failed"
+    assert "esd_rule 'rosner' has no PixInsight equivalent" in status["message"]
+    assert records["executions"] == []
+    # The same rule with another algorithm is irrelevant and runs.
+    fine = dataclasses.replace(rosner, integration=IntegrationParams(rejection="sigma", esd_rule="rosner"))
+    records, log = run(node, tmp_path, plan, jobs=(fine,))
+    assert parse_status_lines(log)[fine.id]["status"] == "ok"

@@ -228,6 +228,13 @@ def _job_view(plan: Plan, job: Job, number: int) -> _JobView:
             "two frames of the group have the same file name, so their calibrated files would overwrite "
             f"each other in {calibration.output_dir}"
         )
+    elif job.integration.rejection == "esd" and job.integration.esd_rule != "pixinsight":
+        # ImageIntegration has no parameter for the way ESD counts its outliers: it always stops at the
+        # first candidate that fails (the 'pixinsight' rule), so another rule would build another master.
+        problem = (
+            f"esd_rule {job.integration.esd_rule!r} has no PixInsight equivalent (ImageIntegration "
+            "always uses esd_rule 'pixinsight'): set it, or run this group with the native engine"
+        )
     return _JobView(
         job=job,
         number=number,
