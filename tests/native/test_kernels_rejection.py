@@ -155,14 +155,16 @@ def test_esd_critical_values_match_scipy():
         assert esd_lambda(n, i, alpha) == pytest.approx(expected, rel=1e-9)
 
 
-def test_esd_is_immune_to_masking():
-    """Four equal cosmic rays in 30 frames: PCL's leading-run rule would keep them all; Rosner's
-    largest-i rule rejects all four."""
+def test_esd_rosner_rule_is_immune_to_masking_and_pixinsight_rule_is_not():
+    """Four equal cosmic rays in 30 frames: Rosner's largest-i rule (opt-in) rejects all four; PCL's
+    rule, the default, stops at the first candidate below its critical value and keeps them all."""
     rng = np.random.default_rng(5)
     x = 0.3 + 0.003 * rng.standard_normal(30)
     x[-4:] = 0.8
-    low, high = reject(x[:, None, None], IntegrationParams(rejection="esd"))
+    low, high = reject(x[:, None, None], IntegrationParams(rejection="esd", esd_rule="rosner"))
     assert high[-4:].all() and not high[:-4].any() and not low.any()
+    low, high = reject(x[:, None, None], IntegrationParams(rejection="esd"))
+    assert not (low | high).any()
 
 
 def test_clip_switches_and_range_clipping():
@@ -177,15 +179,25 @@ def test_clip_switches_and_range_clipping():
     assert np.array_equal(low, stack <= 0.1) and np.array_equal(high, stack >= 0.6)
 
 
-def test_minimum_survivors():
-    """No step leaves fewer than min(N, 3) samples: 3 frames are never clipped, min/max is capped."""
-    x = np.array([0.1, 0.5, 0.9], dtype=np.float32)[:, None, None]
-    for algorithm in ("minmax", "percentile", "sigma", "winsorized", "averaged_sigma", "esd"):
-        low, high = reject(x, IntegrationParams(rejection=algorithm))
-        assert not (low | high).any(), algorithm
+def test_minimum_survivors_as_pcl():
+    """PCL applies each step in full and stops below 3 survivors: a 3-frame stack is clipped; min/max
+    and percentile clipping may reject every sample, and the pixel is then the median of all of them."""
+    x = np.array([0.30, 0.31, 0.90], dtype=np.float32)[:, None, None]
+    for algorithm in ("percentile", "winsorized"):
+        low, high = reject(x, IntegrationParams(rejection=algorithm, sigma_high=1.0))
+        assert high[2].all() and not high[:2].any() and not low.any(), algorithm
     x4 = np.array([0.1, 0.5, 0.5, 0.9], dtype=np.float32)[:, None, None]
-    low, high = reject(x4, IntegrationParams(rejection="minmax", min_max_low=2, min_max_high=2))
-    assert low.sum() == 1 and high.sum() == 0
+    params = IntegrationParams(rejection="minmax", min_max_low=2, min_max_high=3)
+    low, high = reject(x4, params)
+    assert low.sum() == 2 and high.sum() == 2
+    for fast in (True, False):
+        result = integrate(x4, params, fast=fast)
+        assert result.image[0, 0] == np.float32(0.5)  # median of all four
+    pair = np.array([0.2, 0.6], dtype=np.float32)[:, None, None]  # median 0.4: both 50 % away
+    for fast in (True, False):
+        result = integrate(pair, IntegrationParams(rejection="percentile"), fast=fast)
+        assert result.rejected_low[0, 0] == 1 and result.rejected_high[0, 0] == 1
+        assert result.image[0, 0] == np.float32(0.4)
 
 
 def test_auto_must_be_resolved():

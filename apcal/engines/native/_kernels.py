@@ -27,6 +27,8 @@ import math
 import numpy as np
 from numba import njit, prange
 
+from apcal.engines.native._pcl_rules import median_of_valid, sn_correction
+
 # Algorithm and combination codes (the Python side maps names to these).
 NONE, MINMAX, PERCENTILE, SIGMA, WINSORIZED, AVERAGED, LINEAR_FIT, ESD = range(8)
 AVERAGE, MEDIAN, MINIMUM, MAXIMUM = range(4)
@@ -36,10 +38,9 @@ P_SIGMA_LOW, P_SIGMA_HIGH, P_PC_LOW, P_PC_HIGH, P_CUTOFF, P_LF_LOW, P_LF_HIGH = 
 P_ESD_FRACTION, P_ESD_RELAX, P_RANGE_LOW, P_RANGE_HIGH = range(7, 11)
 N_FLOAT_PARAMS = 11
 # Indices into the integer parameter vector.
-I_CLIP_LOW, I_CLIP_HIGH, I_RANGE_CLIP_LOW, I_RANGE_CLIP_HIGH, I_MM_LOW, I_MM_HIGH = range(6)
-N_INT_PARAMS = 6
+I_CLIP_LOW, I_CLIP_HIGH, I_RANGE_CLIP_LOW, I_RANGE_CLIP_HIGH, I_MM_LOW, I_MM_HIGH, I_ESD_ROSNER = range(7)
+N_INT_PARAMS = 7
 
-MIN_SURVIVORS = 3
 WINSOR_CLAMP = 1.5
 WINSOR_SIGMA = 1.134
 SN_FACTOR = 1.1926
@@ -202,7 +203,7 @@ def _sn_windows(v, lo, hi, work):
 def _winsorize(v, lo, hi, cutoff, w):
     cnt = hi - lo
     mean = _median(v, lo, hi)
-    sigma = SN_FACTOR * _sn(v, lo, hi, w)
+    sigma = SN_FACTOR * (sn_correction(cnt) * _sn(v, lo, hi, w))
     for j in range(lo, hi):
         w[j] = v[j]
     it = 0
@@ -244,7 +245,7 @@ def _winsorize(v, lo, hi, cutoff, w):
 
 
 @njit(cache=True)
-def _winsorized_from(v, lo, hi, it, fp, clip_low, clip_high, min_keep, w):
+def _winsorized_from(v, lo, hi, it, fp, clip_low, clip_high, w):
     """Winsorized sigma clipping of the sorted window v[lo:hi] from rejection iteration ``it``: the
     final window. (:func:`_winsorized_lanes` runs the same steps across columns.)"""
     while hi - lo >= 3:
@@ -253,7 +254,7 @@ def _winsorized_from(v, lo, hi, it, fp, clip_low, clip_high, min_keep, w):
         if 1 + sigma == 1:
             break
         cl, ch = _clip_counts(v, lo, hi, mean, sigma, fp[P_SIGMA_LOW], fp[P_SIGMA_HIGH], clip_low, clip_high)
-        if cl + ch == 0 or hi - lo - cl - ch < min_keep:
+        if cl + ch == 0:
             break
         lo += cl
         hi -= ch
@@ -270,23 +271,17 @@ def _reject_sorted(algo, v, cnt, flags, fp, ip, esd_table, w, w2, w3, took_low):
         return
     clip_low = ip[I_CLIP_LOW] != 0
     clip_high = ip[I_CLIP_HIGH] != 0
-    min_keep = min(cnt, MIN_SURVIVORS)
     lo = 0
     hi = cnt
 
     if algo == MINMAX:
-        allowed = cnt - min_keep
-        nl = min(ip[I_MM_LOW] if clip_low else 0, allowed)
-        nh = min(ip[I_MM_HIGH] if clip_high else 0, allowed - nl)
-        lo = nl
-        hi = cnt - nh
+        lo = min(ip[I_MM_LOW] if clip_low else 0, cnt)
+        hi = max(cnt - min(ip[I_MM_HIGH] if clip_high else 0, cnt), lo)
     elif algo == PERCENTILE:
         m = _median(v, 0, cnt)
         if cnt >= 2 and 1 + m != 1:
             cl, ch = _clip_counts(v, 0, cnt, m, m, fp[P_PC_LOW], fp[P_PC_HIGH], clip_low, clip_high)
-            if cl + ch > 0 and cnt - cl - ch >= min_keep:
-                lo = cl
-                hi = cnt - ch
+            lo, hi = cl, cnt - ch
     elif algo == SIGMA:
         while hi - lo >= 3:
             sigma = _sigma(v, lo, hi)
@@ -294,12 +289,12 @@ def _reject_sorted(algo, v, cnt, flags, fp, ip, esd_table, w, w2, w3, took_low):
                 break
             m = _median(v, lo, hi)
             cl, ch = _clip_counts(v, lo, hi, m, sigma, fp[P_SIGMA_LOW], fp[P_SIGMA_HIGH], clip_low, clip_high)
-            if cl + ch == 0 or hi - lo - cl - ch < min_keep:
+            if cl + ch == 0:
                 break
             lo += cl
             hi -= ch
     elif algo == WINSORIZED:
-        lo, hi = _winsorized_from(v, 0, cnt, 0, fp, clip_low, clip_high, min_keep, w)
+        lo, hi = _winsorized_from(v, 0, cnt, 0, fp, clip_low, clip_high, w)
     elif algo == AVERAGED:
         m = _median(v, 0, cnt)
         if cnt >= 3 and 1 + m != 1:
@@ -315,7 +310,7 @@ def _reject_sorted(algo, v, cnt, flags, fp, ip, esd_table, w, w2, w3, took_low):
                 cl, ch = _clip_counts(
                     v, lo, hi, m, sigma, fp[P_SIGMA_LOW], fp[P_SIGMA_HIGH], clip_low, clip_high
                 )
-                if cl + ch == 0 or hi - lo - cl - ch < min_keep:
+                if cl + ch == 0:
                     break
                 lo += cl
                 hi -= ch
@@ -324,10 +319,10 @@ def _reject_sorted(algo, v, cnt, flags, fp, ip, esd_table, w, w2, w3, took_low):
                 m = _median(v, lo, hi)
     elif algo == LINEAR_FIT:
         if cnt >= 5:
-            _linear_fit(v, cnt, flags, fp, clip_low, clip_high, min_keep, w, w2, w3)
+            _linear_fit(v, cnt, flags, fp, clip_low, clip_high, w, w2, w3)
         return
     elif algo == ESD:
-        _esd(v, cnt, flags, fp, clip_low, clip_high, min_keep, esd_table, w, took_low)
+        _esd(v, cnt, flags, fp, clip_low, clip_high, ip[I_ESD_ROSNER] != 0, esd_table, w, took_low)
         return
 
     for j in range(lo):
@@ -417,7 +412,7 @@ def _lad_fit(y, n, work):
 
 
 @njit(cache=True)
-def _linear_fit(v, cnt, flags, fp, clip_low, clip_high, min_keep, y, pos, work):
+def _linear_fit(v, cnt, flags, fp, clip_low, clip_high, y, pos, work):
     """Iterative LAD line fit on the sorted survivors (see rejection._linear_fit)."""
     na = cnt
     for j in range(cnt):
@@ -436,7 +431,7 @@ def _linear_fit(v, cnt, flags, fp, clip_low, clip_high, min_keep, y, pos, work):
                     nc += 1
             elif clip_high and (y[j] - f) / sigma >= fp[P_LF_HIGH]:
                 nc += 1
-        if nc == 0 or na - nc < min_keep:
+        if nc == 0:
             break
         k = 0
         for j in range(na):
@@ -459,18 +454,13 @@ def _linear_fit(v, cnt, flags, fp, clip_low, clip_high, min_keep, y, pos, work):
 
 
 @njit(cache=True)
-def _esd(v, cnt, flags, fp, clip_low, clip_high, min_keep, table, r_values, took_low):
+def _esd(v, cnt, flags, fp, clip_low, clip_high, rosner, table, r_values, took_low):
     """Generalized ESD on the sorted samples (see rejection._esd)."""
     if cnt < 3:
         return
-    frac = fp[P_ESD_FRACTION]
-    relax = fp[P_ESD_RELAX]
-    kmax = int(frac * cnt)
-    kmax = min(max(kmax, 1), cnt - 2)
-    k = min(kmax, cnt - min_keep)
-    lo = 0
-    hi = cnt
-    tested = 0
+    frac, relax = fp[P_ESD_FRACTION], fp[P_ESD_RELAX]
+    k = min(max(int(frac * cnt), 1), cnt - 2)
+    lo, hi, tested = 0, cnt, 0
     for i in range(k):
         nn = hi - lo
         th = max(1, int(frac * nn) - i)
@@ -486,8 +476,7 @@ def _esd(v, cnt, flags, fp, clip_low, clip_high, min_keep, table, r_values, took
         if 1 + sh == 1:
             break
         sl = relax * sh
-        xl = v[lo] - m
-        xh = v[hi - 1] - m
+        xl, xh = v[lo] - m, v[hi - 1] - m
         r_low = xl / sh if xl >= 0 else -xl / sl
         r_high = xh / sh if xh >= 0 else -xh / sl
         if r_low >= r_high:
@@ -500,13 +489,19 @@ def _esd(v, cnt, flags, fp, clip_low, clip_high, min_keep, table, r_values, took
             hi -= 1
         tested += 1
     nc = 0
-    for i in range(tested):
-        if r_values[i] >= table[cnt, i]:
-            nc = i + 1
+    if rosner:
+        for i in range(tested):
+            if r_values[i] >= table[cnt, i]:
+                nc = i + 1
+    else:
+        while nc < tested and r_values[nc] >= table[cnt, nc]:
+            nc += 1
+        if nc == tested:  # untested steps (the rest all equal) pass, as PCL's 0/0 statistic
+            nc = k
     if nc == 0:
         return
-    nl = 0
-    for i in range(nc):
+    nl = nc - min(nc, tested)  # those untested candidates come from the low end (equal values)
+    for i in range(min(nc, tested)):
         nl += took_low[i]
     nh = nc - nl
     median = _median(v, 0, cnt)
@@ -610,8 +605,9 @@ def _winsorized_start(wc, width, n, h, network, mean0, sig0):
     # smallest.
     _sort_chunk(h, n, width, network)
     r = (n + 1) // 2 - 1
+    cn = sn_correction(n)
     for x in range(width):
-        sig0[x] = SN_FACTOR * h[r, x]
+        sig0[x] = SN_FACTOR * (cn * h[r, x])
 
 
 #: Rows per parallel task of :func:`integrate_rows`: its work arrays (a row's sorted samples for
@@ -644,7 +640,6 @@ def _winsorized_lanes(s, cols, n, elig, mean0, sig0, fp, clip_low, clip_high, lo
     cutoff = fp[P_CUTOFF]
     low_t = fp[P_SIGMA_LOW]
     high_t = fp[P_SIGMA_HIGH]
-    min_keep = min(n, MIN_SURVIVORS)
     lmean, lsig, lt0, lt1, lc0, lc1, ltot, lvar, leps = (
         np.empty(LANES), np.empty(LANES), np.empty(LANES), np.empty(LANES), np.empty(LANES), np.empty(LANES),
         np.empty(LANES), np.empty(LANES), np.empty(LANES))
@@ -715,7 +710,7 @@ def _winsorized_lanes(s, cols, n, elig, mean0, sig0, fp, clip_low, clip_high, lo
                             if not (s[j, c] - mean) / sigma > high_t:
                                 break
                             ch += 1
-                    if cl + ch > 0 and b - a - cl - ch >= min_keep:
+                    if cl + ch > 0:
                         a += cl
                         b -= ch
                         llo[q] = a
@@ -728,7 +723,7 @@ def _winsorized_lanes(s, cols, n, elig, mean0, sig0, fp, clip_low, clip_high, lo
                                 w[j, q] = v[j]
                                 wm[j, q] = a <= j < b
                             lmean[q] = _median(v, a, b)
-                            lsig[q] = SN_FACTOR * _sn_windows(v, a, b, wv)
+                            lsig[q] = SN_FACTOR * (sn_correction(b - a) * _sn_windows(v, a, b, wv))
                             lit[q] = 0
                             lconv[q] = False
                             lcut[q] = False
@@ -955,7 +950,10 @@ def integrate_rows(stack, algo, combination, r_scale, r_offset, o_scale, o_offse
                         if keep[i]:
                             values[k] = np.float64(stack[i, y, x0 + x]) * o_scale[i] + o_offset[i]
                             k += 1
-                    out[y, x0 + x] = 0.0 if k == 0 else _combine(values, k, combination)
+                    if k == 0:  # nothing survived: the median of every valid sample (PCL)
+                        out[y, x0 + x] = median_of_valid(stack, y, x0 + x, o_scale, o_offset, values)
+                    else:
+                        out[y, x0 + x] = _combine(values, k, combination)
                 if chunked:
                     # Sort the chunk's columns (in place: vals is not needed any more) and keep the sorted
                     # samples of the complete columns for the row's rejection.
@@ -978,12 +976,11 @@ def integrate_rows(stack, algo, combination, r_scale, r_offset, o_scale, o_offse
                     width = min(CHUNK, cols - x0)
                     for x in range(width):
                         c = x0 + x
-                        if elig[c]:
+                        if elig[c] and hi[c] > lo[c]:
                             cvlo[x] = srt[lo[c], c]
                             cvhi[x] = srt[hi[c] - 1, c]
-                        else:
-                            cvlo[x] = 0.0  # (unused)
-                            cvhi[x] = 0.0
+                        else:  # unused, or nothing survived: an empty range keeps no sample
+                            cvlo[x], cvhi[x] = 1.0, 0.0
                     if combination == AVERAGE:
                         # Average across the columns, adding 0.0 for the rejected samples as the reference
                         # does (the same sum, in frame order).
@@ -1023,7 +1020,8 @@ def integrate_rows(stack, algo, combination, r_scale, r_offset, o_scale, o_offse
                             if elig_c[x]:
                                 low_c[x] = lo_c[x]
                                 high_c[x] = n - hi_c[x]
-                                out_c[x] = ctotal[x] / ckept[x]
+                                out_c[x] = ctotal[x] / ckept[x] if ckept[x] else median_of_valid(
+                                    stack, y, x0 + x, o_scale, o_offset, values)
                     else:
                         for x in range(width):
                             c = x0 + x
@@ -1043,7 +1041,8 @@ def integrate_rows(stack, algo, combination, r_scale, r_offset, o_scale, o_offse
                                 if keep[i]:
                                     values[k] = np.float64(stack[i, y, c]) * o_scale[i] + o_offset[i]
                                     k += 1
-                            out[y, c] = _combine(values, k, combination)
+                            out[y, c] = _combine(values, k, combination) if k else median_of_valid(
+                                stack, y, c, o_scale, o_offset, values)
 
 
 # ---------------------------------------------------------------------------------------------------

@@ -10,11 +10,13 @@
 4. output normalization (``output`` coefficients) of the survivors and combination: average, median,
    minimum or maximum.
 
-A pixel without any surviving sample (every sample NaN or out of range; statistical rejection always
-leaves ``min(N, 3)``) is 0, as PixInsight writes it, and its counts say why. ``fast=True`` runs the
-numba kernel (parallel over rows); ``fast=False`` the numpy reference. They agree exactly up to the final
-float32 rounding of the average (tests); the reference needs O(n²·pixels) memory per chunk for the Sn
-of winsorized clipping, so use it for tests and small blocks.
+A pixel without any surviving sample (every sample out of range, or rejected: min/max and percentile
+clipping may reject them all) is the median of all its valid samples, output-normalized, range-clipped
+ones included, as PixInsight writes it (PCL ``IntegrationEngine::IntegrationThread::Run``: "if all pixels
+have been rejected, take the median"); its counts say why. A pixel whose every sample is NaN is 0.
+``fast=True`` runs the numba kernel (parallel over rows); ``fast=False`` the numpy reference. They
+agree exactly up to the final float32 rounding of the average (tests); the reference needs
+O(n²·pixels) memory per chunk for the Sn of winsorized clipping, so use it for tests and small blocks.
 """
 
 from __future__ import annotations
@@ -113,6 +115,7 @@ def _params_vectors(params: IntegrationParams) -> tuple[np.ndarray, np.ndarray]:
     ip[K.I_RANGE_CLIP_HIGH] = params.range_clip_high
     ip[K.I_MM_LOW] = params.min_max_low
     ip[K.I_MM_HIGH] = params.min_max_high
+    ip[K.I_ESD_ROSNER] = params.esd_rule == "rosner"
     return fp, ip
 
 
@@ -163,7 +166,14 @@ def _integrate_reference(stack, params, algorithm, combination, o_scale, o_offse
             image = np.min(np.where(keep, values, np.inf), axis=0)
         else:
             image = np.max(np.where(keep, values, -np.inf), axis=0)
-    image = np.where(survivors == 0, 0.0, image)
+    # No survivor: the median of every valid sample (PCL); 0 when there is none.
+    ordered = np.sort(np.where(missing, np.nan, values), axis=0)  # NaN last
+    valid = (~missing).sum(axis=0)
+    half = valid // 2
+    upper = np.take_along_axis(ordered, np.clip(half, 0, x.shape[0] - 1)[None], axis=0)[0]
+    lower = np.take_along_axis(ordered, np.clip(half - 1, 0, x.shape[0] - 1)[None], axis=0)[0]
+    fallback = np.where(valid == 0, 0.0, np.where(valid % 2 == 1, upper, (upper + lower) / 2))
+    image = np.where(survivors == 0, fallback, image)
     return IntegrationResult(
         image=image.astype(np.float32),
         rejected_low=(range_low | low).sum(axis=0).astype(np.uint16),

@@ -15,11 +15,12 @@ one pixel. Common definitions, for the ``N`` surviving samples ``x`` of a pixel:
 * a sample is rejected low when ``(c - x)/σ > t_low`` and high when ``(x - c)/σ > t_high`` (strict), with
   ``clip_low``/``clip_high`` switching each side on.
 
-**Minimum survivors.** PCL only stops iterating once fewer than 3 samples survive, so one iteration may
-leave 1 or 2 (min/max and percentile clipping can even reject all of them). Here no step may leave fewer
-than ``min(N0, 3)`` samples (N0 = valid samples of the pixel): a step that would is cancelled and the
-iteration ends (min/max clipping rejects fewer instead, low side first). Consequence: with 3 frames or
-fewer nothing is ever rejected.
+**Minimum survivors**, as PCL: the iterative algorithms (sigma, winsorized, averaged sigma, linear fit)
+start only with at least 3 samples (linear fit 5), apply each rejection step in full and stop iterating
+once fewer than 3 samples survive, so a step may leave 1 or 2. Min/max and percentile clipping are one
+pass and may reject every sample; ESD tests at most N - 2 candidates. Where no sample survives,
+:func:`apcal.engines.native.integration.integrate` writes the median of all the pixel's samples
+(PCL ``IntegrationEngine::IntegrationThread::Run``).
 
 **Range clipping** (``range_clip_low``: ``x <= range_low``; ``range_clip_high``: ``x >= range_high``, PCL's
 inclusive tests) runs before statistical rejection; :func:`reject` applies it to the values it is given,
@@ -35,10 +36,13 @@ from apcal.engines.native.robust import esd_lambda_table, esd_max_outliers
 from apcal.params import IntegrationParams
 
 ALGORITHMS = ("none", "minmax", "percentile", "sigma", "winsorized", "averaged_sigma", "linear_fit", "esd")
-MIN_SURVIVORS = 3
+MIN_SURVIVORS = 3  # an iteration needs at least this many samples (PCL's ``n < 3`` tests)
 WINSOR_CLAMP = 1.5  # winsorization clamps at mean ± 1.5 sigma (Huber)
 WINSOR_SIGMA = 1.134  # consistency factor of the winsorized stdev at 1.5 sigma
 SN_FACTOR = 1.1926  # Rousseeuw–Croux Sn -> sigma of a normal distribution
+#: Finite-sample correction c_n of Sn for n = 2..9 (PCL include/pcl/Math.h, ``Sn``; Croux & Rousseeuw
+#: 1992); for n >= 10 it is n/(n - 0.9) for odd n and 1 for even n (:func:`sn_correction`).
+SN_SMALL_SAMPLE = {2: 0.743, 3: 1.851, 4: 0.954, 5: 1.351, 6: 0.993, 7: 1.198, 8: 1.005, 9: 1.131}
 WINSOR_TOLERANCE = 0.0005  # relative change of sigma that ends the winsorization
 WINSOR_MAX_ITERATIONS = 100  # safety net; PCL has none (convergence takes ~5-15 iterations)
 
@@ -170,8 +174,14 @@ def _window_masks(n: int, count: np.ndarray, lo: np.ndarray, hi: np.ndarray):
     return j < lo, (j >= hi) & (j < count)
 
 
-def _min_keep(count: np.ndarray) -> np.ndarray:
-    return np.minimum(count, MIN_SURVIVORS)
+def sn_correction(count: np.ndarray) -> np.ndarray:
+    """Sn's finite-sample factor c_n for each sample size (PCL ``Sn`` in include/pcl/Math.h); 1 below 2."""
+    n = np.asarray(count, dtype=np.int64)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        c = np.where(n % 2 == 1, n / (n - 0.9), 1.0)
+    for size, factor in SN_SMALL_SAMPLE.items():
+        c = np.where(n == size, factor, c)
+    return np.where(n < 2, 1.0, c)
 
 
 def _clip_counts(s, lo, hi, centre, sigma, low_t, high_t, params, active):
@@ -183,11 +193,9 @@ def _clip_counts(s, lo, hi, centre, sigma, low_t, high_t, params, active):
     return np.where(active, cl, 0), np.where(active, ch, 0)
 
 
-def _apply(lo, hi, cl, ch, min_keep, active):
-    """Apply the counts where they leave enough survivors; return (lo, hi, still_active)."""
-    changed = (cl + ch) > 0
-    allowed = (hi - lo - cl - ch) >= min_keep
-    step = active & changed & allowed
+def _apply(lo, hi, cl, ch, active):
+    """Apply the counts on active pixels; return (lo, hi, still_active: the pixels that changed)."""
+    step = active & ((cl + ch) > 0)
     return lo + np.where(step, cl, 0), hi - np.where(step, ch, 0), step
 
 
@@ -199,26 +207,28 @@ def _apply(lo, hi, cl, ch, min_keep, active):
 def _minmax(s: np.ndarray, count: np.ndarray, params: IntegrationParams):
     """Min/max clipping: drop the ``min_max_low`` lowest and ``min_max_high`` highest samples.
 
-    PCL ``MinMaxRejectionThread``. Counts are capped so ``min(N, 3)`` samples survive (low side first).
+    PCL ``MinMaxRejectionThread``: one pass; each count is capped at N, so together they may reject every
+    sample. A sample both counts reach (``min_max_low + min_max_high > N``) is counted low here, where
+    PCL flags it both low and high.
     """
-    allowed = count - _min_keep(count)
-    nl = np.minimum(params.min_max_low if params.clip_low else 0, allowed)
-    nh = np.minimum(params.min_max_high if params.clip_high else 0, allowed - nl)
-    return _window_masks(s.shape[0], count, nl, count - nh)
+    nl = np.minimum(params.min_max_low if params.clip_low else 0, count)
+    nh = np.minimum(params.min_max_high if params.clip_high else 0, count)
+    return _window_masks(s.shape[0], count, nl, np.maximum(count - nh, nl))
 
 
 def _percentile(s: np.ndarray, count: np.ndarray, params: IntegrationParams):
     """Percentile clipping, one pass around the median m (PCL ``PercentileClipRejectionThread``).
 
     Low: ``(m - x)/m > pc_clip_low``; high: ``(x - m)/m > pc_clip_high``. Skipped for N < 2 or when
-    ``1 + m == 1`` (m ≈ 0). Meant for small stacks (PixInsight recommends it below ~8 frames).
+    ``1 + m == 1`` (m ≈ 0). May reject every sample (two distant samples, or an even N whose middle
+    pair is far apart). Meant for small stacks (WBPP picks it below 6 frames).
     """
     lo = np.zeros_like(count)
     hi = count.copy()
     m = _median(s, lo, hi)
     active = (count >= 2) & (1 + m != 1)
     cl, ch = _clip_counts(s, lo, hi, m, m, params.pc_clip_low, params.pc_clip_high, params, active)
-    lo, hi, _ = _apply(lo, hi, cl, ch, _min_keep(count), active)
+    lo, hi, _ = _apply(lo, hi, cl, ch, active)
     return _window_masks(s.shape[0], count, lo, hi)
 
 
@@ -232,7 +242,6 @@ def _sigma_clip(s: np.ndarray, count: np.ndarray, params: IntegrationParams):
     n = s.shape[0]
     lo = np.zeros_like(count)
     hi = count.copy()
-    min_keep = _min_keep(count)
     active = count >= 3
     while active.any():
         member = _window(n, lo, hi)
@@ -241,12 +250,12 @@ def _sigma_clip(s: np.ndarray, count: np.ndarray, params: IntegrationParams):
         m = _median(s, lo, hi)
         active &= (cnt >= 3) & (1 + sigma != 1)
         cl, ch = _clip_counts(s, lo, hi, m, sigma, params.sigma_low, params.sigma_high, params, active)
-        lo, hi, active = _apply(lo, hi, cl, ch, min_keep, active)
+        lo, hi, active = _apply(lo, hi, cl, ch, active)
     return _window_masks(n, count, lo, hi)
 
 
 def _sn(s: np.ndarray, lo: np.ndarray, hi: np.ndarray, chunk: int = 1 << 21) -> np.ndarray:
-    """Rousseeuw–Croux Sn = lomed_i himed_j |x_i - x_j| over each window (no consistency factor).
+    """Rousseeuw–Croux Sn = lomed_i himed_j |x_i - x_j| over each window (without c_n and 1.1926).
 
     himed is the (N//2 + 1)-th smallest of the N distances of x_i (itself included), lomed the
     ((N + 1)//2)-th smallest of the N himeds. Chunked over pixels: it needs n²·P temporaries.
@@ -274,15 +283,16 @@ def _sn(s: np.ndarray, lo: np.ndarray, hi: np.ndarray, chunk: int = 1 << 21) -> 
 def _winsorize(s, lo, hi, cutoff, active):
     """PCL ``RejectionWinsorization`` on each window: returns (mean, sigma) of the winsorized sample.
 
-    Start from m = median, σ = 1.1926·Sn; iterate: clamp samples to [m - 1.5σ, m + 1.5σ] (with a
-    cutoff > 0, samples beyond m ± cutoff·σ are replaced by m instead), then σ = 1.134·stdev(clamped),
-    m = mean(clamped), until σ changes by less than 0.0005 (relative; at least two iterations).
+    Start from m = median, σ = 1.1926·c_n·Sn (c_n: :func:`sn_correction`, part of PCL's ``Sn``);
+    iterate: clamp samples to [m - 1.5σ, m + 1.5σ] (with a cutoff > 0, samples beyond m ± cutoff·σ are
+    replaced by m instead), then σ = 1.134·stdev(clamped), m = mean(clamped), until σ changes by less
+    than 0.0005 (relative; at least two iterations).
     """
     n = s.shape[0]
     member = _window(n, lo, hi)
     cnt = hi - lo
     mean = _median(s, lo, hi)
-    sigma = SN_FACTOR * _sn(s, lo, hi)
+    sigma = SN_FACTOR * (sn_correction(cnt) * _sn(s, lo, hi))
     v = np.where(member, s, 0.0)
     running = active.copy()
     iteration = 0
@@ -322,7 +332,6 @@ def _winsorized(s: np.ndarray, count: np.ndarray, params: IntegrationParams):
     n = s.shape[0]
     lo = np.zeros_like(count)
     hi = count.copy()
-    min_keep = _min_keep(count)
     active = count >= 3
     iteration = 0
     while active.any():
@@ -332,7 +341,7 @@ def _winsorized(s: np.ndarray, count: np.ndarray, params: IntegrationParams):
         mean, sigma = _winsorize(s, lo, hi, cutoff, active)
         active &= 1 + sigma != 1
         cl, ch = _clip_counts(s, lo, hi, mean, sigma, params.sigma_low, params.sigma_high, params, active)
-        lo, hi, active = _apply(lo, hi, cl, ch, min_keep, active)
+        lo, hi, active = _apply(lo, hi, cl, ch, active)
         iteration += 1
     return _window_masks(n, count, lo, hi)
 
@@ -348,7 +357,6 @@ def _averaged_sigma(s: np.ndarray, count: np.ndarray, params: IntegrationParams)
     n = s.shape[0]
     lo = np.zeros_like(count)
     hi = count.copy()
-    min_keep = _min_keep(count)
     m = _median(s, lo, hi)
     active = (count >= 3) & (1 + m != 1)
     member = _window(n, lo, hi)
@@ -360,7 +368,7 @@ def _averaged_sigma(s: np.ndarray, count: np.ndarray, params: IntegrationParams)
             sigma = scale * np.sqrt(m)
         active &= 1 + sigma != 1
         cl, ch = _clip_counts(s, lo, hi, m, sigma, params.sigma_low, params.sigma_high, params, active)
-        lo, hi, active = _apply(lo, hi, cl, ch, min_keep, active)
+        lo, hi, active = _apply(lo, hi, cl, ch, active)
         active &= (hi - lo) >= 3
         m = np.where(active, _median(s, lo, hi), m)
     return _window_masks(n, count, lo, hi)
@@ -447,7 +455,6 @@ def _linear_fit_pixel(v: list[float], params: IntegrationParams) -> list[int]:
     flags = [0] * cnt
     if cnt < 5:
         return flags
-    min_keep = min(cnt, MIN_SURVIVORS)
     y = list(v)
     pos = list(range(cnt))
     while True:
@@ -463,7 +470,7 @@ def _linear_fit_pixel(v: list[float], params: IntegrationParams) -> list[int]:
             else:
                 verdict.append(2 if params.clip_high and (yj - f) / sigma >= params.linear_fit_high else 0)
         nc = sum(1 for r in verdict if r)
-        if nc == 0 or len(y) - nc < min_keep:
+        if nc == 0:
             break
         for j, r in enumerate(verdict):
             if r:
@@ -502,19 +509,26 @@ def _linear_fit(s: np.ndarray, count: np.ndarray, params: IntegrationParams):
 def _esd(s: np.ndarray, count: np.ndarray, params: IntegrationParams):
     """Generalized extreme Studentized deviate test (Rosner 1983; PCL ``ESDRejectionThread``).
 
-    Up to k = trunc(esd_outliers_fraction·N) (clamped to [1, N - 2], and to N - 3 here) candidates are
-    removed one at a time: the sample maximizing R = (x - m)/s_h above m or (m - x)/s_l below m, where
-    m is the mean trimmed of trunc(fraction·N') - i highest and trunc(fraction/esd_low_relaxation·N') - i
-    lowest samples (each at least 1; the median when they leave < 3), s_h the stdev about m, and
-    s_l = esd_low_relaxation·s_h (relaxation > 1 makes the low side more tolerant). The number of
-    outliers is the number of leading candidates with R_i >= λ_i, the two-sided critical values at
-    significance ``esd_alpha`` (:func:`apcal.engines.native.robust.esd_lambda`). Outliers above the
-    median are rejected high, the others low. One pass, not iterated. Stops early when s_h ≈ 0.
+    Up to k = trunc(esd_outliers_fraction·N), clamped to [1, N - 2], candidates are removed one at a
+    time: the sample maximizing R = (x - m)/s_h above m or (m - x)/s_l below m, where m is the mean
+    trimmed of trunc(fraction·N') - i highest and trunc(fraction/esd_low_relaxation·N') - i lowest
+    samples (each at least 1; the median when they leave < 3), s_h the stdev about m, and
+    s_l = esd_low_relaxation·s_h (relaxation > 1 makes the low side more tolerant). Each R_i is compared
+    with λ_i, the two-sided critical value at significance ``esd_alpha``
+    (:func:`apcal.engines.native.robust.esd_lambda`). Outliers above the median of all samples are
+    rejected high, the others low. One pass, not iterated.
 
-    Deviation from PCL: the number of outliers is Rosner's — the largest i with R_i >= λ_i — where PCL
-    stops at the first R_i < λ_i. Rosner's rule is what makes the test immune to masking: with several
-    similar outliers (e.g. 4 cosmic rays of the same energy in 30 frames) the first statistic is
-    deflated by the others and PCL's rule would reject none of them.
+    How many candidates are outliers is ``params.esd_rule``: ``pixinsight`` (PCL) — the candidates
+    before the first with R_i < λ_i; ``rosner`` — up to the last with R_i >= λ_i, immune to the masking
+    of clustered similar outliers (see :class:`apcal.params.IntegrationParams`). Once the remaining
+    samples are all equal (s_h ≈ 0) PCL's statistic is 0/0, which never compares below λ: under the
+    ``pixinsight`` rule every remaining candidate then counts as an outlier (equal values, so the
+    combined value does not change, only the counts); ``rosner`` stops there.
+
+    Deviation from PCL: PCL's trimmed mean (``TrimmedMeanDestructive``) sums every sample within the
+    trimmed range's end values, so ties at an end count more than N' - trimmed samples; here exactly the
+    N' - trimmed middle samples are averaged. With ``clip_low``/``clip_high`` off, PCL still lowers the
+    pixel's count for the unflagged outliers of that side; here they are kept.
     """
     n, p = s.shape
     low = np.zeros(s.shape, dtype=bool)
@@ -525,7 +539,7 @@ def _esd(s: np.ndarray, count: np.ndarray, params: IntegrationParams):
     relax = params.esd_low_relaxation
     table = esd_lambda_table(n, params.esd_alpha, frac)
     kmax = np.array([esd_max_outliers(int(c), frac) if c >= 3 else 0 for c in range(n + 1)])
-    k = np.where(count >= 3, np.minimum(kmax[count], count - _min_keep(count)), 0)
+    k = np.where(count >= 3, kmax[count], 0)
     lo = np.zeros_like(count)
     hi = count.copy()
     steps = int(k.max()) if p else 0
@@ -561,13 +575,21 @@ def _esd(s: np.ndarray, count: np.ndarray, params: IntegrationParams):
         tested += active
         lo = lo + (active & pick_low)
         hi = hi - (active & ~pick_low)
-    # Number of outliers: leading candidates whose statistic reaches the critical value.
-    lam = table[count[None, :], np.arange(max(steps, 1))[:, None]] if steps else np.full((1, p), np.inf)
-    steps_index = np.arange(max(steps, 1))[:, None]
-    passed = (r_values >= lam) & (steps_index < tested[None, :])
-    # Rosner: the number of outliers is the largest i with R_i >= λ_i (not the leading run, see above).
-    nc = np.where(passed.any(axis=0), max(steps, 1) - np.argmax(passed[::-1], axis=0), 0)
-    first = np.arange(max(steps, 1))[:, None] < nc[None, :]
+    # Number of outliers.
+    width = max(steps, 1)
+    lam = table[count[None, :], np.arange(width)[:, None]] if steps else np.full((1, p), np.inf)
+    steps_index = np.arange(width)[:, None]
+    tested_step = steps_index < tested[None, :]
+    passed = (r_values >= lam) & tested_step
+    if params.esd_rule == "rosner":
+        nc = np.where(passed.any(axis=0), width - np.argmax(passed[::-1], axis=0), 0)
+    else:
+        # The steps left untested because the rest was all equal (s_h ≈ 0) pass, as PCL's NaN statistic.
+        # (Steps beyond k are marked passed only so that a pixel whose k all pass finds no failure.)
+        passed |= (~tested_step & (steps_index < k[None, :])) | (steps_index >= k[None, :])
+        nc = np.where(passed.all(axis=0), k, np.argmin(passed, axis=0))
+        took_low = took_low | ~tested_step  # those candidates are taken from the low end (equal values)
+    first = steps_index < nc[None, :]
     nl = (first & took_low).sum(axis=0)
     nh = (first & ~took_low).sum(axis=0)
     removed_low, removed_high = _window_masks(n, count, nl, count - nh)

@@ -23,6 +23,8 @@ statistics pass's sample rows (about a sixth of a 3 Mpx frame) once more unless 
    memory does not grow with the number of blocks — and each channel's ``(n, rows, cols)`` stack (a
    contiguous view, no copy) is integrated with that channel's normalization coefficients. Pixels are
    independent, so the result is bit-identical whatever the block size (tested).
+3. **Output range.** The whole master is brought into [0, 1] as ImageIntegration does
+   (:func:`~apcal.engines.native.output_range.fit_output_range`: clamped by default).
 
 Reading overlaps nothing: the kernel keeps both cores busy, so a prefetching thread would compete
 with it, and reads from the page cache take a few percent of the kernel's time (``bench/README.md``).
@@ -55,6 +57,7 @@ from apcal.engines.native.tiling import (
     sample_rows,
 )
 from apcal.errors import FrameError
+from apcal.engines.native.output_range import fit_output_range
 from apcal.io.image import ImageReader, open_image
 from apcal.params import IntegrationParams
 from apcal.quality.screening import FrameQuality
@@ -194,6 +197,7 @@ def integrate_files(
                 high[c, r0:r1] = result.rejected_high
             if progress:
                 progress(len(paths) + b + 1, total)
+    fit_output_range(image, params.truncate_on_out_of_range)
     if channels == 1:
         image, low, high = image[0], low[0], high[0]
     return StackResult(image, low, high, frame_stats, channel_stats, len(ranges), tuple(kept))
