@@ -47,6 +47,7 @@ from apcal.engines.native.normalization import (
     output_coefficients,
     rejection_coefficients,
 )
+from apcal.engines.native.output_range import fit_output_range
 from apcal.engines.native.tiling import (
     BASELINE_BYTES,
     BLOCK_ROWS,
@@ -57,7 +58,6 @@ from apcal.engines.native.tiling import (
     sample_rows,
 )
 from apcal.errors import FrameError
-from apcal.engines.native.output_range import fit_output_range
 from apcal.io.image import ImageReader, open_image
 from apcal.params import IntegrationParams
 from apcal.quality.screening import FrameQuality
