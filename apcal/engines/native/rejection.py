@@ -7,7 +7,8 @@ algorithm is vectorized over pixels and iterates until no pixel changes; the num
 the same order), so both paths give identical results (tests).
 
 Source followed: PixInsight's PCL, ``src/modules/processes/ImageIntegration/IntegrationRejectionEngine.cpp``
-and ``.h`` (vahlkar/PCL, PCL 2.6.4, ImageIntegration 1.5.3). Every algorithm works on the sorted samples of
+and ``.h``, and ``IntegrationEngine.cpp`` (vahlkar/PCL, ImageIntegration as last open, commit fd570d584),
+with Sn from ``include/pcl/Math.h``. Every algorithm works on the sorted samples of
 one pixel. Common definitions, for the ``N`` surviving samples ``x`` of a pixel:
 
 * ``median`` — middle sample, mean of the two middle ones for even N;
@@ -352,7 +353,9 @@ def _averaged_sigma(s: np.ndarray, count: np.ndarray, params: IntegrationParams)
     Poisson-like noise model: once per pixel, m = median and s = sqrt(Σ(x - m)²/m / (N - 1)) over all
     valid samples; then iterate with σ = s·sqrt(m), rejecting ``x < m - sigma_low·σ`` and
     ``x > m + sigma_high·σ``, recomputing only m (the median of the survivors). Skipped when
-    ``1 + m == 1`` (PCL then discards the pixel's samples; we keep them).
+    ``1 + m == 1``. Deviation: PCL then discards the pixel's samples (the pixel becomes their median);
+    here they are kept and averaged — such a pixel reads ~0 in every frame, so both give ~0, and keeping
+    the samples keeps the rejection counts honest.
     """
     n = s.shape[0]
     lo = np.zeros_like(count)
