@@ -237,8 +237,9 @@ def infinite_to_nan(values: np.ndarray) -> None:
     """Turn ±infinity into NaN in place, so it counts as a missing sample (see the module docstring).
 
     Non-finite samples are rare: the minimum and the maximum (which are NaN or infinite whenever a
-    sample is) tell whether there are any, at ~0.2 ms per million float32 samples (less than the
-    conversion to float32 itself), and only then the infinities are located and replaced.
+    sample is) tell whether there are any, and only then the infinities are located and replaced.
+    Measured: a 3 Mpx float32 FITS frame reads from the page cache in 4.8 ms instead of 3.7 ms
+    (+0.36 ms per million samples); 16-bit frames (3.2 ms) never run it.
     """
     if values.size and not (math.isfinite(values.min()) and math.isfinite(values.max())):
         values[np.isinf(values)] = np.nan
