@@ -8,6 +8,7 @@ write them. Each folder is run on its own; the masters are compared with each ot
 
 from __future__ import annotations
 
+import json
 import shutil
 from pathlib import Path
 
@@ -84,7 +85,11 @@ def night(tmp_path_factory: pytest.TempPathFactory) -> tuple[NightTruth, dict, d
     assert fits.getheader(probe)["BITPIX"] == -32 and read_header(probe).sample_format == "float32"
     integer = run_folder(tmp / "integer", tmp / "out_integer")
     floating = run_folder(tmp / "float", tmp / "out_float")
+    REPORTS.update(integer=integer.report_path, float=floating.report_path)
     return truth, masters(integer), masters(floating)
+
+
+REPORTS: dict[str, Path | None] = {}
 
 
 def test_integer_and_float_adu_masters_agree(night) -> None:
@@ -134,3 +139,24 @@ def test_float_adu_flat_matches_truth(night) -> None:
     ratio = (master / np.mean(master)) / flat_truth_normalized(truth, "L")
     inner = ratio[EDGE:-EDGE, EDGE:-EDGE]
     assert np.sqrt(np.mean((inner / np.mean(inner) - 1) ** 2)) < 0.006
+
+
+def test_report_gives_adu_and_electrons_alike_for_both_folders(night) -> None:
+    """The report's levels and noise are in ADU (and e- with EGAIN), the same for both folders: no
+    column mixes 500 and 0.0076 any more."""
+    truth, _, _ = night
+    reports = {}
+    for name, path in REPORTS.items():
+        assert path is not None
+        reports[name] = {g["type"]: g for g in json.loads(path.read_text(encoding="utf-8"))["groups"]}
+    for kind in ("bias", "dark", "flat"):
+        a, b = reports["integer"][kind], reports["float"][kind]
+        assert a["egain"] == b["egain"] == CAMERA.gain_e_per_adu
+        for stat in ("median", "mean", "noise"):
+            assert b["stats"][stat] == pytest.approx(a["stats"][stat], rel=1e-4), (kind, stat)
+            assert a["stats_electrons"][stat] == pytest.approx(a["stats"][stat] * CAMERA.gain_e_per_adu)
+    bias = reports["float"]["bias"]["stats"]
+    assert bias["median"] == pytest.approx(float(np.median(truth.bias)) * FULL_SCALE, abs=1.0)
+    assert bias["median"] == pytest.approx(CAMERA.bias_level, rel=0.05)  # ~500 ADU, not 0.0076
+    html = REPORTS["float"].with_suffix(".html").read_text(encoding="utf-8")
+    assert "Median (ADU)" in html and "e⁻" in html
