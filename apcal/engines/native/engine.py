@@ -94,7 +94,7 @@ class NativeEngine:
         n = len(inputs)
         calibrated: tuple[Path, ...] = ()
         dark_scales: dict[str, float] = {}
-        from_adu = 0  # raw frames that were float ADU, read as 16-bit data (apcal.io.adu)
+        raw_adu: tuple[bool, ...] = ()  # per raw flat: float ADU, read as 16-bit data (apcal.io.adu)?
         done_before = 0
         report = context.progress
 
@@ -108,7 +108,7 @@ class NativeEngine:
             result = calibrate_files(
                 inputs, job.calibration, plan.output_format, failed_jobs=failed, progress=calibration_progress
             )
-            calibrated, dark_scales, from_adu = result.paths, result.dark_scales, result.from_adu
+            calibrated, dark_scales, raw_adu = result.paths, result.dark_scales, result.from_adu
             inputs = list(calibrated)
             release_free_memory()  # the masters and frames calibration freed, before integration
             done_before = steps
@@ -157,7 +157,7 @@ class NativeEngine:
             job.integration.normalization,
         )
         used = len(stack.kept)
-        from_adu = from_adu if job.calibration is not None else stack.from_adu
+        from_adu = sum(raw_adu[i] for i in stack.kept) if raw_adu else stack.from_adu
         keywords = _with_ncombine(job.keywords, used) + _adu_history(job.id, from_adu)
         stats = master_statistics(
             stack.image,

@@ -41,7 +41,7 @@ class CalibratedFlats:
 
     paths: tuple[Path, ...]
     dark_scales: dict[str, float]
-    from_adu: int = 0  # raw flats that were float ADU, read as 16-bit data (apcal.io.adu)
+    from_adu: tuple[bool, ...] = ()  # per input: float ADU, read as 16-bit data (apcal.io.adu)?
 
 
 def check_masters(calibration: FlatCalibration, failed_jobs: Collection[str] = ()) -> None:
@@ -95,7 +95,7 @@ def calibrate_files(
     calibration.output_dir.mkdir(parents=True, exist_ok=True)
     out_paths: list[Path] = []
     scales: dict[str, float] = {}
-    from_adu = 0
+    from_adu: list[bool] = []
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="apcal-flat-writer") as writer:
         pending: Future[None] | None = None
         for index, path in enumerate(paths):
@@ -108,7 +108,7 @@ def calibrate_files(
                 raw = reader.read()
                 header = reader.keywords
                 adu = reader.scaled_from_adu
-            from_adu += adu
+            from_adu.append(adu)
             k = _dark_scale(raw, optimizers) if optimizers is not None else 1.0
             result = _calibrate(raw, bias=bias, dark=dark, flatdark=flatdark, k=k, pedestal=pedestal)
             del raw
@@ -127,7 +127,7 @@ def calibrate_files(
                 progress(index + 1, len(paths))
         if pending is not None:
             pending.result()
-    return CalibratedFlats(tuple(out_paths), scales, from_adu)
+    return CalibratedFlats(tuple(out_paths), scales, tuple(from_adu))
 
 
 def _optimizers(bias: np.ndarray, dark: np.ndarray, params: CalibrationParams) -> list[DarkOptimizer]:
