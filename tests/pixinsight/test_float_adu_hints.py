@@ -41,11 +41,13 @@ def script(folder: Path) -> str:
 def test_float_adu_frames_get_the_16_bit_input_range(tmp_path: Path) -> None:
     text = script(night(tmp_path, [1.0, 1.0, 1.0]))
     assert f"II.inputHints = {js_literal(INPUT_HINTS + ' ' + ADU_INPUT_HINTS)};" in text
+    assert "// float FITS frames in ADU: read as 16-bit data" in text
 
 
 def test_float_frames_in_0_1_keep_the_default_hints(tmp_path: Path) -> None:
     text = script(night(tmp_path, [65535.0] * 3))
     assert f"II.inputHints = {js_literal(INPUT_HINTS)};" in text and ADU_INPUT_HINTS not in text
+    assert "in ADU" not in text
 
 
 def test_mixed_float_scales_are_refused_with_a_reason(tmp_path: Path) -> None:

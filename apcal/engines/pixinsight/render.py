@@ -305,6 +305,7 @@ def render_script(
         log_path=log_path,
         status_path=status_path,
         status_prefix=status_prefix,
+        default_hints=INPUT_HINTS,
         file_extension=EXTENSIONS[plan.output_format],
         output_hints=OUTPUT_HINTS[plan.output_format],
     )
