@@ -13,7 +13,9 @@ decompresses only the tiles that hold the requested rows.
 
 Integer scaling: BSCALE must be 1 and BZERO 0 or 2**(bits-1) (-128 for BITPIX 8: signed bytes); other
 integer scalings are rejected with a FrameError rather than guessed at. ``BLANK`` is ignored. Floating
-point data get BZERO/BSCALE applied (some MaxIm DL files store float data with BZERO 32768).
+point data get BZERO/BSCALE applied (some MaxIm DL files store float data with BZERO 32768); float data
+clearly in ADU are then divided by 65535, decided once per file from a few rows when it is first opened
+for pixels (:mod:`apcal.io.adu`, remembered with the header).
 
 astropy warnings on odd headers are captured, never raised: a truncated data unit is reported as a
 FrameError when the pixels are opened, and ignored by :func:`read_fits_header`.
@@ -43,6 +45,7 @@ from astropy.io.fits.card import Undefined
 
 from apcal.errors import FrameError
 from apcal.frames.model import HeaderValue, Keyword
+from apcal.io.adu import ADU_FULL_SCALE, looks_like_adu, probe_rows
 from apcal.io.image import HeaderInfo, ImageReader, PlanarFile, SampleEncoding, is_structural, one_line
 
 _STANDARD_NAME = re.compile(r"^[A-Z0-9_-]{1,8}$")
@@ -66,6 +69,7 @@ class _Located:
     sample_format: str
     encoding: SampleEncoding
     compressed: bool
+    adu: bool | None = None  # float data: read as ADU (/65535)? None until the pixels were probed
 
 
 #: How many files' located images :func:`_recall` remembers (a few hundred bytes of keywords each).
@@ -296,6 +300,25 @@ class FitsReader(ImageReader):
             except OSError as exc:
                 self._closed = True
                 raise FrameError(f"{path}: cannot open ({one_line(exc)})") from exc
+        if located.sample_format.startswith("float") and located.adu is None:
+            try:
+                located = self._probe_adu(located)
+            except BaseException:
+                self.close()
+                raise
+            if not located.compressed and key is not None and key in _located:
+                _located[key] = replace(located, header=None)
+        self._located = located
+        self.scaled_from_adu = bool(located.adu)
+
+    def _probe_adu(self, located: _Located) -> _Located:
+        """``located`` with the float data's scale decided (:mod:`apcal.io.adu`) from a few rows read as
+        stored; in ADU, the encoding divides by 65535 from now on."""
+        rows = probe_rows(located.shape3[1])
+        samples = np.concatenate([self._read_block(r, r + 1).reshape(-1) for r in rows])
+        if not looks_like_adu(samples):
+            return replace(located, adu=False)
+        return replace(located, adu=True, encoding=replace(located.encoding, hi=ADU_FULL_SCALE))
 
     def _read_block(self, start: int, stop: int) -> np.ndarray:
         located = self._located

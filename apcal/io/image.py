@@ -13,13 +13,17 @@ Pixel values follow PixInsight's normalized convention, whatever the file stores
   the storage type maps onto [0, 1], so -32768 reads 0.0 and 32767 reads 1.0 — the same numbers as the
   unsigned case, since both map the stored 16 bits alike;
 * floating point data are returned as stored (FITS: after ``BZERO``/``BSCALE``; XISF: rescaled from its
-  ``bounds`` attribute when that is not ``0:1``).
+  ``bounds`` attribute when that is not ``0:1``), except that FITS float data clearly in ADU are divided
+  by 65535 (:mod:`apcal.io.adu`), and ±infinity becomes NaN: every consumer (statistics, screening,
+  calibration, integration) treats NaN as a missing sample, so an infinite sample is missing too.
+  Only float data can hold infinities, so integer data never pay for the check.
 
 Rows are in storage order in both formats: numpy row 0 is the first row in the file.
 """
 
 from __future__ import annotations
 
+import math
 import re
 import threading
 from collections.abc import Sequence
@@ -221,8 +225,24 @@ class SampleEncoding:
         if out is not None:
             if work is not out:
                 np.copyto(out, work, casting="unsafe")
-            return out
-        return work if work.dtype == np.float32 else work.astype(np.float32)
+            result = out
+        else:
+            result = work if work.dtype == np.float32 else work.astype(np.float32)
+        if raw.dtype.kind == "f":
+            infinite_to_nan(result)
+        return result
+
+
+def infinite_to_nan(values: np.ndarray) -> None:
+    """Turn ±infinity into NaN in place, so it counts as a missing sample (see the module docstring).
+
+    Non-finite samples are rare: the minimum and the maximum (which are NaN or infinite whenever a
+    sample is) tell whether there are any, and only then the infinities are located and replaced.
+    Measured: a 3 Mpx float32 FITS frame reads from the page cache in 4.8 ms instead of 3.7 ms
+    (+0.36 ms per million samples); 16-bit frames (3.2 ms) never run it.
+    """
+    if values.size and not (math.isfinite(values.min()) and math.isfinite(values.max())):
+        values[np.isinf(values)] = np.nan
 
 
 class ImageReader:
@@ -240,6 +260,8 @@ class ImageReader:
     shape: tuple[int, ...]
     #: The header's keywords, as :func:`read_header` gives them: parsed once, when the file is opened.
     keywords: tuple[Keyword, ...]
+    #: True when the file's float samples are in ADU and read divided by 65535 (:mod:`apcal.io.adu`).
+    scaled_from_adu: bool = False
 
     def __init__(self, path: Path, shape: tuple[int, ...], keywords: tuple[Keyword, ...]):
         self.path = path

@@ -21,7 +21,8 @@ from apcal.frames.normalize import MASTER_KEYWORD, canonical_name
 from apcal.params import CalibrationParams, IntegrationParams
 
 #: Bumped when the way masters are computed changes, so older masters are rebuilt.
-MASTER_FORMAT = 1
+#: 2: float frames in ADU are read as 16-bit data, and ±inf as missing (apcal.io.adu, apcal.io.image).
+MASTER_FORMAT = 2
 HASH_KEYWORD = "APCALHSH"
 VERSION_KEYWORD = "APCALVER"
 

@@ -1,7 +1,8 @@
 """The visual run report ``<logs>/<stamp>_report.html``: one self-contained page per run.
 
 Rendered from the JSON run report (:func:`apcal.run.report.build_report`, ``schemas/report.schema.json``)
-so the two never disagree: run summary, a table of every master with its statistics, then per master
+so the two never disagree (pixel values in ADU, with electrons beside them where EGAIN is known; the
+histogram's axis in ADU too): run summary, a table of every master with its statistics, then per master
 its auto-stretched preview, histogram, statistics, the masters that calibrated it (flats), the frames
 screening left out and why; skipped groups and files last.
 
@@ -27,8 +28,8 @@ _WITH_MASTER = ("built", "up_to_date")
 
 #: Statistics shown in the masters table, in order, with their column titles.
 TABLE_STATS = (
-    ("median", "Median"),
-    ("noise", "Noise"),
+    ("median", "Median (ADU)"),
+    ("noise", "Noise (ADU)"),
     ("rejected_low_fraction", "Rej. low"),
     ("rejected_high_fraction", "Rej. high"),
     ("hot_pixels", "Hot"),
@@ -38,9 +39,9 @@ TABLE_STATS = (
 )
 
 _LABELS = dict(TABLE_STATS) | {
-    "mean": "Mean",
-    "min": "Minimum",
-    "max": "Maximum",
+    "mean": "Mean (ADU)",
+    "min": "Minimum (ADU)",
+    "max": "Maximum (ADU)",
     "rejected_low_fraction": "Rejected low (fraction of samples)",
     "rejected_high_fraction": "Rejected high (fraction of samples)",
     "hot_pixels": "Hot pixels",
@@ -65,6 +66,14 @@ def format_stat(name: str, value: object) -> str:
     if name == "vignetting_ratio":
         return f"{value:.3f}"
     return f"{value:.6g}"
+
+
+def _with_electrons(name: str, adu: object, electrons: object) -> str:
+    """A statistic in ADU (the report's unit), followed by its value in electrons when known."""
+    text = format_stat(name, adu)
+    if isinstance(electrons, int | float) and not isinstance(electrons, bool) and math.isfinite(electrons):
+        text += f" ({format_stat(name, electrons)} e⁻)"
+    return text
 
 
 def data_uri(png: bytes) -> str:
@@ -110,8 +119,10 @@ def write_html_report(
                 if target.parent.is_dir():
                     with atomic_path(target) as tmp:
                         tmp.write_bytes(png)
+        electrons = group.get("stats_electrons") or {}
         entry["stats"] = [
-            (_LABELS.get(k, k), format_stat(k, v)) for k, v in (group.get("stats") or {}).items()
+            (_LABELS.get(k, k), _with_electrons(k, v, electrons.get(k)))
+            for k, v in (group.get("stats") or {}).items()
         ]
         entry["table_stats"] = [format_stat(k, (group.get("stats") or {}).get(k)) for k, _ in TABLE_STATS]
         cal = group.get("calibration") or {}

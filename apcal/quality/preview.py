@@ -14,6 +14,12 @@ and for an "inverted" image (median above 0.5, e.g. a bright flat) the mirror im
 ``MTF(M, x) = (M - 1)·x / ((2M - 1)·x - M)``. Colour images use one linked stretch (c0 and M
 averaged over the channels), as the script does by default.
 
+**Units.** The stretch works on PixInsight's [0, 1] scale. A master whose pixels are in ADU (one built
+before apcal read float ADU frames as 16-bit data, or another tool's; :func:`apcal.io.adu.looks_like_adu`)
+is divided by 65535 first: stretched as stored, every pixel lay above the highlights and the preview
+was a white square. The histogram's axis is in ADU (x 65535 for [0, 1] data), the unit of the report's
+statistics.
+
 PNGs are written with matplotlib's Agg backend (no display needed); the histogram is a small figure.
 """
 
@@ -26,6 +32,7 @@ from pathlib import Path
 import numpy as np
 
 from apcal.engines.native.robust import nan_median_mad, subsample
+from apcal.io.adu import ADU_FULL_SCALE, looks_like_adu
 from apcal.io.atomic import atomic_path
 
 SHADOWS_CLIPPING = -2.80
@@ -86,12 +93,19 @@ def auto_stretch(image: np.ndarray, *, max_side: int | None = PREVIEW_MAX_SIDE) 
         img = img[0]
     if max_side:
         img = _shrink(img, max_side)
+    if _in_adu(img):
+        img = img / np.float32(ADU_FULL_SCALE)
     c0, c1, m = stf_parameters(img)
     span = c1 - c0 if c1 > c0 else 1.0
     x = np.clip((np.nan_to_num(img, nan=c0) - c0) / span, 0.0, 1.0)
     y = np.asarray(mtf(m, x))
     out = np.rint(np.clip(y, 0.0, 1.0) * 255.0).astype(np.uint8)
     return np.moveaxis(out, 0, -1) if out.ndim == 3 else out
+
+
+def _in_adu(img: np.ndarray) -> bool:
+    """Whether the image's pixels are in ADU rather than [0, 1] (see "Units" in the module docstring)."""
+    return looks_like_adu(subsample(img, _STATS_PIXELS))
 
 
 def _shrink(img: np.ndarray, max_side: int) -> np.ndarray:
@@ -136,28 +150,40 @@ def preview_path(master: Path) -> Path:
     return Path(master).with_suffix(".png")
 
 
-def histogram_png(image: np.ndarray, *, bins: int = 256) -> bytes:
-    """A small histogram of ``image`` (log counts, the central 99.9 % of values) as PNG bytes."""
-    from matplotlib.figure import Figure  # a bare Figure renders with Agg; pyplot is never imported
-
+def histogram_values(image: np.ndarray) -> np.ndarray:
+    """The values :func:`histogram_png` plots: finite pixels (at most 2**20 of them) in ADU, float64."""
     values = subsample(np.asarray(image), _STATS_PIXELS)
     values = values[np.isfinite(values)].astype(np.float64)
+    if not looks_like_adu(values):
+        values *= ADU_FULL_SCALE
+    return values
+
+
+#: The histogram's x axis: pixel values in ADU, whatever scale the master is stored on.
+HISTOGRAM_LABEL = "pixel value (ADU, 16-bit scale)"
+
+
+def histogram_png(image: np.ndarray, *, bins: int = 256) -> bytes:
+    """A small histogram of ``image`` in ADU (log counts, the central 99.9 % of values) as PNG bytes."""
+    from matplotlib.figure import Figure  # a bare Figure renders with Agg; pyplot is never imported
+
+    values = histogram_values(image)
     figure = Figure(figsize=(4.0, 2.2), dpi=80)
     axes = figure.add_subplot()
     if values.size:
         low, high = np.percentile(values, [0.05, 99.95])
         if not high > low:
-            low, high = low - 0.5e-6, high + 0.5e-6
+            low, high = low - 0.5, high + 0.5
         # One filled step artist, not hist's one rectangle per bin (a tenth of the drawing time);
         # the baseline sits below one pixel so empty bins show on the log scale as hist's do.
         counts, edges = np.histogram(values, bins=bins, range=(low, high))
         axes.stairs(counts, edges, fill=True, color="#3a6ea5", baseline=0.5)
         axes.set_yscale("log")
         axes.axvline(float(np.median(values)), color="#c0392b", linewidth=1)
-    axes.set_xlabel("pixel value ([0, 1])", fontsize=8)
+    axes.set_xlabel(HISTOGRAM_LABEL, fontsize=8)
     axes.set_ylabel("pixels", fontsize=8)
     axes.tick_params(labelsize=7)
-    axes.ticklabel_format(axis="x", style="sci", scilimits=(-3, 3))
+    axes.ticklabel_format(axis="x", style="sci", scilimits=(-3, 5), useOffset=False)
     # Fixed margins that fit these labels: tight_layout would draw the figure once more to measure them.
     figure.subplots_adjust(left=0.17, right=0.97, bottom=0.21, top=0.95)
     buffer = io.BytesIO()

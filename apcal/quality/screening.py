@@ -7,6 +7,13 @@ and the plan can run the header-only checks (``qualities=None``) before any pixe
 
 Checks, in the order their reasons are listed:
 
+* **Non-finite pixels** (pixels, always, even with screening disabled): a frame more than
+  :data:`MAX_NON_FINITE` (half) of whose measured pixels are NaN or infinite (a failed download, a
+  corrupt conversion) is left out, naming it, and is not counted in the group's statistics below. The
+  rule "never too few frames" does not keep it: integration treats non-finite samples as missing
+  (PixInsight's readers turn them into zeros, ``FITSInstance.cpp`` ``ApplyOutOfRangePolicy``, which
+  its range clipping then rejects), so such a frame adds almost nothing but can leave normalization
+  without a median. A frame with a few non-finite pixels is kept; they are missing samples.
 * **Sensor temperature** (header): ``|CCD-TEMP - SET-TEMP| > tolerance``, the tolerance being the
   recipe's ``grouping.tolerances.sensor_temp`` (one home for "how far the sensor may be from its set
   point", 2 °C by default). Frames lacking either keyword are not checked (uncooled cameras).
@@ -54,6 +61,11 @@ MAD_TO_SIGMA = 1.482602218505602
 GRID = 4  # the gradient is measured on a GRID x GRID grid of cells
 CLIP = 5.0  # pixels beyond median ± CLIP·σ_MAD (hot pixels, cosmic rays) are left out of noise and cells
 
+#: A frame with more than this fraction of non-finite measured pixels is left out.
+MAX_NON_FINITE = 0.5
+#: Full scale of 16-bit data: levels in the reasons are also given in ADU (value x 65535).
+ADU = 65535.0
+
 LEVEL_FLOOR = 0.1
 NOISE_FLOOR = 0.03
 GRADIENT_FLOOR = 0.1
@@ -68,12 +80,14 @@ class FrameQuality:
     integer data moves in whole ADU (4 or 5 ADU for a 6 ADU read noise), which would make identical
     frames look 25 % apart. ``gradient``: the range (max - min) of the clipped means of a 4 × 4 grid of
     cells (of the channels' mean, for a colour image), the large-scale structure a light leak or a
-    brightening sky adds.
+    brightening sky adds. ``finite_fraction``: the fraction of the pixels that are finite (not NaN,
+    not infinite); the other statistics are of those.
     """
 
     median: float
     noise: float
     gradient: float
+    finite_fraction: float = 1.0
 
     @classmethod
     def of(cls, image: np.ndarray, *, median: float | None = None, mad: float | None = None) -> FrameQuality:
@@ -90,14 +104,16 @@ class FrameQuality:
         data = np.asarray(image, dtype=np.float32)
         if data.ndim not in (2, 3):
             raise ValueError(f"FrameQuality.of needs a 2-D or 3-D image, not shape {data.shape}")
+        is_finite = np.isfinite(data)
+        count = int(np.count_nonzero(is_finite))
+        fraction = count / data.size if data.size else 0.0
+        if count == 0:
+            return cls(math.nan, math.nan, math.nan, 0.0)
         if median is None or mad is None:
-            finite = data[np.isfinite(data)]
-            if finite.size == 0:
-                return cls(math.nan, math.nan, math.nan)
+            finite = data[is_finite]
             median = float(np.median(finite))
             mad = float(np.median(np.abs(finite - median)))
-        elif math.isnan(median):  # what nan_median_mad says of an image without a finite pixel
-            return cls(math.nan, math.nan, math.nan)
+        del is_finite
         sigma = MAD_TO_SIGMA * mad
         low, high = median - CLIP * sigma, median + CLIP * sigma
         # One mask for the noise and the cells: NaN and ±inf fail one of the comparisons, so the masked
@@ -121,7 +137,7 @@ class FrameQuality:
                 if values.size:
                     means.append(float(values.mean(dtype=np.float64)))
         gradient = max(means) - min(means) if means else math.nan
-        return cls(median=median, noise=noise, gradient=gradient)
+        return cls(median=median, noise=noise, gradient=gradient, finite_fraction=fraction)
 
 
 @dataclass(frozen=True)
@@ -167,6 +183,19 @@ def screen_group(
     """
     if qualities is not None and len(qualities) != len(frames):
         raise ValueError(f"{len(qualities)} frame qualities for {len(frames)} frames")
+    unusable = _non_finite(frames, qualities)
+    if unusable:
+        usable = [i for i in range(len(frames)) if i not in {i for i, _ in unusable}]
+        rest = screen_group(
+            [frames[i] for i in usable],
+            None if qualities is None else [qualities[i] for i in usable],
+            settings,
+            frame_type=frame_type,
+            sensor_temp_tolerance=sensor_temp_tolerance,
+            min_frames=min_frames,
+        )
+        excluded = tuple(Exclusion(str(frames[i].path), line) for i, line in unusable)
+        return ScreeningResult(excluded=excluded + rest.excluded, warnings=rest.warnings)
     if not settings.enabled or not frames:
         return ScreeningResult()
     reasons: list[list[str]] = [[] for _ in frames]
@@ -199,6 +228,23 @@ def screen_group(
     return ScreeningResult(excluded=excluded)
 
 
+def _non_finite(frames: Sequence[Frame], qualities: Sequence[FrameQuality] | None) -> list[tuple[int, str]]:
+    """(index, reason naming the file) of the frames mostly made of NaN or infinite pixels."""
+    if qualities is None:
+        return []
+    found = []
+    for i, q in enumerate(qualities):
+        bad = 1.0 - q.finite_fraction
+        if bad > MAX_NON_FINITE:
+            what = (
+                "no finite pixel (every pixel is NaN or infinite)"
+                if q.finite_fraction == 0
+                else f"{100 * bad:.1f} % of its pixels are NaN or infinite (limit {100 * MAX_NON_FINITE:g} %)"
+            )
+            found.append((i, f"{frames[i].path.name}: {what}"))
+    return found
+
+
 def _number(value: object) -> float | None:
     if isinstance(value, bool) or not isinstance(value, int | float):
         return None
@@ -220,9 +266,15 @@ def _flat_level(median: float, settings: Screening) -> str | None:
     if not math.isfinite(median):
         return "no finite pixels"
     if median < settings.flat_min_level:
-        return f"median level {median:.3f} below the usable {settings.flat_min_level:.2f}"
+        return (
+            f"median level {median:.3f} below the usable {settings.flat_min_level:.2f} of full scale "
+            f"({median * ADU:.0f} ADU)"
+        )
     if median > settings.flat_max_level:
-        return f"median level {median:.3f} above the usable {settings.flat_max_level:.2f}"
+        return (
+            f"median level {median:.3f} above the usable {settings.flat_max_level:.2f} of full scale "
+            f"({median * ADU:.0f} ADU)"
+        )
     return None
 
 
@@ -250,24 +302,25 @@ def _outliers(qualities: Sequence[FrameQuality], threshold: float, *, flat: bool
     if not math.isfinite(sigma):
         return []
     gradient_floor = GRADIENT_FLOOR * sigma
-    name = "gradient"
+    name, gradient_unit, gradient_format = "gradient", ADU, "{:.3g} ADU"
     if flat:
         # The illumination's shape, not its brightness: a flat's vignetting scales with its level.
         centre = float(np.nanmedian(median))
         with np.errstate(divide="ignore", invalid="ignore"):
             gradient = gradient / median
         gradient_floor = gradient_floor / centre if centre > 0 else 0.0
-        name = "relative gradient"
+        name, gradient_unit, gradient_format = "relative gradient", 1.0, "{:.3g}"
     # Level is checked on both sides (too bright and too dark both spoil a master); noise and gradient
     # only above: a frame quieter or flatter than its group cannot spoil the master, and leaving it
     # out would only cost signal (seen on real ST-7 darks, whose first frame of a series is quieter).
+    # Levels, noise and (not relative) gradients are shown in ADU (x 65535), as the report gives them.
     checks = [
-        ("level", median, LEVEL_FLOOR * sigma, "{:.6g}", True),
-        ("noise", noise, NOISE_FLOOR * sigma, "{:.3g}", False),
-        (name, gradient, gradient_floor, "{:.3g}", False),
+        ("level", median, LEVEL_FLOOR * sigma, "{:.6g} ADU", ADU, True),
+        ("noise", noise, NOISE_FLOOR * sigma, "{:.3g} ADU", ADU, False),
+        (name, gradient, gradient_floor, gradient_format, gradient_unit, False),
     ]
     found: list[tuple[int, str]] = []
-    for label, values, floor, fmt, both_sides in checks:
+    for label, values, floor, fmt, unit, both_sides in checks:
         z = np.nan_to_num(robust_z(values, floor), nan=0.0)
         typical = float(np.nanmedian(values))
         for i in np.flatnonzero((np.abs(z) if both_sides else z) > threshold):
@@ -275,8 +328,8 @@ def _outliers(qualities: Sequence[FrameQuality], threshold: float, *, flat: bool
             found.append(
                 (
                     int(i),
-                    f"{label} {fmt.format(values[i])} is {abs(z[i]):.1f} robust sigma {side} the group's "
-                    f"{fmt.format(typical)} (limit {threshold:g})",
+                    f"{label} {fmt.format(values[i] * unit)} is {abs(z[i]):.1f} robust sigma {side} the "
+                    f"group's {fmt.format(typical * unit)} (limit {threshold:g})",
                 )
             )
     return found

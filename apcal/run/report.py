@@ -2,6 +2,10 @@
 
 Per group: type, keys, input files, masters used, parameters, status, timings and master statistics.
 It follows ``schemas/report.schema.json``; the tests validate every report they produce against it.
+
+Statistics that are pixel values (median, mean, min, max, noise) are given in ADU of the 16-bit scale,
+and in electrons (``stats_electrons``) when the master's header has EGAIN (:mod:`apcal.quality.units`);
+the engines measure them on the masters' [0, 1] scale.
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ from apcal.engines.base import JobResult
 from apcal.io.atomic import atomic_path
 from apcal.plan.model import Plan
 from apcal.plan.serialize import job_to_dict
+from apcal.quality.units import egain, in_adu, in_electrons
 
 REPORT_FORMAT = 1
 
@@ -39,11 +44,15 @@ def build_report(
     for job in plan.jobs:
         result = by_id.get(job.id)
         entry = job_to_dict(job)
+        stats = result.stats if result else {}
+        gain = egain(job.keywords)
         entry.update(
             status=result.status if result else "not_run",
             message=result.message if result else "not selected for this run (--only)",
             seconds=round(result.seconds, 3) if result else 0.0,
-            stats={k: _finite(v) for k, v in result.stats.items()} if result else {},
+            stats={k: _finite(v) for k, v in in_adu(stats).items()},
+            egain=gain,
+            stats_electrons={k: _finite(v) for k, v in in_electrons(stats, gain).items()},
             calibrated=[str(p) for p in result.calibrated] if result else [],
             dark_scales={k: _finite(v) for k, v in result.dark_scales.items()} if result else {},
             screening_warnings=list(result.screening_warnings) if result else [],

@@ -12,6 +12,7 @@ from matplotlib import image as mpimg
 from apcal.quality.preview import (
     auto_stretch,
     histogram_png,
+    histogram_values,
     mtf,
     preview_path,
     preview_png_bytes,
@@ -82,3 +83,25 @@ def test_pngs_decode(tmp_path) -> None:
     assert png_size(target.read_bytes()) == (200, 120)
     assert [p.name for p in tmp_path.iterdir()] == ["masterBias_x.png"]  # no temporary file left
     assert png_size(histogram_png(np.full((5, 5), 0.3, np.float32)))[0] > 0  # a constant image
+
+
+def test_a_master_in_adu_previews_like_the_same_master_in_0_1() -> None:
+    """A bias master stored in ADU (older apcal, other tools) was stretched as a white square."""
+    rng = np.random.default_rng(3)
+    bias = (rng.normal(500, 1.5, (120, 160)) + rng.normal(0, 2, 160)).astype(np.float32)
+    in_adu, in_unit = auto_stretch(bias), auto_stretch(bias / np.float32(65535))
+    assert np.std(in_adu) > 5  # not a blank square
+    assert np.abs(in_adu.astype(int) - in_unit.astype(int)).max() <= 1
+
+
+def test_histogram_axis_is_in_adu_for_both_scales() -> None:
+    from apcal.quality.preview import HISTOGRAM_LABEL
+
+    assert "ADU" in HISTOGRAM_LABEL
+    rng = np.random.default_rng(4)
+    bias = rng.normal(500, 1.5, (64, 64)).astype(np.float32)
+    # The same values whichever scale the master is stored on, in ADU for both.
+    adu, unit = histogram_values(bias), histogram_values(bias / np.float32(65535))
+    np.testing.assert_allclose(unit, adu, rtol=1e-6)
+    assert 490 < np.median(unit) < 510
+    assert png_size(histogram_png(bias / np.float32(65535))) == (320, 176)

@@ -191,3 +191,33 @@ def test_a_quieter_real_dark_is_not_excluded(realdata) -> None:
     assert qualities[0].noise < 0.85 * min(q.noise for q in qualities[1:])  # the case this test is about
     result = screen_group(frames, qualities, Screening(), frame_type=FrameType.DARK)
     assert result.excluded == () and result.warnings == ()
+
+
+def test_finite_fraction_is_measured() -> None:
+    image = np.ones((40, 50), dtype=np.float32)
+    image[:30] = np.nan
+    image[30:32] = np.inf
+    quality = FrameQuality.of(image)
+    assert quality.finite_fraction == pytest.approx(8 / 40)
+    assert quality.median == 1.0
+    empty = FrameQuality.of(np.full((4, 4), np.nan, dtype=np.float32))
+    assert empty.finite_fraction == 0 and math.isnan(empty.median)
+
+
+@pytest.mark.parametrize("settings", [ON, Screening(enabled=False)])
+def test_mostly_non_finite_frame_is_left_out_by_name_below_the_floor_too(night, settings) -> None:
+    """Of 3 biases, one 60 % NaN: left out with its own name, even with screening off and although 2
+    frames remain (the "never fewer than 3" rule keeps doubtful frames, not broken ones); the others are
+    not blamed."""
+    _, truth = night
+    paths = truth.files["bias"][:3]
+    measured = qualities(paths)
+    measured[1] = FrameQuality(measured[1].median, measured[1].noise, measured[1].gradient, 0.4)
+    result = screen_group(frames(paths), measured, settings, frame_type=FrameType.BIAS, min_frames=3)
+    assert [e.path for e in result.excluded] == [str(paths[1])]
+    assert result.excluded[0].reason == (
+        f"{paths[1].name}: 60.0 % of its pixels are NaN or infinite (limit 50 %)"
+    )
+    assert result.warnings == ()
+    few = FrameQuality(measured[0].median, measured[0].noise, measured[0].gradient, 0.9)
+    assert screen_group(frames(paths[:1]), [few], settings, frame_type=FrameType.BIAS).excluded == ()

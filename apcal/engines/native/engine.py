@@ -88,11 +88,13 @@ class NativeEngine:
         from apcal.io.image import write_image
         from apcal.quality.master_stats import master_statistics
         from apcal.quality.screening import ScreeningResult, screen_group
+        from apcal.recipe.model import Screening
 
         inputs = list(job.inputs)
         n = len(inputs)
         calibrated: tuple[Path, ...] = ()
         dark_scales: dict[str, float] = {}
+        raw_adu: tuple[bool, ...] = ()  # per raw flat: float ADU, read as 16-bit data (apcal.io.adu)?
         done_before = 0
         report = context.progress
 
@@ -106,7 +108,7 @@ class NativeEngine:
             result = calibrate_files(
                 inputs, job.calibration, plan.output_format, failed_jobs=failed, progress=calibration_progress
             )
-            calibrated, dark_scales = result.paths, result.dark_scales
+            calibrated, dark_scales, raw_adu = result.paths, result.dark_scales, result.from_adu
             inputs = list(calibrated)
             release_free_memory()  # the masters and frames calibration freed, before integration
             done_before = steps
@@ -122,14 +124,15 @@ class NativeEngine:
         frames = job.group.frames  # inputs[i] is frames[i], raw or calibrated
 
         def select(qualities: list) -> list[int]:  # type: ignore[type-arg]
-            assert job.screening is not None
+            # Without screening, frames mostly of NaN/inf pixels are still left out (screen_group).
+            screening = job.screening
             result = screen_group(
                 frames,
                 qualities,
-                job.screening.settings,
+                screening.settings if screening else Screening(enabled=False),
                 frame_type=job.type,
-                sensor_temp_tolerance=job.screening.sensor_temp_tolerance,
-                min_frames=job.screening.min_frames,
+                sensor_temp_tolerance=screening.sensor_temp_tolerance if screening else 2.0,
+                min_frames=screening.min_frames if screening else 3,
             )
             screened.append(result)
             for exclusion in result.excluded:
@@ -144,7 +147,7 @@ class NativeEngine:
             memory_limit=self.settings.memory_limit,
             threads=self.settings.threads,
             progress=stack_progress,
-            select=select if job.screening is not None else None,
+            select=select,
         )
         logger.debug(
             "{}: integrated in {} block(s); {} rejection, {} normalization",
@@ -154,6 +157,8 @@ class NativeEngine:
             job.integration.normalization,
         )
         used = len(stack.kept)
+        from_adu = sum(raw_adu[i] for i in stack.kept) if raw_adu else stack.from_adu
+        keywords = _with_ncombine(job.keywords, used) + _adu_history(job.id, from_adu)
         stats = master_statistics(
             stack.image,
             job.type,
@@ -162,7 +167,7 @@ class NativeEngine:
             n_frames=used,
         )
         job.output.parent.mkdir(parents=True, exist_ok=True)
-        write_image(job.output, stack.image, _with_ncombine(job.keywords, used), format=plan.output_format)
+        write_image(job.output, stack.image, keywords, format=plan.output_format)
         if plan.rejection_maps:
             _write_rejection_maps(job, stack.rejected_low, stack.rejected_high, used, plan.output_format)
         outcome = screened[0] if screened else ScreeningResult()
@@ -182,6 +187,16 @@ class _Built:
 def _with_ncombine(keywords: tuple[Keyword, ...], used: int) -> tuple[Keyword, ...]:
     """The job's cards with NCOMBINE set to the frames really integrated (screening may drop some)."""
     return tuple(k._replace(value=used) if k.name == "NCOMBINE" else k for k in keywords)
+
+
+def _adu_history(job_id: str, count: int) -> tuple[Keyword, ...]:
+    """The HISTORY card saying how many frames were float ADU read as 16-bit data; none when none were."""
+    from apcal.io.adu import HISTORY_TEMPLATE
+
+    if not count:
+        return ()
+    logger.info("{}: {} frame(s) were floats in ADU: read as 16-bit data (/65535)", job_id, count)
+    return (Keyword("HISTORY", HISTORY_TEMPLATE.format(count=count), ""),)
 
 
 def _write_rejection_maps(job: Job, low, high, used: int, output_format: str) -> None:  # type: ignore[no-untyped-def]

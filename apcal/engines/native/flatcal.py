@@ -26,6 +26,7 @@ from loguru import logger
 from apcal.engines.native.calibration import DarkOptimizer, calibrate_flat
 from apcal.errors import FrameError
 from apcal.frames.model import Keyword
+from apcal.io.adu import HISTORY_TEMPLATE
 from apcal.io.image import open_image, read_header, write_image
 from apcal.params import CalibrationParams
 from apcal.plan.model import FlatCalibration, MasterRef
@@ -40,6 +41,7 @@ class CalibratedFlats:
 
     paths: tuple[Path, ...]
     dark_scales: dict[str, float]
+    from_adu: tuple[bool, ...] = ()  # per input: float ADU, read as 16-bit data (apcal.io.adu)?
 
 
 def check_masters(calibration: FlatCalibration, failed_jobs: Collection[str] = ()) -> None:
@@ -50,7 +52,10 @@ def check_masters(calibration: FlatCalibration, failed_jobs: Collection[str] = (
 
 
 def load_master(ref: MasterRef | None, shape: tuple[int, ...]) -> np.ndarray | None:
-    """The master as float32 [0, 1], checked against the flats' ``shape``; None for no master."""
+    """The master as float32 [0, 1], checked against the flats' ``shape``; None for no master.
+
+    A library master stored as float ADU (another tool's) is read as 16-bit data like the frames
+    (:mod:`apcal.io.adu`), and the log says so."""
     if ref is None:
         return None
     with open_image(ref.path) as reader:
@@ -59,6 +64,8 @@ def load_master(ref: MasterRef | None, shape: tuple[int, ...]) -> np.ndarray | N
                 f"master {ref.type.value} {ref.path} is {_shape_text(reader.shape)}, "
                 f"the flats are {_shape_text(shape)}"
             )
+        if reader.scaled_from_adu:
+            logger.info("master {} {}: float data in ADU, read as 16-bit data", ref.type.value, ref.path)
         return reader.read()
 
 
@@ -88,6 +95,7 @@ def calibrate_files(
     calibration.output_dir.mkdir(parents=True, exist_ok=True)
     out_paths: list[Path] = []
     scales: dict[str, float] = {}
+    from_adu: list[bool] = []
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="apcal-flat-writer") as writer:
         pending: Future[None] | None = None
         for index, path in enumerate(paths):
@@ -99,11 +107,15 @@ def calibrate_files(
                     )
                 raw = reader.read()
                 header = reader.keywords
+                adu = reader.scaled_from_adu
+            from_adu.append(adu)
             k = _dark_scale(raw, optimizers) if optimizers is not None else 1.0
             result = _calibrate(raw, bias=bias, dark=dark, flatdark=flatdark, k=k, pedestal=pedestal)
             del raw
             target = calibration.calibrated_path(path, output_format)
             keywords = header + _history(calibration, k, optimize)
+            if adu:
+                keywords += (Keyword("HISTORY", HISTORY_TEMPLATE.format(count=1), ""),)
             if pending is not None:
                 pending.result()  # one write in flight at most (memory); re-raises its error
             pending = writer.submit(write_image, target, result, keywords, format=output_format)  # type: ignore[arg-type]
@@ -115,7 +127,7 @@ def calibrate_files(
                 progress(index + 1, len(paths))
         if pending is not None:
             pending.result()
-    return CalibratedFlats(tuple(out_paths), scales)
+    return CalibratedFlats(tuple(out_paths), scales, tuple(from_adu))
 
 
 def _optimizers(bias: np.ndarray, dark: np.ndarray, params: CalibrationParams) -> list[DarkOptimizer]:

@@ -87,6 +87,7 @@ class StackResult:
     channel_stats: list[list[FrameStats]] = field(default_factory=list)
     blocks: int = 1
     kept: tuple[int, ...] = ()  # indices of the frames integrated (all of them without ``select``)
+    from_adu: int = 0  # how many of the kept frames were float ADU read as 16-bit data (apcal.io.adu)
 
 
 def set_threads(threads: int) -> None:
@@ -172,6 +173,7 @@ def integrate_files(
         kept = list(range(n)) if select is None else list(select(qualities))
         if not kept:
             raise ValueError("screening left no frame to integrate")
+        from_adu = sum(readers[i].scaled_from_adu for i in kept)
         if len(kept) < n:
             if whole is not None:
                 _compact(buffer, kept, channels, n, rows * cols)
@@ -200,7 +202,7 @@ def integrate_files(
     fit_output_range(image, params.truncate_on_out_of_range)
     if channels == 1:
         image, low, high = image[0], low[0], high[0]
-    return StackResult(image, low, high, frame_stats, channel_stats, len(ranges), tuple(kept))
+    return StackResult(image, low, high, frame_stats, channel_stats, len(ranges), tuple(kept), from_adu)
 
 
 def _compact(buffer: np.ndarray, kept: Sequence[int], channels: int, n: int, size: int) -> None:

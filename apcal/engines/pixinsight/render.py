@@ -67,6 +67,12 @@ ENUMS: Mapping[tuple[str, str], Mapping[str, str]] = {
 
 # What ImageIntegration and ImageCalibration are told about the input files: WBPP's input hints.
 INPUT_HINTS = "fits-keywords normalize only-first-image raw cfa use-roworder-keywords signed-is-physical"
+# Added to a job's input hints when its FITS frames are floats in ADU (apcal.io.adu): PixInsight's FITS
+# reader then divides them by 65535, as apcal's native engine does, instead of rescaling each frame
+# from its own minimum and maximum (its default for float data outside [0, 1], FITSInstance.cpp
+# ApplyOutOfRangePolicy). The FITS reader also turns NaN and infinities into 0 (fixNonFinite, on for
+# hinted reads), where the native engine treats them as missing samples.
+ADU_INPUT_HINTS = "lower-range 0 upper-range 65535"
 # Hints for the master file itself (FileFormatInstance.create); ImageCalibration's default output hints.
 OUTPUT_HINTS = {
     "xisf": "properties fits-keywords no-compress-data no-embedded-data no-resolution",
@@ -178,6 +184,7 @@ class _JobView:
     calibration: _CalibrationView | None
     partial: Path
     problem: str  # non-empty: the job cannot run; the script reports it failed without trying
+    input_hints: str = INPUT_HINTS
 
 
 def _calibration_view(job: Job) -> _CalibrationView:
@@ -235,6 +242,9 @@ def _job_view(plan: Plan, job: Job, number: int) -> _JobView:
             f"esd_rule {job.integration.esd_rule!r} has no PixInsight equivalent (ImageIntegration "
             "always uses esd_rule 'pixinsight'): set it, or run this group with the native engine"
         )
+    hints, mixed = _input_hints(job.inputs)
+    if mixed and not problem:
+        problem = mixed
     return _JobView(
         job=job,
         number=number,
@@ -242,7 +252,37 @@ def _job_view(plan: Plan, job: Job, number: int) -> _JobView:
         calibration=calibration,
         partial=partial_path(job.output, plan.output_format),
         problem=problem,
+        input_hints=hints,
     )
+
+
+def _input_hints(frames: Sequence[Path]) -> tuple[str, str]:
+    """The job's input hints, and why PixInsight cannot read its frames on one scale ("" when it can).
+
+    Float FITS frames are probed as the native engine reads them (:mod:`apcal.io.adu`); a file that
+    cannot be read is left to the run to report. One ImageIntegration or ImageCalibration instance has
+    one set of hints, so float frames in ADU beside float frames in [0, 1] cannot be read right by it.
+    """
+    from apcal.errors import FrameError
+    from apcal.io.image import image_format, open_image, read_header
+
+    adu, unit = [], []
+    for path in frames:
+        try:
+            if image_format(path) != "fits" or not read_header(path).sample_format.startswith("float"):
+                continue
+            with open_image(path) as reader:
+                (adu if reader.scaled_from_adu else unit).append(path)
+        except FrameError:
+            continue
+    if not adu:
+        return INPUT_HINTS, ""
+    if unit:
+        return INPUT_HINTS, (
+            f"float frames in ADU ({adu[0].name}) and in [0, 1] ({unit[0].name}) need different input "
+            "ranges in PixInsight; build this group with the native engine"
+        )
+    return f"{INPUT_HINTS} {ADU_INPUT_HINTS}", ""
 
 
 def render_script(
@@ -272,7 +312,7 @@ def render_script(
         log_path=log_path,
         status_path=status_path,
         status_prefix=status_prefix,
-        input_hints=INPUT_HINTS,
+        default_hints=INPUT_HINTS,
         file_extension=EXTENSIONS[plan.output_format],
         output_hints=OUTPUT_HINTS[plan.output_format],
     )
