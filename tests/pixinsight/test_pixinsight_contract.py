@@ -87,7 +87,7 @@ def expected_calibration(parameters: dict, job: Job, bias: Path | None, dark: Pa
         "calibrateBias": False,
         "calibrateDark": calibrate_dark,
         "calibrateFlat": False,
-        "optimizeDarks": cal.params.optimize_darks and calibrate_dark,
+        "optimizeDarks": cal.params.dark_scaling != "none" and calibrate_dark,
         "darkOptimizationLow": cal.params.dark_optimization_low,
         "darkOptimizationWindow": cal.params.dark_optimization_window,
         "evaluateNoise": False,
