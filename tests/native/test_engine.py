@@ -181,7 +181,7 @@ def test_dark_scale_recovered_per_frame(built) -> None:
 def test_dark_scale_follows_the_exposure_ratio_against_a_weak_dark_signal(tmp_path: Path) -> None:
     """2 s flats against a 300 s dark (k = 0.0067, lost in the flats' shot noise: the fit's error is
     ~3x the ratio): the default dark_scaling weighs the fit against the exposure ratio, so every k stays
-    within 1.25x of it (PixInsight's objective gives 0 here, the old k-sigma search 0 to 0.2)."""
+    within 1.25x of it (on the benchmark's night PixInsight's objective gives 0)."""
     night = NightPlan(dark_exposures=(300.0,), n_darks=20, filters=("L",), flat_exposures=(2.0,), n_flats=20)
     generate_night(tmp_path / "night", CameraModel(), night)
     plan = plan_for(tmp_path / "night", tmp_path / "out")

@@ -228,12 +228,12 @@ class DarkOptimizer:
     removes, and k-sigma clipping (PixInsight before 1.7.1, and apcal's first version) throws away the
     hot-pixel residuals that carry the information. Measured on the benchmark's night (20 flats of
     2 s, 2000x1500, 300 s master dark, exposure ratio 0.00667; ``bench/flat_scaling.py``):
-    PixInsight's objective gives k = 0 for every flat (the k-dependent part of the whole-window std is
-    below float32 rounding), apcal's former k-sigma search 0 to 0.054 (six flats), and this fit
-    alone -0.016 to 0.039 (-2.4 to 5.8x the ratio), its standard error 0.021-0.022 (3.2-3.3x the
-    ratio: 2 s of dark current is invisible in a flat's shot noise). Weighted with the ratio, k is
-    0.00654-0.00686 (0.98-1.03x), and the master flat's error at the hot pixels is +0.03 % in the mean
-    (PixInsight's k = 0: +0.04 %, k = 1: -1.5 %).
+    PixInsight's objective gives k = 0 for every flat (the whole-window std, vignetting and all,
+    still falls at k = -0.05 and PCL clamps at 0), apcal's former k-sigma search 0 to 0.054 (six
+    flats), and this fit alone -0.016 to 0.039 (-2.4 to 5.8x the ratio), its standard error
+    0.021-0.022 (3.2-3.3x the ratio: 2 s of dark current is invisible in a flat's shot noise).
+    Weighted with the ratio, k is 0.00654-0.00686 (0.98-1.03x), and the master flat's error at the
+    hot pixels is +0.03 % in the mean (PixInsight's k = 0: +0.04 %, k = 1: -1.5 %).
 
     What depends only on the masters — window, mask, the dark signal's layer on it — is computed once
     here; per frame the layer is computed at the mask pixels only
