@@ -24,7 +24,8 @@ N = 8
 
 def night_plan(**overrides) -> NightPlan:
     settings = dict(n_bias=N, dark_exposures=(300.0,), n_darks=N, filters=("L",), flat_exposures=(2.0,))
-    settings.update(n_flats=N, **overrides)
+    settings["n_flats"] = N
+    settings.update(overrides)
     return NightPlan(**settings)
 
 
@@ -139,3 +140,25 @@ def test_a_cfa_camera(tmp_path: Path, scaling: str) -> None:
         assert rms < 0.008 and abs(hot) < 0.001, (rms, hot)
     else:
         assert ks.size == N and np.all(ks >= 0)
+
+
+def test_exposure_scaling_without_exposure_times_fails_the_group_naming_the_file(tmp_path: Path) -> None:
+    from astropy.io import fits
+
+    truth = generate_night(tmp_path / "frames", CAMERA, night_plan(n_flats=3))
+    for path in truth.files["flat_L"]:
+        with fits.open(path, mode="update") as hdul:
+            for keyword in ("EXPTIME", "EXPOSURE"):
+                hdul[0].header.remove(keyword, ignore_missing=True)
+    (tmp_path / "r.yaml").write_text(
+        "apcal: 1\nname: s\ninputs: [{path: frames}]\noutput: {dir: out}\n"
+        "calibration: {dark_scaling: exposure}\n"
+    )
+    done = apcal("run", "r.yaml", cwd=tmp_path)
+    assert done.returncode != 0 and "Traceback" not in done.stderr
+    (report,) = sorted((tmp_path / "out" / "logs").glob("*_report.json"))
+    (flat,) = [g for g in json.loads(report.read_text())["groups"] if g["type"] == "flat"]
+    assert flat["status"] == "failed"
+    first = truth.files["flat_L"][0].resolve()
+    assert flat["message"].startswith(f"{first}: dark_scaling: exposure needs"), flat["message"]
+    assert not Path(flat["output"]).exists()
