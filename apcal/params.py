@@ -117,17 +117,28 @@ def auto_rejection(frame_count: int, frame_type: str) -> Rejection:
     return "linear_fit"
 
 
+DarkScaling = Literal["optimize", "pixinsight", "exposure", "none"]
+DARK_SCALINGS: tuple[str, ...] = ("optimize", "pixinsight", "exposure", "none")
+
+
 @dataclass(frozen=True)
 class CalibrationParams:
     """How flats are calibrated before integration (ImageCalibration's settings).
 
+    ``dark_scaling`` is how the factor k of ``raw - bias - k·(dark - bias)`` is found per flat:
+    ``optimize`` (default; the seed's ``optimizeDarks: true``) apcal's unclipped least-squares fit on
+    the first wavelet layer, weighted against the exposure ratio
+    (:class:`apcal.engines.native.calibration.DarkOptimizer`, which says why it beats PixInsight's);
+    ``pixinsight`` ImageCalibration's own objective since PCL 1.7.1
+    (:mod:`apcal.engines.native.darkscale_pcl`); ``exposure`` k = t_flat / t_dark; ``none`` k = 1 (the
+    seed's ``optimizeDarks: false``). It applies only with both a master bias and a master dark.
     ``dark_optimization_low`` is the threshold, in sigma units above the dark's median, that selects the
     dark pixels used to measure the noise while the dark scaling factor k is optimised.
     ``dark_optimization_window`` (pixels, 0 = the whole frame) limits that measurement to a central
     square, as ImageCalibration does. ``pedestal`` is added to the output in DN (0 by default).
     """
 
-    optimize_darks: bool = True
+    dark_scaling: DarkScaling = "optimize"
     dark_optimization_low: float = 3.0
     dark_optimization_window: int = 0
     pedestal: int = 0

@@ -46,6 +46,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+from flat_scaling import bias_noise_lines, flat_scaling_lines, read_unit
 
 STARTED = time.perf_counter()
 FULL_SCALE = 65535.0
@@ -312,15 +313,6 @@ def siril_inputs(folder: Path, work: Path) -> None:
 # Comparison
 
 
-def read_unit(path: Path) -> np.ndarray:
-    """A master as float64 in [0, 1] units (ccdproc's masters are in ADU)."""
-    from apcal.io.image import open_image
-
-    with open_image(path) as reader:
-        data = reader.read().astype(np.float64)
-    return data / FULL_SCALE if np.nanmedian(data) > 2 else data
-
-
 def agreement(folder: Path, masters: dict[str, dict[str, Path]]) -> list[str]:
     """RMS(tool - apcal) / RMS(apcal - truth) per master type."""
     from apcal.demo.synthetic import dark_truth, flat_truth_normalized, load_truth
@@ -525,8 +517,10 @@ def main(argv: list[str] | None = None) -> int:
                 )
             print()
             print("agreement (RMS difference / apcal master's noise, interior pixels):")
-            for line in agreement(night, {t: p for t, p in masters.items() if t in by_tool}):
+            built = {t: p for t, p in masters.items() if t in by_tool}
+            for line in [*agreement(night, built), *bias_noise_lines(night, built)]:
                 print("  " + line)
+            print("\n".join(flat_scaling_lines(night, folder / "dark_scaling", built)))
         return 0 if all(m.ok for m in runs) else 1
     finally:
         if temporary and not args.keep:

@@ -7,7 +7,8 @@ from rich.table import Table
 
 from apcal.frames.model import SkippedFile
 from apcal.naming import format_value
-from apcal.plan.model import Group, MasterRef, Plan, SkippedGroup
+from apcal.plan.darkscaling import dark_scaling_summary
+from apcal.plan.model import Group, Job, MasterRef, Plan, SkippedGroup
 
 
 def console() -> Console:
@@ -23,6 +24,16 @@ def _master(ref: MasterRef | None) -> str:
         return ""
     where = "this run" if ref.source == "run" else "library"
     return f"{ref.type.value}: {ref.path.name} ({where})"
+
+
+def _scaling(job: Job) -> str:
+    """The flat group's dark scaling, with the exposure ratio k should be near."""
+    summary = dark_scaling_summary(job)
+    if summary is None:
+        return ""
+    ratio = summary["exposure_ratio"]
+    beside = f" (exposure ratio {ratio:.4g})" if ratio is not None else " (exposure ratio unknown)"
+    return f"dark scaling: {summary['method']}{beside}"
 
 
 def print_groups(out: Console, groups: tuple[Group, ...], skipped: tuple[SkippedGroup, ...]) -> None:
@@ -59,7 +70,7 @@ def print_plan(out: Console, plan: Plan, up_to_date: set[str] | None = None) -> 
         table.add_column(column, overflow="fold")
     for job in plan.jobs:
         cal = job.calibration
-        masters = "\n".join(_master(m) for m in cal.masters) if cal else ""
+        masters = "\n".join(x for x in (*map(_master, cal.masters), _scaling(job)) if x) if cal else ""
         notes = "\n".join(
             [f"[yellow]{n}" for n in job.notes]
             + [f"[yellow]excluded {e.path.name}: {e.reason}" for e in job.excluded]

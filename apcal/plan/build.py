@@ -16,6 +16,7 @@ from pathlib import Path
 from apcal.frames.model import Fingerprint, Frame, FrameType, SkippedFile
 from apcal.grouping import group_frames
 from apcal.library import LibraryIndex, dark_rank, match_master
+from apcal.plan.darkscaling import dark_scaling_notes
 from apcal.plan.keywords import (
     calibration_history,
     job_hash,
@@ -203,9 +204,11 @@ def _flat_calibration(
     if flatdark is None and bias is None and dark is None:
         return None, tuple([*notes, "flats are integrated uncalibrated"])
     params = recipe.calibration
-    if dark is not None and bias is None and params.optimize_darks:
-        params = replace(params, optimize_darks=False)
-        notes.append("no master bias: dark optimization is off (the dark is subtracted unscaled)")
+    if dark is not None and bias is None and params.dark_scaling != "none":
+        params = replace(params, dark_scaling="none")
+        notes.append("no master bias: dark scaling is off (the dark is subtracted unscaled)")
+    if dark is not None and bias is not None:
+        notes.extend(dark_scaling_notes(params.dark_scaling, recipe.engine.name))
     return (
         FlatCalibration(
             bias=bias,

@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
+from apcal.plan.darkscaling import dark_scaling_summary
 from apcal.plan.model import Group, Job, MasterRef, Plan
 
 
@@ -45,6 +46,7 @@ def job_to_dict(job: Job) -> dict[str, Any]:
             "flatdark": master_to_dict(cal.flatdark),
             "params": dataclasses.asdict(cal.params),
             "output_dir": str(cal.output_dir),
+            "dark_scaling": dark_scaling_summary(job),
         },
         "depends_on": list(job.depends_on),
         "excluded": [{"path": str(e.path), "reason": e.reason} for e in job.excluded],

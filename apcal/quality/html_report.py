@@ -131,6 +131,7 @@ def write_html_report(
         ]
         ks = [k for k in (group.get("dark_scales") or {}).values() if k is not None]
         entry["dark_k"] = (min(ks), max(ks), len(ks)) if ks else None
+        entry["dark_scaling"] = cal.get("dark_scaling")  # method and exposure ratio, or None
         entry["excluded"] = list(group.get("excluded") or [])
         masters.append(entry)
 

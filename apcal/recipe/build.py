@@ -11,6 +11,7 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
+from apcal.errors import RecipeError
 from apcal.frames.model import FrameType
 from apcal.params import CalibrationParams, IntegrationParams
 from apcal.recipe.model import (
@@ -114,7 +115,7 @@ def build_recipe(located: Located, data: dict[str, Any]) -> Recipe:
         integration=MappingProxyType(
             {FrameType(kind): IntegrationParams(**params) for kind, params in data["integration"].items()}
         ),
-        calibration=CalibrationParams(**data["calibration"]),
+        calibration=_calibration_params(located, data["calibration"]),
         headers=Headers(
             imagetyp_aliases=MappingProxyType({k: FrameType(v) for k, v in hdr["imagetyp_aliases"].items()}),
             keyword_aliases=MappingProxyType(dict(hdr["keyword_aliases"])),
@@ -138,3 +139,23 @@ def _normalize(p: Path) -> str:
     import os.path
 
     return os.path.normpath(p.absolute())
+
+
+def _calibration_params(located: Located, data: dict[str, Any]) -> CalibrationParams:
+    """CalibrationParams, with the deprecated ``optimize_darks`` mapped onto ``dark_scaling``.
+
+    ``optimize_darks: true`` keeps ``dark_scaling`` (``optimize`` by default); ``false`` means ``none``.
+    Together they must agree: ``optimize_darks: true`` with ``dark_scaling: none``, or ``false`` with a
+    scaling other than the default, is an error naming the line.
+    """
+    data = dict(data)
+    alias = data.pop("optimize_darks", None)
+    scaling = data.get("dark_scaling", "optimize")
+    if alias is not None:
+        if (alias and scaling == "none") or (not alias and scaling not in ("optimize", "none")):
+            raise RecipeError(
+                f"{located.mark(('calibration', 'optimize_darks'))}: $.calibration.optimize_darks: "
+                f"{str(alias).lower()} contradicts dark_scaling: {scaling} (use dark_scaling alone)"
+            )
+        data["dark_scaling"] = scaling if alias else "none"
+    return CalibrationParams(**data)

@@ -19,6 +19,7 @@ from typing import Any
 from apcal import __version__
 from apcal.engines.base import JobResult
 from apcal.io.atomic import atomic_path
+from apcal.plan.darkscaling import scale_warnings
 from apcal.plan.model import Plan
 from apcal.plan.serialize import job_to_dict
 from apcal.quality.units import egain, in_adu, in_electrons
@@ -55,6 +56,7 @@ def build_report(
             stats_electrons={k: _finite(v) for k, v in in_electrons(stats, gain).items()},
             calibrated=[str(p) for p in result.calibrated] if result else [],
             dark_scales={k: _finite(v) for k, v in result.dark_scales.items()} if result else {},
+            dark_scale_warnings=scale_warnings(job, result.dark_scales) if result else [],
             screening_warnings=list(result.screening_warnings) if result else [],
         )
         if result:

@@ -19,6 +19,7 @@ from apcal.engines import make_engine
 from apcal.engines.base import JobResult, RunContext
 from apcal.errors import EXIT_GROUP_FAILED, EXIT_OK, Terminated
 from apcal.frames.model import FrameType
+from apcal.plan.darkscaling import scale_warnings
 from apcal.plan.model import Job, Plan
 from apcal.plan.prepare import prepare_plan
 from apcal.recipe.model import Recipe
@@ -110,6 +111,8 @@ def run_recipe(
             try:
                 for result in engine.execute(plan, todo, context) if todo else ():
                     _log_result(result)
+                    for line in scale_warnings(plan.job(result.job_id), result.dark_scales):
+                        logger.warning("{}: {}", result.job_id, line)
                     results.append(result)
             except KeyboardInterrupt as stop:  # Ctrl-C or SIGTERM: say so in the log, then unwind
                 how = "terminated (SIGTERM)" if isinstance(stop, Terminated) else "interrupted"

@@ -132,9 +132,12 @@ def test_dark_optimizer_equals_the_whole_frame_reference(k_true: float, window: 
     assert optimizer.pixels > 100
     for frame in (raw, raw * np.float32(1.01)):
         expected = optimize_dark_scale_reference(frame, bias=bias, dark=dark, params=params)
-        assert optimizer.scale(frame) == expected
+        assert optimizer.fit(frame) == expected
+        assert optimizer.fit(frame, 0.5) == optimize_dark_scale_reference(
+            frame, bias=bias, dark=dark, params=params, exposure_ratio=0.5
+        )
     k = optimize_dark_scale(raw - bias, bias=None, dark=dark - bias, params=params)
-    assert k == optimize_dark_scale_reference(raw - bias, bias=None, dark=dark - bias, params=params)
+    assert k == optimize_dark_scale_reference(raw - bias, bias=None, dark=dark - bias, params=params).k
 
 
 def test_calibrate_flat_kernel_equals_the_numpy_reference():

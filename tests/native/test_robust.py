@@ -1,5 +1,4 @@
-"""The numba median/MAD, subsample and wavelet layer against their numpy references, exactly (the
-k-sigma clipped noise of a residual to rounding)."""
+"""The numba median/MAD, subsample and wavelet layer against their numpy references, exactly."""
 
 from __future__ import annotations
 
@@ -15,7 +14,6 @@ from apcal.engines.native.robust import (
     atrous_layer1,
     jitter_positions,
     ksigma_noise,
-    ksigma_noise_residual,
     nan_median_mad,
     subsample,
 )
@@ -172,63 +170,3 @@ def test_within_and_ksigma_noise_without_copies_equal_the_numpy_expressions() ->
     assert ksigma_noise(layer, mask) == ksigma_noise(layer) == ksigma_noise(layer[mask])
     mask[0, :5] = False
     assert ksigma_noise(layer, mask) == ksigma_noise(layer[mask].copy())
-
-
-RESIDUAL_KINDS = ("gaussian", "outliers", "non-finite", "spike", "constant", "all-nan")
-
-
-def _residual_data(kind: str, n: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
-    """``a``, ``d`` as dark optimization's layers: noise, plus hot pixels in both (``d``'s scaled)."""
-    a = 1e-3 * rng.standard_normal(n)
-    d = 1e-3 * rng.standard_normal(n)
-    hot = rng.random(n) < 0.05
-    d[hot] += rng.uniform(0.01, 0.2, hot.sum())
-    a[hot] += 0.07 * d[hot]
-    if kind == "outliers":
-        a[rng.random(n) < 0.02] = 1e30
-        d[rng.random(n) < 0.02] = -3e4
-    elif kind == "non-finite":
-        a[rng.random(n) < 0.1] = np.nan
-        a[rng.random(n) < 0.05] = np.inf
-        d[rng.random(n) < 0.05] = -np.inf
-        d[rng.random(n) < 0.05] = np.nan
-    elif kind == "spike":  # sigma > 0, then 0 once the spikes are clipped
-        a, d = np.zeros(n), np.zeros(n)
-        a[:: max(n // 3, 1)] = 1.0
-    elif kind == "constant":  # dyadic: with a dyadic scale every sum is exact, sigma exactly 0 in both
-        a, d = np.full(n, 0.75), np.full(n, 0.5)
-    elif kind == "all-nan":
-        a = np.full(n, np.nan)
-    return a, d
-
-
-@pytest.mark.parametrize("scale", [0.0, 0.07, 0.5, 2.0, -1.0, 40.0])
-@pytest.mark.parametrize("kind", RESIDUAL_KINDS)
-@pytest.mark.parametrize("n", [0, 1, 2, 3, 4, 5, 7, 10, 33, 1000, 6023])
-def test_ksigma_noise_residual_equals_ksigma_noise_of_the_difference(n: int, kind: str, scale: float) -> None:
-    """The numba clip (one pass per sum, four partial sums) against the numpy reference: the same
-    selections, sums in another order, so equal to rounding.
-
-    Continuous random data, not hypothesis: values it would draw such as nine 0s and a 1 lie exactly
-    k·sigma from the mean, where the last bit of either summation order decides the selection.
-    """
-    a, d = _residual_data(kind, n, np.random.default_rng(1000 * n + RESIDUAL_KINDS.index(kind)))
-    with np.errstate(over="ignore", invalid="ignore"):
-        expected = ksigma_noise(a - scale * d)
-    # A constant residual that is not dyadic (0.75 - 0.07·0.5) has a mean each summation order rounds
-    # its own way: sigma is that rounding error (at most ~n·2^-53 of the value here), or 0.
-    tolerance = 1e-16 * n if kind == "constant" else 0.0
-    buffer = np.full(n + 3, np.nan)  # larger than needed, and reused below
-    for _ in range(2):
-        fast = ksigma_noise_residual(a, d, scale, buffer)
-        assert fast == pytest.approx(expected, rel=1e-9, abs=tolerance)
-    if kind == "all-nan" or n < 2 or (kind == "constant" and scale != 0.07):
-        assert fast == expected == 0.0
-
-
-def test_ksigma_noise_residual_rejects_a_short_buffer() -> None:
-    a = np.ones(8)
-    with pytest.raises(ValueError, match="buf"):
-        ksigma_noise_residual(a, a, 1.0, np.empty(7))
-    with pytest.raises(ValueError, match="buf"):
-        ksigma_noise_residual(a, a[:7], 1.0, np.empty(8))

@@ -88,7 +88,7 @@ def expected_calibration(parameters: dict, job: Job, bias: Path | None, dark: Pa
         "calibrateBias": False,
         "calibrateDark": calibrate_dark,
         "calibrateFlat": False,
-        "optimizeDarks": cal.params.optimize_darks and calibrate_dark,
+        "optimizeDarks": cal.params.dark_scaling != "none" and calibrate_dark,
         "darkOptimizationLow": cal.params.dark_optimization_low,
         "darkOptimizationWindow": cal.params.dark_optimization_window,
         "evaluateNoise": False,
@@ -418,3 +418,27 @@ def test_an_esd_rule_pixinsight_lacks_fails_the_job_not_the_script(node: str, tm
     fine = dataclasses.replace(rosner, integration=IntegrationParams(rejection="sigma", esd_rule="rosner"))
     records, log = run(node, tmp_path, plan, jobs=(fine,))
     assert parse_status_lines(log)[fine.id]["status"] == "ok"
+
+
+@pytest.mark.parametrize("scaling", ["optimize", "pixinsight", "exposure", "none"])
+def test_each_dark_scaling_renders_imagecalibrations_settings(
+    node: str, parameters: dict, tmp_path: Path, scaling: str
+) -> None:
+    """ImageCalibration scales a dark only by its own optimization: pixinsight is it; optimize and
+    exposure (apcal's own) fall back to it and the script says so; none turns it off."""
+    params = CalibrationParams(dark_scaling=scaling, dark_optimization_low=2.0, dark_optimization_window=256)
+    plan = build_plan(tmp_path, calibration=params)
+    bias_job, dark_job, flat_job, _ = plan.jobs
+    records, log = run(node, tmp_path, plan, jobs=(bias_job, dark_job, flat_job))
+    recorded = records["executions"][2]["params"]
+    assert recorded == expected_calibration(
+        parameters, flat_job, bias_job.output, dark_job.output, calibrate_dark=True
+    )
+    assert recorded["optimizeDarks"] is (scaling != "none")
+    assert (recorded["darkOptimizationLow"], recorded["darkOptimizationWindow"]) == (2.0, 256)
+    script = render_script(plan, (flat_job,), log_path=tmp_path / "log.txt")
+    cannot = f"// dark_scaling: {scaling} is apcal's own and PixInsight's ImageCalibration cannot do it"
+    assert (cannot in script) == (scaling in ("optimize", "exposure"))
+    assert f"// dark_scaling: {scaling}" in script
+    scales = parse_status_lines(log)[flat_job.id]["dark_scales"]
+    assert set(scales) == ({p.name for p in flat_job.inputs} if scaling != "none" else set())

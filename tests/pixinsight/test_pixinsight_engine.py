@@ -233,3 +233,26 @@ def test_parse_status_lines() -> None:
         "a": {"job": "a", "status": "ok", "output": "é"},
         "b": {"job": "b", "status": "ok"},
     }
+
+
+@pytest.mark.parametrize(
+    ("scaling", "warned"), [("optimize", True), ("exposure", True), ("pixinsight", False), ("none", False)]
+)
+def test_a_dark_scaling_pixinsight_cannot_do_is_a_warning(
+    tmp_path: Path, fake_pixinsight: Path, scaling: str, warned: bool
+) -> None:
+    from loguru import logger
+
+    from apcal.params import CalibrationParams
+
+    plan = build_plan(tmp_path, calibration=CalibrationParams(dark_scaling=scaling))
+    lines: list[str] = []
+    sink = logger.add(lines.append, level="WARNING", format="{level} {message}")
+    try:
+        execute(plan, PixInsightSettings(binary=fake_pixinsight, script_only=True))
+    finally:
+        logger.remove(sink)
+    flat = plan.jobs[2]
+    expected = f"WARNING {flat.id}: dark_scaling: {scaling} is apcal's own and PixInsight's ImageCalibration"
+    assert any(line.startswith(expected) for line in lines) == warned, lines
+    assert len(lines) == (1 if warned else 0)

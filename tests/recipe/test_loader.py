@@ -56,7 +56,7 @@ def test_minimal_recipe_gets_seed_defaults_and_paths_relative_to_the_recipe(tmp_
     assert bias.winsorization_cutoff == 5 and bias.normalization == "none"
     flat = recipe.integration[FrameType.FLAT]
     assert (flat.normalization, flat.rejection_normalization) == ("multiplicative", "equalize_fluxes")
-    assert recipe.calibration.optimize_darks and recipe.calibration.dark_optimization_low == 3.0
+    assert recipe.calibration.dark_scaling == "optimize" and recipe.calibration.dark_optimization_low == 3.0
     assert recipe.calibration.pedestal == 0 and recipe.calibration.output_postfix == "_c"
 
 

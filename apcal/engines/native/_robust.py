@@ -1,7 +1,6 @@
 """numba kernels of :mod:`apcal.engines.native.robust`: an exact median and MAD in a few streaming
 passes, the jittered subsample, the first à trous layer (whole, or at given pixels for dark
-optimization: one B3 kernel and one edge rule for both), the k-sigma clip's selection, and the whole
-k-sigma clipped sigma of a residual ``a - scale·d`` (dark optimization's noise, one call per scale).
+optimization: one B3 kernel and one edge rule for both) and the k-sigma clip's selection.
 
 **Exact selection by filtering** (Floyd & Rivest's idea). The median is the value of rank ``k`` among
 the finite values. ``SAMPLE`` values spread over the array give two pivots ``a <= b`` whose sample
@@ -430,89 +429,3 @@ def within(x: np.ndarray, centre: float, bound: float) -> np.ndarray:
             out[j] = x[i]
             j += 1
     return out
-
-
-@njit(cache=True, nogil=True, inline="always")
-def _clipped_sum(
-    x: np.ndarray, n: int, centre: float, bound: float, mean: float, square: bool
-) -> tuple[int, float]:
-    """Over the ``x[i]``, ``i < n``, with ``|x[i] - centre| < bound`` (the k-sigma clip's test, as
-    :func:`within`): their count and the sum of ``x[i]``, or of ``(x[i] - mean)²`` when ``square``.
-
-    Four partial sums, combined pairwise at the end: one accumulator waits on the latency of each
-    addition (the loop ran 2x slower; eight lanes gain nothing more), and a fixed order of operations
-    keeps the result the same on every machine, which letting LLVM reassociate and vectorize the
-    reduction (fastmath) would not.
-    """
-    c0 = c1 = c2 = c3 = 0
-    s0 = s1 = s2 = s3 = 0.0
-    m = n - n % 4
-    for i in range(0, m, 4):
-        v0, v1, v2, v3 = x[i], x[i + 1], x[i + 2], x[i + 3]
-        k0, k1 = abs(v0 - centre) < bound, abs(v1 - centre) < bound
-        k2, k3 = abs(v2 - centre) < bound, abs(v3 - centre) < bound
-        if square:
-            v0, v1 = (v0 - mean) * (v0 - mean), (v1 - mean) * (v1 - mean)
-            v2, v3 = (v2 - mean) * (v2 - mean), (v3 - mean) * (v3 - mean)
-        c0 += k0
-        c1 += k1
-        c2 += k2
-        c3 += k3
-        s0 += v0 if k0 else 0.0
-        s1 += v1 if k1 else 0.0
-        s2 += v2 if k2 else 0.0
-        s3 += v3 if k3 else 0.0
-    for i in range(m, n):
-        v0 = x[i]
-        k0 = abs(v0 - centre) < bound
-        if square:
-            v0 = (v0 - mean) * (v0 - mean)
-        c0 += k0
-        s0 += v0 if k0 else 0.0
-    return (c0 + c1) + (c2 + c3), (s0 + s1) + (s2 + s3)
-
-
-@njit(cache=True, nogil=True)
-def ksigma_sigma_residual(
-    a: np.ndarray, d: np.ndarray, scale: float, buf: np.ndarray, k: float, max_iterations: int, eps: float
-) -> float:
-    """:func:`apcal.engines.native.robust.ksigma_sigma` of ``a - scale·d`` (1-D float64 ``a``, ``d``),
-    in one call with no temporary: dark optimization evaluates it ~30 times per frame on a few thousand
-    pixels, where the numpy reference's dozen small calls per evaluation cost more than the arithmetic.
-
-    The same steps: the finite values of ``a[i] - scale·d[i]`` (computed as numpy does, the product
-    first, no fused multiply-add) are copied to ``buf`` (at least ``a``'s size, reused across calls);
-    fewer than 2 give 0. sigma and mean start as the population std and the mean of all of them; then,
-    up to ``max_iterations`` times: sigma = 0 gives 0; the values with ``|x - mean| < k·sigma`` are kept
-    (always chosen among all of them, not among the last kept); fewer than 2 kept stops with the
-    previous sigma; else their std and mean become sigma and mean, and a change of sigma by at most
-    ``eps·sigma`` stops. Each std is two-pass, the mean then the mean squared deviation from it (no
-    cancellation, unlike the sum of squares minus the squared sum), as ``np.std``; only the order of the
-    additions differs from numpy's pairwise sums (:func:`_clipped_sum`), so results agree to rounding.
-    """
-    size = a.shape[0]
-    if d.shape[0] != size or buf.shape[0] < size:
-        raise ValueError("ksigma_sigma_residual: d must match a, and buf be at least as large")
-    n = 0
-    for i in range(size):  # branch-free compaction: a non-finite value is overwritten by the next
-        x = a[i] - scale * d[i]
-        buf[n] = x
-        n += math.isfinite(x)
-    if n < 2:
-        return 0.0
-    mean = _clipped_sum(buf, n, 0.0, math.inf, 0.0, False)[1] / n
-    sigma = math.sqrt(_clipped_sum(buf, n, 0.0, math.inf, mean, True)[1] / n)
-    for _ in range(max_iterations):
-        if sigma == 0.0:
-            return 0.0
-        bound = k * sigma
-        count, total = _clipped_sum(buf, n, mean, bound, 0.0, False)
-        if count < 2:
-            break
-        new_mean = total / count
-        new_sigma = math.sqrt(_clipped_sum(buf, n, mean, bound, new_mean, True)[1] / count)
-        mean = new_mean
-        if abs(new_sigma - sigma) <= eps * sigma:
-            return new_sigma
-        sigma = new_sigma
-    return sigma

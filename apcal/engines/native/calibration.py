@@ -9,7 +9,7 @@ Master darks are assumed to contain the bias (WBPP's default), hence ``raw - bia
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -20,15 +20,15 @@ from apcal.engines.native.robust import (
     MAD_TO_SIGMA,
     atrous_layer1,
     ksigma_noise,
-    ksigma_noise_residual,
     nan_median_mad,
 )
 from apcal.params import CalibrationParams
 
-GOLDEN = (math.sqrt(5.0) - 1.0) / 2.0  # 0.618...
-K_TOLERANCE = 1e-5  # absolute tolerance on the dark scaling factor
-K_MAX = 64.0  # the downhill bracket for k stops growing past this (either sign)
 MIN_MASK_PIXELS = 16
+#: A dark or frame value at or above this ([0, 1] units: 64224 of 65535 ADU) is taken as saturated.
+SATURATION = 0.98
+#: The relative spread given to the exposure ratio when the fit is weighted against it.
+EXPOSURE_PRIOR = 0.25
 
 
 def calibrate_flat(
@@ -129,171 +129,169 @@ def _window(shape: tuple[int, ...], size: int) -> tuple[slice, slice]:
     return slice(r0, r0 + h), slice(c0, c0 + w)
 
 
-def optimize_dark_scale(
-    raw: np.ndarray, *, bias: np.ndarray | None, dark: np.ndarray, params: CalibrationParams
-) -> float:
-    """Dark scaling factor k >= 0 that minimizes the noise of ``raw - bias - k·(dark - bias)``.
+def saturated_near(image: np.ndarray, rr: np.ndarray, cc: np.ndarray) -> np.ndarray:
+    """For each pixel (rr[p], cc[p]): does its 5x5 neighbourhood (indices clipped at the edges) hold a
+    value at or above :data:`SATURATION`? Such a pixel's first wavelet layer is not the signal's."""
+    rows, cols = image.shape
+    out = np.zeros(rr.shape[0], dtype=bool)
+    with np.errstate(invalid="ignore"):
+        for dr in range(-2, 3):
+            r = np.clip(rr + dr, 0, rows - 1)
+            for dc in range(-2, 3):
+                out |= image[r, np.clip(cc + dc, 0, cols - 1)] >= SATURATION
+    return out
 
-    As ImageCalibration: the noise (:func:`estimate_noise`'s measure) is evaluated only on the dark
-    optimization pixels (:func:`dark_optimization_mask` with ``params.dark_optimization_low``) inside
-    the central ``params.dark_optimization_window`` square (0 = whole frame), and minimized by a
-    golden-section search inside a downhill bracket from [0.5, 2] (:func:`_golden_section`). The
-    wavelet layer is linear, so ``w1(a - k·d) = w1(a) - k·w1(d)`` is formed from two layers computed
-    once. Returns 1.0 (no scaling) when fewer than 16 pixels qualify, as
-    PixInsight falls back to an unscaled dark when optimization is impossible.
 
-    For many frames with the same masters use :class:`DarkOptimizer` (this builds one per call).
+@dataclass(frozen=True)
+class DarkScaleFit:
+    """One frame's dark scale: ``k`` (what is subtracted), the least-squares ``fit`` and its standard
+    ``error`` alone, and the number of mask ``pixels`` they used."""
+
+    k: float
+    fit: float
+    error: float
+    pixels: int
+
+
+def combine_with_exposure(fit: float, error: float, pixels: int, ratio: float | None) -> float:
+    """k from the unclipped fit and the exposure ratio ``t_flat / t_dark``, weighted by their precisions.
+
+    The ratio is what k physically is when dark current scales with time; it is given a relative spread
+    of :data:`EXPOSURE_PRIOR` (a few degrees of sensor temperature). The fit's weight is
+    ``1 / error²``: a fit whose error is far below that spread (long flats, a dark of another
+    temperature) sets k, a fit drowned in the flat's shot noise does not. Without a ratio the fit
+    alone; without enough pixels the ratio, else 1. Never below 0.
     """
-    return DarkOptimizer(dark, bias, params).scale(raw)
+    if pixels < MIN_MASK_PIXELS or not math.isfinite(fit):
+        return float(ratio) if ratio else 1.0
+    if not ratio or ratio <= 0:
+        return max(0.0, fit)
+    if error <= 0:
+        return max(0.0, fit)
+    w_fit, w_ratio = 1.0 / error**2, 1.0 / (EXPOSURE_PRIOR * ratio) ** 2
+    return max(0.0, (fit * w_fit + ratio * w_ratio) / (w_fit + w_ratio))
+
+
+def least_squares(a: np.ndarray, d: np.ndarray, ratio: float | None) -> DarkScaleFit:
+    """The unclipped least-squares k of ``a ≈ k·d`` (both first wavelet layers on the mask pixels),
+    its standard error, and the k :func:`combine_with_exposure` makes of them."""
+    n = int(a.shape[0])
+    dd = float(np.dot(d, d))
+    if n < MIN_MASK_PIXELS or dd <= 0:
+        return DarkScaleFit(combine_with_exposure(math.nan, math.inf, n, ratio), math.nan, math.inf, n)
+    fit = float(np.dot(a, d)) / dd
+    residual = a - fit * d
+    error = math.sqrt(float(np.dot(residual, residual)) / (n - 1) / dd)
+    return DarkScaleFit(combine_with_exposure(fit, error, n, ratio), fit, error, n)
+
+
+def _planes(image: np.ndarray | None, window: tuple[slice, slice], cfa: bool) -> list[np.ndarray | None]:
+    """The windowed image's planes the layers are computed on: one for mono, each plane of a colour
+    frame, the four 2x2 phases (one colour each) of a CFA mosaic (contiguous copies)."""
+    if image is None:
+        return [None] * (4 if cfa else 1)
+    image = np.asarray(image)
+    planes = [image[window]] if image.ndim == 2 else [p[window] for p in image]
+    if cfa:
+        planes = [p[i::2, j::2] for p in planes for i in (0, 1) for j in (0, 1)]
+    return [np.ascontiguousarray(p) for p in planes]
+
+
+def optimize_dark_scale(
+    raw: np.ndarray,
+    *,
+    bias: np.ndarray | None,
+    dark: np.ndarray,
+    params: CalibrationParams,
+    cfa: bool = False,
+    exposure_ratio: float | None = None,
+) -> float:
+    """k for ``raw - bias - k·(dark - bias)`` by ``dark_scaling: optimize`` (:class:`DarkOptimizer`)."""
+    return DarkOptimizer(dark, bias, params, cfa=cfa).fit(raw, exposure_ratio).k
 
 
 class DarkOptimizer:
-    """:func:`optimize_dark_scale` for a series of frames calibrated with the same (2-D) masters.
+    """``dark_scaling: optimize``: k by an unclipped least-squares fit of the frame's first à trous
+    wavelet layer against the dark signal's, on the dark's threshold mask, saturated pixels left out.
 
-    What depends only on the masters — the window, the mask of dark optimization pixels and the dark
-    signal's first wavelet layer on them — is computed once here; :meth:`scale` then needs the frame's
-    layer on the mask pixels only, which :func:`apcal.engines.native._robust.atrous_layer1_at`
-    computes from their 5x5 neighbourhoods with the very operations of the whole-frame transform. The
-    result is identical to :func:`optimize_dark_scale`'s historical whole-frame computation (tests),
-    without its ~10 full-frame float64 temporaries per frame.
+    The mask is :func:`dark_optimization_mask` (``dark - bias`` above median +
+    ``dark_optimization_low``·1.4826·MAD) inside the central ``dark_optimization_window`` square. A mask
+    pixel leaves it when a dark or frame value in its 5x5 neighbourhood is at or above
+    :data:`SATURATION` (a clipped hot pixel's true signal is far higher, and its layer is wrong) or its
+    frame signal is not finite. The fit is ``k = Σ a·d / Σ d²`` over the remaining pixels (``a`` the
+    frame's layer, ``d`` the dark signal's), with no clipping, and is then weighted against the
+    exposure ratio by :func:`combine_with_exposure`. A CFA mosaic is split into its four 2x2 phases and
+    a colour frame into its planes; their pixels enter one fit (one k per frame).
+
+    Why not PixInsight's objective (``dark_scaling: pixinsight``, :mod:`.darkscale_pcl`): the plain
+    standard deviation over the whole window sees the flat's illumination, which the first wavelet layer
+    removes, and k-sigma clipping (PixInsight before 1.7.1, and apcal's first version) throws away the
+    hot-pixel residuals that carry the information. Measured on the benchmark's night (20 flats of
+    2 s, 2000x1500, 300 s master dark, exposure ratio 0.00667; ``bench/flat_scaling.py``):
+    PixInsight's objective gives k = 0 for every flat (the whole-window std, vignetting and all,
+    still falls at k = -0.05 and PCL clamps at 0), apcal's former k-sigma search 0 to 0.054 (six
+    flats), and this fit alone -0.016 to 0.039 (-2.4 to 5.8x the ratio), its standard error
+    0.021-0.022 (3.2-3.3x the ratio: 2 s of dark current is invisible in a flat's shot noise).
+    Weighted with the ratio, k is 0.00654-0.00686 (0.98-1.03x), and the master flat's error at the
+    hot pixels is +0.03 % in the mean (PixInsight's k = 0: +0.04 %, k = 1: -1.5 %).
+
+    What depends only on the masters — window, mask, the dark signal's layer on it — is computed once
+    here; per frame the layer is computed at the mask pixels only
+    (:func:`apcal.engines.native._robust.atrous_layer1_at`, identical to the whole-frame layer there).
+    :func:`optimize_dark_scale_reference` is the whole-frame numpy definition (tests).
     """
 
-    def __init__(self, dark: np.ndarray, bias: np.ndarray | None, params: CalibrationParams):
+    def __init__(
+        self, dark: np.ndarray, bias: np.ndarray | None, params: CalibrationParams, *, cfa: bool = False
+    ):
         dark = np.asarray(dark)
         self._shape = dark.shape
-        rows, cols = _window(dark.shape, params.dark_optimization_window)
-        self._rows, self._cols = rows, cols
-        bias_w = None if bias is None else np.asarray(bias)[rows, cols]
-        self._bias = bias_w
-        dark_w = dark[rows, cols]
-        mask = dark_optimization_mask(dark_w, bias_w, params.dark_optimization_low)
-        mask &= np.isfinite(dark_w) if bias_w is None else np.isfinite(dark_w) & np.isfinite(bias_w)
-        self._rr, self._cc = (np.ascontiguousarray(a, dtype=np.int64) for a in np.nonzero(mask))
-        del mask
-        # The dark signal's layer on the mask pixels, as for the frames (identical to the whole-frame
-        # layer's values there, tests).
-        self._d = np.empty(self._rr.size)
-        if self._rr.size >= MIN_MASK_PIXELS:
-            has_bias = bias_w is not None
-            dark_f = _float_plane(dark_w)
-            _robust.atrous_layer1_at(dark_f, _float_plane(bias_w) if has_bias else dark_f, has_bias,
-                               self._rr, self._cc, self._d)
+        self._window = _window(dark.shape[-2:], params.dark_optimization_window)
+        self._cfa = cfa
+        self._bias = _planes(bias, self._window, cfa)
+        self._parts: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
+        for dark_p, bias_p in zip(_planes(dark, self._window, cfa), self._bias, strict=True):
+            mask = dark_optimization_mask(dark_p, bias_p, params.dark_optimization_low)
+            mask &= np.isfinite(dark_p) if bias_p is None else np.isfinite(dark_p) & np.isfinite(bias_p)
+            rr, cc = (np.ascontiguousarray(a, dtype=np.int64) for a in np.nonzero(mask))
+            keep = ~saturated_near(dark_p, rr, cc)
+            rr, cc = rr[keep], cc[keep]
+            d = np.empty(rr.size)
+            has_bias = bias_p is not None
+            dark_f = _float_plane(dark_p)
+            bias_f = _float_plane(bias_p) if has_bias else dark_f
+            _robust.atrous_layer1_at(dark_f, bias_f, has_bias, rr, cc, d)
+            self._parts.append((rr, cc, d))
 
     @property
     def pixels(self) -> int:
-        """Number of dark optimization pixels (before the frame's own non-finite ones are dropped)."""
-        return int(self._rr.size)
+        """Number of mask pixels (before the frame's own saturated or non-finite ones leave)."""
+        return sum(rr.size for rr, _, _ in self._parts)
 
-    def scale(self, raw: np.ndarray) -> float:
-        """The dark scaling factor k of ``raw`` (see :func:`optimize_dark_scale`)."""
+    def scale(self, raw: np.ndarray, exposure_ratio: float | None = None) -> float:
+        """The dark scaling factor k of ``raw``."""
+        return self.fit(raw, exposure_ratio).k
+
+    def fit(self, raw: np.ndarray, exposure_ratio: float | None = None) -> DarkScaleFit:
+        """k of ``raw`` with the fit it came from (see the class)."""
         raw = np.asarray(raw)
         if raw.shape != self._shape:
             raise ValueError(f"frame shape {raw.shape} differs from the masters' {self._shape}")
-        if self._rr.size < MIN_MASK_PIXELS:
-            return 1.0
-        image = _float_plane(raw[self._rows, self._cols])
-        has_bias = self._bias is not None
-        bias = _float_plane(self._bias) if has_bias else image
-        a = np.empty(self._rr.size)
-        _robust.atrous_layer1_at(image, bias, has_bias, self._rr, self._cc, a)
-        d = self._d
-        # A pixel whose frame signal is not finite leaves the mask (the whole-frame version's rule).
-        values = image[self._rr, self._cc].astype(np.float64)
-        if has_bias:
-            values = values - bias[self._rr, self._cc]
-        finite = np.isfinite(values)
-        if not finite.all():
-            a, d = a[finite], d[finite]
-            if a.size < MIN_MASK_PIXELS:
-                return 1.0
-        return _golden_section(a, d)
-
-
-def _golden_section(a: np.ndarray, d: np.ndarray) -> float:
-    """k >= 0 minimizing ksigma_noise(a - k·d): ImageCalibration's search, a downhill bracket from
-    [0.5, 2] (:func:`_bracket`) then a golden-section search inside it, clamped at 0.
-
-    The search is local on purpose. Against a weak dark signal (2 s flats, a 300 s dark: k ~ 0.007)
-    the noise rises from k = 0 and falls again far beyond (~20-60): the mask pixels' residuals then
-    grow so large that the 3-sigma clipping drops them, and what remains is as quiet as at k = 0.
-    A search over the whole range (this function's first version: [0, 64]) landed there for 7 of 20
-    flats of a synthetic night, 6000 s of dark current subtracted from a 2 s flat; the downhill
-    bracket stays in the basin next to the physical range, as PixInsight's does.
-
-    Each of the ~30 noise evaluations is one numba call on ``a`` and ``d`` in place
-    (:func:`~apcal.engines.native.robust.ksigma_noise_residual`, equal to ``ksigma_noise(a - k·d)`` to
-    rounding): the numpy version's dozen small calls took 3x as long (~75 against 25 µs on 6000
-    pixels), and :meth:`DarkOptimizer.scale` 0.10 s instead of 0.07 s for 20 flats of a synthetic
-    night (3 Mpx).
-    """
-    a = np.ascontiguousarray(a, dtype=np.float64)
-    d = np.ascontiguousarray(d, dtype=np.float64)
-    buffer = np.empty(a.shape[0])
-
-    def noise(k: float) -> float:
-        return ksigma_noise_residual(a, d, k, buffer)
-
-    x0, b, x3 = _bracket(noise)
-    # Section the larger of the two segments first (PCL's DarkOptimization); x0 and x3 may be in
-    # either order.
-    if abs(b - x0) < abs(x3 - b):
-        x1, x2 = b, b + (1 - GOLDEN) * (x3 - b)
-    else:
-        x1, x2 = b - (1 - GOLDEN) * (b - x0), b
-    f1, f2 = noise(x1), noise(x2)
-    while abs(x3 - x0) > K_TOLERANCE:
-        if f2 < f1:
-            x0, x1, x2 = x1, x2, GOLDEN * x2 + (1 - GOLDEN) * x3
-            f1, f2 = f2, noise(x2)
-        else:
-            x3, x2, x1 = x2, x1, GOLDEN * x1 + (1 - GOLDEN) * x0
-            f2, f1 = f1, noise(x1)
-    return float(max(0.0, x1 if f1 < f2 else x2))
-
-
-def _bracket(noise: Callable[[float], float]) -> tuple[float, float, float]:
-    """A triplet (a, b, c) with noise(b) below noise(a) and noise(c): Numerical Recipes' ``mnbrak``
-    (Press et al., 2nd ed., section 10.1) from a = 0.5, b = 2, as PCL's BracketDarkOptimization.
-
-    It walks downhill from the start, by golden steps with parabolic extrapolation, possibly below 0
-    (the result is clamped afterwards). Unlike PCL's it stops once the walk passes ``K_MAX`` in either
-    direction, so a noise that keeps falling cannot run away.
-    """
-    gold, glimit, tiny = 1 + GOLDEN, 10.0, 1e-20
-    a, b = 0.5, 2.0
-    fa, fb = noise(a), noise(b)
-    if fb > fa:
-        a, b, fa, fb = b, a, fb, fa
-    c = b + gold * (b - a)
-    fc = noise(c)
-    while fb > fc and abs(c) < K_MAX:
-        r = (b - a) * (fb - fc)
-        q = (b - c) * (fb - fa)
-        step = max(abs(q - r), tiny)
-        u = b - ((b - c) * q - (b - a) * r) / (2 * math.copysign(step, q - r))
-        ulim = b + glimit * (c - b)
-        if (b - u) * (u - c) > 0:  # the parabola's minimum lies between b and c
-            fu = noise(u)
-            if fu < fc:
-                return b, u, c
-            if fu > fb:
-                return a, b, u
-            u = c + gold * (c - b)
-            fu = noise(u)
-        elif (c - u) * (u - ulim) > 0:  # beyond c, within the limit
-            fu = noise(u)
-            if fu < fc:
-                b, c, u = c, u, u + gold * (u - c)
-                fb, fc, fu = fc, fu, noise(u)
-        elif (u - ulim) * (ulim - c) >= 0:  # beyond the limit: clamp to it
-            u = ulim
-            fu = noise(u)
-        else:
-            u = c + gold * (c - b)
-            fu = noise(u)
-        a, b, c = b, c, u
-        fa, fb, fc = fb, fc, fu
-    return a, b, c
+        a_all, d_all = [], []
+        for image, bias, (rr, cc, d) in zip(_planes(raw, self._window, self._cfa), self._bias, self._parts,
+                                            strict=True):
+            has_bias = bias is not None
+            image = _float_plane(image)
+            bias = _float_plane(bias) if has_bias else image
+            a = np.empty(rr.size)
+            _robust.atrous_layer1_at(image, bias, has_bias, rr, cc, a)
+            values = image[rr, cc].astype(np.float64)
+            if has_bias:
+                values = values - bias[rr, cc]
+            keep = np.isfinite(values) & ~saturated_near(image, rr, cc)
+            a_all.append(a[keep])
+            d_all.append(d[keep])
+        return least_squares(np.concatenate(a_all), np.concatenate(d_all), exposure_ratio)
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -325,21 +323,37 @@ def calibrate_flat_reference(
     return out.astype(np.float32)
 
 
+def _dilate2(flags: np.ndarray) -> np.ndarray:
+    """``flags`` grown by 2 pixels in each direction (a 5x5 square; edges as :func:`saturated_near`)."""
+    padded = np.pad(flags, 2, mode="edge")
+    rows, cols = flags.shape
+    out = np.zeros_like(flags)
+    for dr in range(5):
+        for dc in range(5):
+            out |= padded[dr : dr + rows, dc : dc + cols]
+    return out
+
+
 def optimize_dark_scale_reference(
-    raw: np.ndarray, *, bias: np.ndarray | None, dark: np.ndarray, params: CalibrationParams
-) -> float:
-    """:func:`optimize_dark_scale` with both wavelet layers computed on the whole (windowed) frame."""
-    rows, cols = _window(np.shape(raw), params.dark_optimization_window)
-    mask = dark_optimization_mask(np.asarray(dark)[rows, cols],
-                                  None if bias is None else np.asarray(bias)[rows, cols],
-                                  params.dark_optimization_low)
-    signal = np.asarray(raw, dtype=np.float64)[rows, cols]
-    if bias is not None:
-        signal = signal - np.asarray(bias, dtype=np.float64)[rows, cols]
-    dsig = _dark_signal(np.asarray(dark)[rows, cols], None if bias is None else np.asarray(bias)[rows, cols])
-    mask &= np.isfinite(signal) & np.isfinite(dsig)
-    if np.count_nonzero(mask) < MIN_MASK_PIXELS:
-        return 1.0
-    a = atrous_layer1(np.where(np.isfinite(signal), signal, 0.0))[mask]
-    d = atrous_layer1(np.where(np.isfinite(dsig), dsig, 0.0))[mask]
-    return _golden_section(a, d)
+    raw: np.ndarray,
+    *,
+    bias: np.ndarray | None,
+    dark: np.ndarray,
+    params: CalibrationParams,
+    cfa: bool = False,
+    exposure_ratio: float | None = None,
+) -> DarkScaleFit:
+    """:class:`DarkOptimizer`'s fit with both wavelet layers computed on whole (windowed) planes."""
+    window = _window(np.shape(raw)[-2:], params.dark_optimization_window)
+    a_all, d_all = [], []
+    for raw_p, bias_p, dark_p in zip(_planes(raw, window, cfa), _planes(bias, window, cfa),
+                                     _planes(dark, window, cfa), strict=True):
+        mask = dark_optimization_mask(dark_p, bias_p, params.dark_optimization_low)
+        signal = raw_p.astype(np.float64) - (0.0 if bias_p is None else bias_p)
+        dsig = _dark_signal(dark_p, bias_p)
+        with np.errstate(invalid="ignore"):
+            saturated = _dilate2(dark_p >= SATURATION) | _dilate2(raw_p >= SATURATION)
+        mask &= np.isfinite(signal) & np.isfinite(dsig) & ~saturated
+        a_all.append(atrous_layer1(np.where(np.isfinite(signal), signal, 0.0))[mask])
+        d_all.append(atrous_layer1(np.where(np.isfinite(dsig), dsig, 0.0))[mask])
+    return least_squares(np.concatenate(a_all), np.concatenate(d_all), exposure_ratio)

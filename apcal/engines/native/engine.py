@@ -21,6 +21,7 @@ from apcal.engines.base import JobResult, RunContext
 from apcal.engines.native.memory import release_free_memory
 from apcal.errors import ApcalError, EngineError
 from apcal.frames.model import Keyword, SkippedFile
+from apcal.plan.darkscaling import is_cfa
 from apcal.plan.model import Job, Plan
 from apcal.recipe.model import EngineSettings
 
@@ -106,7 +107,13 @@ class NativeEngine:
                     report(job.id, done, total + n + 1)  # + the integration's frames and >= 1 block
 
             result = calibrate_files(
-                inputs, job.calibration, plan.output_format, failed_jobs=failed, progress=calibration_progress
+                inputs,
+                job.calibration,
+                plan.output_format,
+                failed_jobs=failed,
+                progress=calibration_progress,
+                exposures=[f.exposure for f in job.group.frames],
+                cfa=is_cfa(job.group),
             )
             calibrated, dark_scales, raw_adu = result.paths, result.dark_scales, result.from_adu
             inputs = list(calibrated)

@@ -1,8 +1,8 @@
 """Calibrate a flat group's frames with its masters before integration (ImageCalibration's file work).
 
 Each master is read whole once; each raw flat is read, calibrated
-(:func:`~apcal.engines.native.calibration.calibrate_flat`, with the dark scaled by the optimised factor k
-when ``optimize_darks`` and both a bias and a dark are given) and written to
+(:func:`~apcal.engines.native.calibration.calibrate_flat`, with the dark scaled by the factor k that
+``dark_scaling`` finds when both a bias and a dark are given) and written to
 ``<output_dir>/<stem><postfix>.<xisf|fits>`` with the raw frame's keywords plus HISTORY lines saying
 what was subtracted.
 
@@ -24,11 +24,12 @@ import numpy as np
 from loguru import logger
 
 from apcal.engines.native.calibration import DarkOptimizer, calibrate_flat
+from apcal.engines.native.darkscale_pcl import PixInsightDarkOptimizer
 from apcal.errors import FrameError
 from apcal.frames.model import Keyword
 from apcal.io.adu import HISTORY_TEMPLATE
 from apcal.io.image import open_image, read_header, write_image
-from apcal.params import CalibrationParams
+from apcal.plan.darkscaling import exposure_ratio
 from apcal.plan.model import FlatCalibration, MasterRef
 
 #: DN -> [0, 1]: PixInsight's pedestal is in 16-bit DN.
@@ -76,11 +77,16 @@ def calibrate_files(
     *,
     failed_jobs: Collection[str] = (),
     progress: Callable[[int, int], None] | None = None,
+    exposures: Sequence[float | None] = (),
+    cfa: bool = False,
 ) -> CalibratedFlats:
     """Calibrate ``paths`` with ``calibration``'s masters, write them, and return where and each k.
 
-    ``progress(done, len(paths))`` after each frame. Raises FrameError (naming the file) for a missing
-    master, a master or flat of another shape, or an unreadable flat.
+    ``exposures`` are the flats' exposure times (seconds, in ``paths``' order; the exposure ratio
+    ``dark_scaling: exposure`` uses and ``optimize`` weighs its fit against), ``cfa`` whether they are
+    CFA mosaics. ``progress(done, len(paths))`` after each frame. Raises FrameError (naming the file)
+    for a missing master, a master or flat of another shape, an unreadable flat, or an exposure that
+    ``dark_scaling: exposure`` needs and no header gives.
     """
     check_masters(calibration, failed_jobs)
     params = calibration.params
@@ -88,9 +94,9 @@ def calibrate_files(
     bias = load_master(calibration.bias, shape)
     dark = load_master(calibration.dark, shape)
     flatdark = load_master(calibration.flatdark, shape)
-    optimize = params.optimize_darks and flatdark is None and bias is not None and dark is not None
+    scaled = flatdark is None and bias is not None and dark is not None
     # What depends only on the masters (mask, the dark's wavelet layer) is prepared once per group.
-    optimizers = _optimizers(bias, dark, params) if optimize else None
+    scaler = _DarkScaler(calibration, bias, dark, cfa) if scaled else None
     pedestal = params.pedestal * DN
     calibration.output_dir.mkdir(parents=True, exist_ok=True)
     out_paths: list[Path] = []
@@ -109,11 +115,12 @@ def calibrate_files(
                 header = reader.keywords
                 adu = reader.scaled_from_adu
             from_adu.append(adu)
-            k = _dark_scale(raw, optimizers) if optimizers is not None else 1.0
+            exposure = exposures[index] if index < len(exposures) else None
+            k = scaler.scale(path, raw, exposure) if scaler is not None else 1.0
             result = _calibrate(raw, bias=bias, dark=dark, flatdark=flatdark, k=k, pedestal=pedestal)
             del raw
             target = calibration.calibrated_path(path, output_format)
-            keywords = header + _history(calibration, k, optimize)
+            keywords = header + _history(calibration, k, params.dark_scaling if scaled else "none")
             if adu:
                 keywords += (Keyword("HISTORY", HISTORY_TEMPLATE.format(count=1), ""),)
             if pending is not None:
@@ -130,25 +137,46 @@ def calibrate_files(
     return CalibratedFlats(tuple(out_paths), scales, tuple(from_adu))
 
 
-def _optimizers(bias: np.ndarray, dark: np.ndarray, params: CalibrationParams) -> list[DarkOptimizer]:
-    """One :class:`DarkOptimizer` per channel."""
-    if dark.ndim == 2:
-        return [DarkOptimizer(dark, bias, params)]
-    return [DarkOptimizer(d, b, params) for b, d in zip(bias, dark, strict=True)]
+class _DarkScaler:
+    """k per flat by the group's ``dark_scaling`` (one k per frame: a colour frame's channels' mean
+    for ``pixinsight``, which finds one per channel as ImageCalibration)."""
 
+    def __init__(self, calibration: FlatCalibration, bias: np.ndarray, dark: np.ndarray, cfa: bool):
+        params = calibration.params
+        self._method = params.dark_scaling
+        self._dark_exposure = calibration.dark.exposure if calibration.dark is not None else None
+        self._optimizer = DarkOptimizer(dark, bias, params, cfa=cfa) if self._method == "optimize" else None
+        self._pixinsight = (
+            PixInsightDarkOptimizer(dark, bias, params, cfa=cfa) if self._method == "pixinsight" else None
+        )
 
-def _dark_scale(raw: np.ndarray, optimizers: list[DarkOptimizer]) -> float:
-    """k for a frame; for a colour frame the mean of its channels' k (one k is recorded per frame)."""
-    if raw.ndim == 2:
-        return optimizers[0].scale(raw)
-    return float(np.mean([opt.scale(r) for opt, r in zip(optimizers, raw, strict=True)]))
+    def scale(self, path: Path, raw: np.ndarray, exposure: float | None) -> float:
+        ratio = exposure_ratio(exposure, self._dark_exposure)
+        if self._optimizer is not None:
+            fit = self._optimizer.fit(raw, ratio)
+            shown = "unknown" if ratio is None else f"{ratio:.5f}"
+            logger.debug(
+                "{}: dark scale fit {:.5f} +/- {:.5f} on {} pixels, exposure ratio {}, k = {:.5f}",
+                *(path.name, fit.fit, fit.error, fit.pixels, shown, fit.k),
+            )
+            return fit.k
+        if self._pixinsight is not None:
+            return float(np.mean(self._pixinsight.scales(raw)))
+        if self._method == "exposure":
+            if ratio is None:
+                raise FrameError(
+                    f"{path}: dark_scaling: exposure needs the exposure time of the flat and of the master "
+                    "dark, and one of them is unknown (no EXPTIME/EXPOSURE keyword)"
+                )
+            return ratio
+        return 1.0
 
 
 def _calibrate(raw, *, bias, dark, flatdark, k: float, pedestal: float) -> np.ndarray:
     return calibrate_flat(raw, bias=bias, dark=dark, k=k, flatdark=flatdark, pedestal=pedestal)
 
 
-def _history(calibration: FlatCalibration, k: float, optimized: bool) -> tuple[Keyword, ...]:
+def _history(calibration: FlatCalibration, k: float, method: str) -> tuple[Keyword, ...]:
     lines = []
     if calibration.flatdark is not None:
         lines.append(f"apcal.calibrated: - master flatdark {calibration.flatdark.path.name}")
@@ -156,7 +184,7 @@ def _history(calibration: FlatCalibration, k: float, optimized: bool) -> tuple[K
         if calibration.bias is not None:
             lines.append(f"apcal.calibrated: - master bias {calibration.bias.path.name}")
         if calibration.dark is not None:
-            how = "optimized" if optimized else "unscaled"
+            how = f"dark_scaling {method}"
             lines.append(f"apcal.calibrated: - k * master dark {calibration.dark.path.name}")
             lines.append(f"apcal.calibrated: dark scale k = {k:.6f} ({how})")
     if calibration.params.pedestal:

@@ -5,8 +5,7 @@
   (:mod:`apcal.engines.native._robust`), ~10x faster than ``np.median``'s partition and without its
   float64 copies; ``fast=False`` runs the numpy reference, which it equals exactly (tests).
 * :func:`atrous_layer1` / :func:`ksigma_noise` — the first à trous wavelet layer (B3 spline) and the
-  iterative 3-sigma clipped noise estimate on it, PixInsight's k-sigma noise evaluation;
-  :func:`ksigma_noise_residual` the latter of ``a - scale·d`` in one numba call (dark optimization).
+  iterative 3-sigma clipped noise estimate on it, PixInsight's k-sigma noise evaluation.
 * :func:`esd_lambda_table` — the generalized ESD critical values, which need Student's t quantiles;
   computed here with a small incomplete-beta routine because scipy is not a runtime dependency.
 """
@@ -127,8 +126,7 @@ def ksigma_sigma(
 
     Each iteration keeps the finite values with ``|x - mean| < k·sigma`` of the previous iteration's
     mean and (population) sigma, until sigma changes by at most ``eps`` (relative) or ``max_iterations``.
-    PixInsight's NoiseEvaluation k-sigma method does the same on the first wavelet layer. The numpy
-    reference of :func:`apcal.engines.native._robust.ksigma_sigma_residual` (tests).
+    PixInsight's NoiseEvaluation k-sigma method does the same on the first wavelet layer.
     """
     x = np.asarray(values, dtype=np.float64).reshape(-1)
     finite = np.isfinite(x)
@@ -157,21 +155,6 @@ def ksigma_noise(layer1: np.ndarray, mask: np.ndarray | None = None) -> float:
     """Noise sigma of an image from its first à trous layer (k-sigma clipped, scaled by 1/0.8907)."""
     values = layer1 if mask is None or mask.all() else layer1[mask]
     return ksigma_sigma(values) / B3_LAYER1_NOISE
-
-
-def ksigma_noise_residual(
-    a: np.ndarray, d: np.ndarray, scale: float, buffer: np.ndarray | None = None
-) -> float:
-    """``ksigma_noise(a - scale·d)`` for 1-D float64 ``a`` and ``d``, equal to rounding (tests), in one
-    numba call (:func:`apcal.engines.native._robust.ksigma_sigma_residual`) without temporaries.
-
-    Dark optimization evaluates it ~30 times per frame on a few thousand pixels: pass a ``buffer`` of
-    ``a``'s size (float64) to reuse across the calls, else one is allocated.
-    """
-    if buffer is None:
-        buffer = np.empty(a.shape[0])
-    sigma = _robust.ksigma_sigma_residual(a, d, scale, buffer, KSIGMA_K, KSIGMA_ITERATIONS, KSIGMA_EPS)
-    return sigma / B3_LAYER1_NOISE
 
 
 # ---------------------------------------------------------------------------------------------------

@@ -16,6 +16,8 @@ from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from loguru import logger
+
 from apcal.engines.base import JobResult, RunContext
 from apcal.engines.pixinsight.render import calibrated_path, render_script
 from apcal.engines.pixinsight.runner import (
@@ -26,6 +28,7 @@ from apcal.engines.pixinsight.runner import (
     run_pixinsight,
 )
 from apcal.errors import EngineError, FrameError
+from apcal.plan.darkscaling import dark_scaling_notes, scaled_dark
 from apcal.plan.model import Job, Plan
 from apcal.recipe.model import PixInsightSettings
 
@@ -70,6 +73,10 @@ class PixInsightEngine:
         jobs = tuple(jobs)
         if not jobs:
             return
+        for job in jobs:  # what ImageCalibration cannot do as asked, in the run log too
+            if job.calibration is not None and scaled_dark(job):
+                for note in dark_scaling_notes(job.calibration.params.dark_scaling, self.name):
+                    logger.warning("{}: {}", job.id, note)
         logs = plan.logs_dir.absolute()
         script = script_path(plan, context.stamp).absolute()
         if self.settings.script_only:

@@ -26,6 +26,7 @@ from typing import Any
 import jinja2
 
 from apcal.frames.model import HeaderValue
+from apcal.plan.darkscaling import dark_scaling_notes, is_cfa, scaled_dark
 from apcal.plan.model import FlatCalibration, Job, Plan
 
 # apcal value -> PixInsight enumeration element id, per (process, parameter). The only mapping table.
@@ -144,7 +145,13 @@ def fits_value_text(value: HeaderValue) -> str:
     return "'" + value.replace("'", "''") + "'"
 
 
+def js_comment(text: str) -> str:
+    """``text`` safe on one ``//`` comment line: every JavaScript line terminator becomes a space."""
+    return " ".join(str(text).replace("\u2028", " ").replace("\u2029", " ").splitlines())
+
+
 _TEMPLATES.filters["js"] = js_literal
+_TEMPLATES.filters["comment"] = js_comment
 _TEMPLATES.filters["num"] = js_number
 _TEMPLATES.filters["enum"] = enum_constant
 _TEMPLATES.filters["fits"] = fits_value_text
@@ -172,6 +179,7 @@ class _CalibrationView:
     dark: Path | None
     calibrate_dark: bool
     optimize_darks: bool
+    scaling_note: str  # a JavaScript comment line's text: how dark_scaling maps onto ImageCalibration
     enable_cfa: bool
     masters: tuple[tuple[str, Path, str | None], ...]  # label, path, id of the job that builds it
 
@@ -204,12 +212,21 @@ def _calibration_view(job: Job) -> _CalibrationView:
         # scaling needs too - WBPP 3 sets `IC.calibrateDark = overscan || masterBiasEnabled`.
         calibrate_dark = bias is not None and dark is not None
         # Scaling a dark that still contains the bias would scale the bias too: optimise only with both.
-        optimize = cal.params.optimize_darks and calibrate_dark
+        # ImageCalibration has one way to scale: its own optimization (dark_scaling: pixinsight); apcal's
+        # `optimize` and `exposure` come closest to it, `none` is optimizeDarks off.
+        optimize = cal.params.dark_scaling != "none" and calibrate_dark
         masters = tuple(
             (label, ref.path, ref.job_id) for label, ref in (("bias", cal.bias), ("dark", cal.dark)) if ref
         )
     # ImageCalibration's CFA mode matters only for OSC cameras; a Bayer pattern keyword marks them.
-    enable_cfa = any("BAYERPAT" in frame.raw_keywords for frame in job.group.frames)
+    enable_cfa = is_cfa(job.group)
+    scaling = cal.params.dark_scaling
+    if not optimize:
+        note = f"dark_scaling: {scaling}" if scaled_dark(job) else "no dark is scaled"
+    elif scaling == "pixinsight":
+        note = "dark_scaling: pixinsight (ImageCalibration's dark optimization)"
+    else:
+        note = " ".join(dark_scaling_notes(scaling, "pixinsight"))
     return _CalibrationView(
         params=cal.params,
         targets=targets,
@@ -219,6 +236,7 @@ def _calibration_view(job: Job) -> _CalibrationView:
         dark=dark,
         calibrate_dark=calibrate_dark,
         optimize_darks=optimize,
+        scaling_note=note,
         enable_cfa=enable_cfa,
         masters=masters,
     )
