@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 from astropy.io import fits
 
-from apcal.io.image import read_header
+from apcal.io.image import open_image, read_header
 from tests.hardening import corpus
 from tests.hardening.corpus import run_apcal
 
@@ -55,10 +55,29 @@ def test_infinite_pixels_never_reach_a_master(night: Path, clean) -> None:  # ty
     for name, image in built.items():
         assert np.isfinite(image).all(), name
         assert np.abs(image).max() <= 1.5, name
-        # Where a sample was lost, the master averages one frame fewer: within the frames' noise.
-        np.testing.assert_allclose(image[lost], clean[name][lost], atol=5e-3, err_msg=name)
+        # Where a sample was lost, the master averages one frame fewer: within the frames' noise. Flats
+        # are bounded by their own scatter instead: with 4 frames PCL's winsorized clipping may reject
+        # 2 of them where the stack is tight, so the lost sample can change which ones survive.
+        if name.startswith("masterFlat"):
+            spread = _normalized_spread(night)[lost]
+            assert (np.abs(image[lost] - clean[name][lost]) <= spread).all(), name
+            assert np.median(np.abs(image[lost] - clean[name][lost])) < 1e-3, name
+        else:
+            np.testing.assert_allclose(image[lost], clean[name][lost], atol=5e-3, err_msg=name)
         if name.startswith("masterBias"):  # bias: no normalization, identical elsewhere
             np.testing.assert_allclose(image[~lost], clean[name][~lost], atol=1e-6, err_msg=name)
+
+
+def _normalized_spread(night: Path) -> np.ndarray:
+    """Per pixel, max - min of the calibrated flats scaled to the first one's median (finite samples)."""
+    stack = []
+    for path in sorted((night / "out").rglob("*FLAT*_c.*")):
+        with open_image(path) as reader:
+            stack.append(reader.read().astype(np.float64))
+    assert len(stack) == corpus.NIGHT.n_flats
+    medians = [np.nanmedian(frame) for frame in stack]
+    scaled = np.array([frame * medians[0] / m for frame, m in zip(stack, medians, strict=True)])
+    return np.nanmax(scaled, axis=0) - np.nanmin(scaled, axis=0)
 
 
 def _all_nan_flat(night: Path, *, screening: bool) -> tuple[Path, dict]:
