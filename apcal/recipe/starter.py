@@ -51,7 +51,7 @@ headers:
 
 # WBPP's defaults; override per frame type as needed.
 integration:
-  bias: {{combination: average, rejection: winsorized, sigma_low: 4.0, sigma_high: 3.0}}
-  dark: {{combination: average, rejection: winsorized, sigma_low: 4.0, sigma_high: 3.0}}
+  bias: {{combination: average, rejection: auto, sigma_low: 4.0, sigma_high: 3.0}}
+  dark: {{combination: average, rejection: auto, sigma_low: 4.0, sigma_high: 3.0}}
   flat: {{normalization: multiplicative, rejection_normalization: equalize_fluxes}}
 """

@@ -49,10 +49,11 @@ def test_minimal_recipe_gets_seed_defaults_and_paths_relative_to_the_recipe(tmp_
     bias = recipe.integration[FrameType.BIAS]
     assert (bias.combination, bias.rejection, bias.sigma_low, bias.sigma_high) == (
         "average",
-        "winsorized",
+        "auto",  # WBPP 3's default: bestRejectionMethod by frame type and count
         4,
         3,
     )
+    assert all(recipe.integration[t].rejection == "auto" for t in FrameType if t in recipe.integration)
     assert bias.winsorization_cutoff == 5 and bias.normalization == "none"
     flat = recipe.integration[FrameType.FLAT]
     assert (flat.normalization, flat.rejection_normalization) == ("multiplicative", "equalize_fluxes")
