@@ -20,8 +20,18 @@ from apcal.plan.keywords import (
     calibration_history,
     job_hash,
     master_keywords,
+    renamed_history,
 )
-from apcal.plan.model import FlatCalibration, Group, Job, MasterRef, PixelScreening, Plan
+from apcal.plan.model import (
+    FlatCalibration,
+    Group,
+    Job,
+    MasterRef,
+    PixelScreening,
+    Plan,
+    colliding_stems,
+)
+from apcal.plan.output_dir import resolved
 from apcal.quality.screening import screen_group
 from apcal.recipe.model import Recipe, Tolerances
 
@@ -65,7 +75,10 @@ def build_plan(
             master_ids,
         )
         history = (
-            calibration_history(calibration.params, [m.path.name for m in calibration.masters])
+            [
+                *calibration_history(calibration.params, [m.path.name for m in calibration.masters]),
+                *renamed_history(calibration, group.frames, ext),
+            ]
             if calibration
             else ()
         )
@@ -127,12 +140,15 @@ def _screen_headers(
 
 def _raw_frames(frames: Sequence[Frame], out: Path) -> tuple[list[Frame], list[SkippedFile]]:
     """Leave out apcal's own output: an output folder may sit inside an input folder, and calibrated
-    flats carry their raw frame's IMAGETYP."""
-    usable = [f for f in frames if not f.path.is_relative_to(out)]
+    flats carry their raw frame's IMAGETYP. Paths are compared resolved, so an output folder reached
+    through a symbolic link (or a frame linked from it) is recognised."""
+    real_out = resolved(out)
+    ours = [resolved(f.path).is_relative_to(real_out) for f in frames]
+    usable = [f for f, own in zip(frames, ours, strict=True) if not own]
     skipped = [
         SkippedFile(f.path, "inside the output folder (apcal's own output)")
-        for f in frames
-        if f.path.is_relative_to(out)
+        for f, own in zip(frames, ours, strict=True)
+        if own
     ]
     return usable, skipped
 
@@ -213,6 +229,7 @@ def _flat_calibration(
             flatdark=flatdark,
             params=params,
             output_dir=out / "master" / "calibrated" / group.name,
+            colliding_stems=colliding_stems([f.path for f in group.frames]),
         ),
         tuple(notes),
     )

@@ -6,11 +6,14 @@ seed-compatible command, so what ``plan`` prints is exactly what ``run`` does.
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from apcal.errors import RecipeError
 from apcal.frames.discovery import discover
 from apcal.library import LibraryIndex, load_library
 from apcal.plan.build import build_plan
 from apcal.plan.model import Plan
+from apcal.plan.output_dir import resolve_output
 from apcal.recipe.model import Recipe
 from apcal.recipe.source import display_path
 
@@ -41,6 +44,7 @@ def check_folders(recipe: Recipe) -> None:
 def prepare_plan(recipe: Recipe) -> Plan:
     """The plan ``apcal run`` would execute for ``recipe`` (reads headers only)."""
     check_folders(recipe)
+    recipe = replace(recipe, output=replace(recipe.output, dir=resolve_output(recipe)))
     found = discover(recipe.inputs, recipe.headers)
     libraries: list[LibraryIndex] = [
         load_library(folder, recipe.headers)

@@ -8,6 +8,7 @@ everything at DEBUG level with timestamps, whatever ``-q``/``-v`` say.
 from __future__ import annotations
 
 import contextlib
+import os
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -15,6 +16,8 @@ from pathlib import Path
 from typing import IO
 
 from loguru import logger
+
+from apcal.errors import ApcalError
 
 _PLAIN = "{time:YYYY-MM-DD HH:mm:ss} {level: <7} {message}"
 _TERMINAL = "<level>{level: <7}</level> {message}"
@@ -36,8 +39,11 @@ def run_log(path: Path) -> Iterator[None]:
     A log that cannot be written (disk full, file-size limit) never stops the run: the first failure is
     reported on stderr, once, and the run goes on without its log file.
     """
-    path.parent.mkdir(parents=True, exist_ok=True)
-    sink = _FileSink(path)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        sink = _FileSink(path)
+    except OSError as exc:  # a full disk, a read-only folder, a planted link: one line, exit 2
+        raise ApcalError(f"cannot write the run log {path}: {exc.strerror or exc}") from None
     handler = logger.add(sink.write, level="DEBUG", format=_FILE, colorize=False)
     try:
         yield
@@ -51,8 +57,10 @@ class _FileSink:
 
     def __init__(self, path: Path) -> None:
         self.path = path
+        flags = os.O_WRONLY | os.O_APPEND | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0)
+        fd = os.open(path, flags | getattr(os, "O_CLOEXEC", 0), 0o644)  # never through a planted link
         self._file: IO[str] | None = open(  # noqa: SIM115 - open for the whole run
-            path, "a", encoding="utf-8", errors="backslashreplace", buffering=1
+            fd, "a", encoding="utf-8", errors="backslashreplace", buffering=1
         )
 
     def write(self, message: str) -> None:

@@ -20,6 +20,7 @@ from apcal.engines.base import JobResult, RunContext
 from apcal.errors import EXIT_GROUP_FAILED, EXIT_OK, Terminated
 from apcal.frames.model import FrameType
 from apcal.plan.model import Job, Plan
+from apcal.plan.output_dir import refuse_linked_folders
 from apcal.plan.prepare import prepare_plan
 from apcal.recipe.model import Recipe
 from apcal.run.lock import output_lock
@@ -83,6 +84,7 @@ def run_recipe(
     engine.check(plan)
 
     with output_lock(plan.output_dir):
+        refuse_linked_folders(plan.output_dir, [plan.master_dir, plan.calibrated_dir, plan.logs_dir])
         # Decided again under the lock: a run that held it may have just built some of these.
         current = set() if options.force else {j.id for j in jobs if is_up_to_date(j)}
         stamp = time.strftime("%Y%m%d_%H%M%S")

@@ -223,7 +223,8 @@ def _job_view(plan: Plan, job: Job, number: int) -> _JobView:
     problem = ""
     if not job.inputs:
         problem = "the group has no frames"
-    elif calibration is not None and len(set(calibration.outputs)) != len(calibration.outputs):
+    elif calibration is not None and job.calibration is not None and job.calibration.colliding_stems:
+        # ImageCalibration names its outputs itself (stem + postfix): it cannot give them apcal's suffix
         problem = (
             "two frames of the group have the same file name, so their calibrated files would overwrite "
             f"each other in {calibration.output_dir}"
