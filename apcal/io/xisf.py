@@ -43,6 +43,7 @@ import apcal
 from apcal.errors import FrameError
 from apcal.frames.model import HeaderValue, Keyword
 from apcal.io.image import HeaderInfo, ImageReader, PlanarFile, SampleEncoding, is_structural, one_line
+from apcal.io.integrity import xisf_checksum_attribute
 
 SIGNATURE = b"XISF0100"
 NAMESPACE = "http://www.pixinsight.com/xisf"
@@ -237,6 +238,11 @@ def _header(path: Path) -> _ImageInfo:
         raise FrameError(f"{path}: cannot read ({one_line(exc)})") from exc
 
 
+def read_image_element(path: Path) -> ET.Element:
+    """The first ``<Image>`` element of the header, attributes as written (checksum, location, ...)."""
+    return _header(Path(path)).element
+
+
 def read_xisf_header(path: Path) -> HeaderInfo:
     """Keywords, shape and sample format from the XML header; reads no pixel data."""
     info = _header(Path(path))
@@ -384,11 +390,13 @@ def write_xisf(
     if array.ndim == 2:
         array = array[np.newaxis]
     size = array.nbytes
+    checksum = xisf_checksum_attribute(memoryview(array.reshape(-1)).cast("B"))
     creator = creator or f"apcal {apcal.__version__}"
     created = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
     position = BLOCK_ALIGNMENT
     while True:  # the offset's own digits change the header length; settle on a fixed point
-        xml = _header_xml(array.shape, position, size, keywords, creator, created).encode("utf-8")
+        xml = _header_xml(array.shape, position, size, keywords, creator, created, checksum)
+        xml = xml.encode("utf-8")
         needed = -(-(16 + len(xml)) // BLOCK_ALIGNMENT) * BLOCK_ALIGNMENT
         if needed == position:
             break
@@ -407,6 +415,7 @@ def _header_xml(
     keywords: Sequence[Keyword],
     creator: str,
     created: str,
+    checksum: str,
 ) -> str:
     channels, rows, cols = shape
     color = "RGB" if channels == 3 else "Gray"
@@ -415,7 +424,7 @@ def _header_xml(
         f'<xisf version="1.0" xmlns="{NAMESPACE}" xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance" '
         f'xsi:schemaLocation="{NAMESPACE} http://pixinsight.com/xisf/xisf-1.0.xsd">',
         f'<Image geometry="{cols}:{rows}:{channels}" sampleFormat="Float32" bounds="0:1" '
-        f'colorSpace="{color}" location="attachment:{position}:{size}">',
+        f'colorSpace="{color}" location="attachment:{position}:{size}" checksum="{checksum}">',
     ]
     for keyword in keywords:
         if not is_structural(str(keyword.name).strip().upper()):

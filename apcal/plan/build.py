@@ -9,7 +9,7 @@ hashes are known from the plan), preferring this run's master when it matches at
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import replace
 from pathlib import Path
 
@@ -41,8 +41,13 @@ def build_plan(
     frames: Sequence[Frame],
     skipped_files: Sequence[SkippedFile] = (),
     libraries: Sequence[LibraryIndex] = (),
+    distrust: Callable[[Path], str | None] | None = None,
 ) -> Plan:
-    """The plan for ``recipe`` over discovered ``frames`` and indexed library folders."""
+    """The plan for ``recipe`` over discovered ``frames`` and indexed library folders.
+
+    ``distrust(path)`` says why a library master matched to a flat group must not be used (its data
+    fails its checksum), or None; such a master is left out with a warning and the next best one taken.
+    """
     out = recipe.output.dir
     usable, skipped = _raw_frames(frames, out)
     grouped = group_frames(usable, recipe.grouping)
@@ -62,7 +67,9 @@ def build_plan(
         calibration, notes, master_ids = None, (), []
         depends: tuple[str, ...] = ()
         if group.type is FrameType.FLAT:
-            calibration, notes = _flat_calibration(recipe, group, library_masters, run_masters, out)
+            calibration, notes = _flat_calibration(
+                recipe, group, library_masters, run_masters, out, distrust
+            )
             if calibration is not None:
                 master_ids = [_master_identity(m, jobs) for m in calibration.masters]
                 depends = tuple(m.job_id for m in calibration.masters if m.job_id)
@@ -181,6 +188,7 @@ def _flat_calibration(
     library: Sequence[Frame],
     run: Sequence[tuple[Frame, Job]],
     out: Path,
+    distrust: Callable[[Path], str | None] | None = None,
 ) -> tuple[FlatCalibration | None, tuple[str, ...]]:
     tolerances = recipe.grouping.tolerances
     run_frames = [f for f, _ in run] if recipe.library.use_new_masters else []
@@ -188,7 +196,12 @@ def _flat_calibration(
     notes: list[str] = []
 
     def pick(frame_type: FrameType) -> MasterRef | None:
-        lib = match_master(group, library, frame_type, tolerances)
+        candidates = list(library)
+        lib = match_master(group, candidates, frame_type, tolerances)
+        while lib.master is not None and distrust is not None and (why := distrust(lib.master.path)):
+            notes.append(f"library master {lib.master.path} excluded: {why}")
+            candidates = [m for m in candidates if m.path != lib.master.path]
+            lib = match_master(group, candidates, frame_type, tolerances)
         new = match_master(group, run_frames, frame_type, tolerances)
         chosen, source = lib, "library"
         if new.master is not None and (

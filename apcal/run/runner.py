@@ -75,7 +75,7 @@ def run_recipe(
     recipe = with_engine(recipe, options.engine)
     plan = prepare_plan(recipe)
     jobs = selected(plan, options.only)
-    current = set() if options.force else {j.id for j in jobs if is_up_to_date(j)}
+    current = set() if options.force else {j.id for j in jobs if is_up_to_date(j, quiet=True)}
     if show_plan:
         show_plan(plan, current)
     engine = make_engine(recipe.engine)

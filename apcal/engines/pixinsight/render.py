@@ -69,7 +69,7 @@ ENUMS: Mapping[tuple[str, str], Mapping[str, str]] = {
 INPUT_HINTS = "fits-keywords normalize only-first-image raw cfa use-roworder-keywords signed-is-physical"
 # Hints for the master file itself (FileFormatInstance.create); ImageCalibration's default output hints.
 OUTPUT_HINTS = {
-    "xisf": "properties fits-keywords no-compress-data no-embedded-data no-resolution",
+    "xisf": "properties fits-keywords no-compress-data no-embedded-data no-resolution checksums sha1",
     "fits": "",
 }
 EXTENSIONS = {"xisf": ".xisf", "fits": ".fits"}
