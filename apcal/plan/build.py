@@ -16,6 +16,7 @@ from pathlib import Path
 from apcal.frames.model import Fingerprint, Frame, FrameType, SkippedFile
 from apcal.grouping import group_frames
 from apcal.library import LibraryIndex, dark_rank, match_master
+from apcal.plan.identity import config_identity, group_identity, identity_cards, owned_output
 from apcal.plan.keywords import (
     calibration_history,
     job_hash,
@@ -63,7 +64,7 @@ def build_plan(
     for found in grouped.groups:
         group, excluded, warnings = _screen_headers(found, screening)
         integration = recipe.integration[group.type].resolved(len(group.frames))
-        output = master_dir / f"{group.type.file_prefix}_{group.name}.{ext}"
+        named = master_dir / f"{group.type.file_prefix}_{group.name}.{ext}"
         calibration, notes, master_ids = None, (), []
         depends: tuple[str, ...] = ()
         if group.type is FrameType.FLAT:
@@ -89,9 +90,14 @@ def build_plan(
             if calibration
             else ()
         )
+        group_id = group_identity(group.type, group.keys)
+        config_id = config_identity(
+            recipe.integration[group.type], calibration.params if calibration else None
+        )
+        output, clash = owned_output(named, group_id, config_id)
         keywords = master_keywords(
             group.type, group.frames, recipe.grouping.keywords(group.type), integration, digest, history
-        )
+        ) + identity_cards(group_id, config_id)
         job = Job(
             id=f"{group.type.value}/{group.name}",
             group=group,
@@ -100,7 +106,7 @@ def build_plan(
             keywords=keywords,
             calibration=calibration,
             depends_on=depends,
-            notes=(*notes, *warnings),
+            notes=(*notes, *warnings, *([clash] if clash else [])),
             excluded=excluded,
             screening=screening if recipe.screening.enabled else None,
         )

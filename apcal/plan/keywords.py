@@ -58,6 +58,8 @@ _NOT_COPIED = frozenset(
         MASTER_KEYWORD,
         HASH_KEYWORD,
         VERSION_KEYWORD,
+        "APCALGRP",  # apcal.plan.identity: a master's own, never a frame's
+        "APCALCFG",
     }
 )
 

@@ -26,7 +26,7 @@ from typing import Any
 import jinja2
 
 from apcal.frames.model import HeaderValue
-from apcal.plan.model import FlatCalibration, Job, Plan
+from apcal.plan.model import FlatCalibration, Job, Plan, colliding_stems
 
 # apcal value -> PixInsight enumeration element id, per (process, parameter). The only mapping table.
 ENUMS: Mapping[tuple[str, str], Mapping[str, str]] = {
@@ -223,7 +223,7 @@ def _job_view(plan: Plan, job: Job, number: int) -> _JobView:
     problem = ""
     if not job.inputs:
         problem = "the group has no frames"
-    elif calibration is not None and job.calibration is not None and job.calibration.colliding_stems:
+    elif calibration is not None and colliding_stems(job.inputs):
         # ImageCalibration names its outputs itself (stem + postfix): it cannot give them apcal's suffix
         problem = (
             "two frames of the group have the same file name, so their calibrated files would overwrite "
