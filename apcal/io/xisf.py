@@ -17,8 +17,10 @@ attribute, as PixInsight writes it. Characters XML 1.0 cannot hold (control char
 
 Reader: the first ``<Image>`` of the header; ``attachment``, ``inline`` and ``embedded`` locations;
 ``UInt8/16/32/64`` and ``Float32/64``; planar or normal (interleaved) pixel storage; little or big byte
-order; ``bounds``; ``zlib`` and ``zlib+sh`` compression (the whole block is inflated when the image is
-opened); other codecs (lz4, zstd: not in Python's standard library) raise FrameError when the pixels
+order; ``bounds``; ``zlib`` and ``zlib+sh`` compression (an attached planar block is inflated in bounded
+chunks to a temporary file when the image is opened, see :mod:`apcal.io.xisf_inflate`; the declared
+size must match the geometry before anything is inflated); other codecs (lz4, zstd: not in Python's
+standard library) raise FrameError when the pixels
 are opened (their header still reads). The XML is parsed with ``xml.etree`` after refusing
 any DOCTYPE, so no entity can be declared or expanded. ``<Property>`` elements are not read.
 """
@@ -27,6 +29,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import os
 import re
 import struct
 import xml.etree.ElementTree as ET
@@ -44,6 +47,7 @@ from apcal.errors import FrameError
 from apcal.frames.model import HeaderValue, Keyword
 from apcal.io.image import HeaderInfo, ImageReader, PlanarFile, SampleEncoding, is_structural, one_line
 from apcal.io.integrity import xisf_checksum_attribute
+from apcal.io.xisf_inflate import inflate_to_file, remove
 
 SIGNATURE = b"XISF0100"
 NAMESPACE = "http://www.pixinsight.com/xisf"
@@ -257,14 +261,16 @@ def read_xisf_header(path: Path) -> HeaderInfo:
 class XisfReader(ImageReader):
     """Row-block reader of the first image of an XISF file.
 
-    Uncompressed attached planar blocks are read by seeking to the rows asked for; compressed, inline,
-    embedded or interleaved blocks are decoded into memory once, when the file is opened.
+    Attached planar blocks are read by seeking to the rows asked for (a compressed one in the file it
+    was inflated to); inline, embedded or interleaved blocks are decoded into memory once, when the file
+    is opened.
     """
 
     def __init__(self, path: Path):
         path = Path(path)
         self._file: PlanarFile | None = None
         self._memory: np.ndarray | None = None
+        self._inflated: Path | None = None
         info = _header(path)
         channels, rows, cols = info.shape3
         super().__init__(path, (rows, cols) if channels == 1 else info.shape3, info.keywords)
@@ -284,7 +290,19 @@ class XisfReader(ImageReader):
                     raise FrameError(
                         f"{path}: truncated XISF data block ({file_size} bytes, the block ends at {end})"
                     )
-                if info.compression is None and info.planar:
+                if info.compression is not None:
+                    self._check_declared(expected)
+                if info.compression is not None and info.planar:  # inflated to disk, read by rows
+                    codec, declared, item = info.compression
+                    with open(path, "rb") as file:
+                        file.seek(position)
+                        self._inflated = inflate_to_file(
+                            path, file, size, declared, item if codec == "zlib+sh" else None
+                        )
+                    self._file = PlanarFile(self._inflated, 0, info.shape3, info.encoding.dtype)
+                    if os.name != "nt":  # the open file keeps its data; nothing is left on disk
+                        remove(self._inflated)
+                elif info.compression is None and info.planar:
                     if size != expected:
                         raise FrameError(
                             f"{path}: XISF data block is {size} bytes, the image needs {expected}"
@@ -324,9 +342,10 @@ class XisfReader(ImageReader):
         """Inflate and un-shuffle if needed; return the samples as (channels, rows, cols)."""
         info = self._info
         if info.compression is not None:
+            self._check_declared(expected)
             codec, size, item = info.compression
             try:
-                block = zlib.decompress(block)
+                block = zlib.decompressobj().decompress(block, size + 1)  # bounded: never a bomb
             except zlib.error as exc:
                 raise FrameError(f"{self.path}: corrupt compressed XISF data ({one_line(exc)})") from exc
             if len(block) != size:
@@ -342,6 +361,15 @@ class XisfReader(ImageReader):
         if info.planar:
             return samples.reshape(channels, rows, cols)
         return samples.reshape(rows, cols, channels).transpose(2, 0, 1)
+
+    def _check_declared(self, expected: int) -> None:
+        """The inflated size the header declares must be the geometry's, checked before inflating."""
+        assert self._info.compression is not None
+        declared = self._info.compression[1]
+        if declared != expected:
+            raise FrameError(
+                f"{self.path}: XISF compressed data declares {declared} bytes, the image needs {expected}"
+            )
 
     def _read_block(self, start: int, stop: int) -> np.ndarray:
         info = self._info
@@ -367,6 +395,8 @@ class XisfReader(ImageReader):
             self._file.close()
             self._file = None
         self._memory = None
+        remove(self._inflated)
+        self._inflated = None
 
 
 def _unshuffle(block: bytes, item: int) -> bytes:
