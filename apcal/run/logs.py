@@ -3,12 +3,18 @@
 On a terminal, messages are short and coloured and rich draws progress bars; elsewhere every line is
 timestamped plain text, so a cron mail stays readable. The run log ``<logs>/<stamp>.log`` gets
 everything at DEBUG level with timestamps, whatever ``-q``/``-v`` say.
+
+Messages quote file names and header values, which may hold a newline or an ESC: written as they are,
+a file named ``x\n2026-01-01 00:00:00 INFO    done`` would forge a log line, and escape sequences would
+drive the terminal reading a cron mail. Control characters in a message are therefore written as
+escapes (``\n``, ``\x1b``), on the console and in the run log alike.
 """
 
 from __future__ import annotations
 
 import contextlib
 import os
+import re
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -24,9 +30,23 @@ _TERMINAL = "<level>{level: <7}</level> {message}"
 _FILE = "{time:YYYY-MM-DD HH:mm:ss.SSS} {level: <7} {message}"
 
 
+_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+_NAMED = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
+
+
+def escape_controls(text: str) -> str:
+    """``text`` with every control character written as an escape (one message stays one line)."""
+    return _CONTROL.sub(lambda m: _NAMED.get(m.group()) or m.group().encode("unicode_escape").decode(), text)
+
+
+def _escape_record(record: dict) -> None:
+    record["message"] = escape_controls(record["message"])
+
+
 def configure_console(verbosity: int = 0) -> None:
     """Send messages to stderr: -1 warnings only (-q), 0 info, 1 debug (-v)."""
     level = {-1: "WARNING", 0: "INFO"}.get(verbosity, "DEBUG")
+    logger.configure(patcher=_escape_record)  # type: ignore[arg-type]
     logger.remove()
     tty = sys.stderr.isatty()
     logger.add(sys.stderr, level=level, format=_TERMINAL if tty else _PLAIN, colorize=tty)
@@ -66,8 +86,9 @@ class _FileSink:
     def write(self, message: str) -> None:
         if self._file is None:
             return
+        body = message[:-1] if message.endswith("\n") else message
         try:
-            self._file.write(message)
+            self._file.write(escape_controls(body) + "\n")
         except OSError as exc:
             self.close()
             print(
