@@ -92,7 +92,9 @@ def build_plan(
         )
         group_id = group_identity(group.type, group.keys)
         config_id = config_identity(
-            recipe.integration[group.type], calibration.params if calibration else None
+            recipe.integration[group.type],
+            calibration.params if calibration else None,
+            [m.path.name for m in calibration.masters] if calibration else (),
         )
         output, clash = owned_output(named, group_id, config_id)
         keywords = master_keywords(

@@ -7,7 +7,8 @@ unique_names` keeps names apart; across runs, each master carries two cards that
 
 * ``APCALGRP``: a hash of the frame type and the grouping keys' values *before* sanitization;
 * ``APCALCFG``: a hash of the recipe's integration (and, for flats, calibration) parameters as written,
-  not as resolved for the frame count, so a group that gains frames keeps its master.
+  not as resolved for the frame count, so a group that gains frames keeps its master; for flats, also
+  the names of the masters that calibrate them.
 
 When the planned master's file already exists and carries other values, the new master gets a suffix of
 8 hex digits of its own identity (stable, so the next run finds it again) and the plan a warning naming
@@ -20,6 +21,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+from collections.abc import Sequence
 from pathlib import Path
 
 from loguru import logger
@@ -41,9 +43,17 @@ def group_identity(frame_type: FrameType, keys: tuple[tuple[str, HeaderValue], .
     return _digest([frame_type.value, [[k, v] for k, v in keys]])
 
 
-def config_identity(integration: IntegrationParams, calibration: CalibrationParams | None) -> str:
+def config_identity(
+    integration: IntegrationParams, calibration: CalibrationParams | None, masters: Sequence[str] = ()
+) -> str:
+    """The parameters as written, and for a flat the file names of the masters that calibrate it (two
+    recipes whose flats differ only in their calibration chain are two configurations)."""
     return _digest(
-        [dataclasses.asdict(integration), dataclasses.asdict(calibration) if calibration else None]
+        [
+            dataclasses.asdict(integration),
+            dataclasses.asdict(calibration) if calibration else None,
+            sorted(masters),
+        ]
     )
 
 
