@@ -62,6 +62,8 @@ def _holder(text: str) -> str:
 def _open_lock_file(path: Path) -> IO[str]:
     """The lock file opened for reading and writing, created if absent; never through a link."""
     flags = os.O_RDWR | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0)
+    if path.is_symlink():  # also where O_NOFOLLOW does not exist (Windows)
+        raise ApcalError(f"lock file {path} is a symbolic link (refused: remove it)")
     try:
         fd = os.open(path, flags | getattr(os, "O_CLOEXEC", 0), 0o644)
     except OSError as exc:
