@@ -27,6 +27,13 @@ def resolved(path: Path) -> Path:
     return Path(os.path.realpath(path))
 
 
+def _home() -> Path | None:
+    try:
+        return resolved(Path.home())
+    except (RuntimeError, KeyError):  # no HOME and no passwd entry (some containers)
+        return None
+
+
 def dangling_link(path: Path) -> Path | None:
     """The first symbolic link on the way to ``path`` whose target does not exist, or None."""
     for part in (path, *path.parents):
@@ -49,7 +56,7 @@ def resolve_output(recipe: Recipe) -> Path:
     out = resolved(given)
     if out == Path(out.anchor):
         raise RecipeError(f"{where}: output.dir: {given} is the root folder (refused)")
-    if out == resolved(Path.home()):
+    if out == _home():
         raise RecipeError(f"{where}: output.dir: {given} is the home folder itself (refused)")
     for index, input_set in enumerate(recipe.inputs):
         folder = resolved(input_set.path)
