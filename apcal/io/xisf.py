@@ -180,6 +180,11 @@ def _parse_image(path: Path, root: ET.Element) -> _ImageInfo:
     ):
         raise FrameError(f"{path}: unsupported XISF data location {attr.get('location')!r}")
     compression = _compression(path, attr.get("compression"))
+    needed = channels * rows * cols * dtype.itemsize
+    if compression is not None and compression[1] != needed:  # checked before anything is inflated
+        raise FrameError(
+            f"{path}: XISF compressed data declares {compression[1]} bytes, the image needs {needed}"
+        )
     return _ImageInfo(
         keywords=tuple(_keyword(el) for el in image if _local(el.tag) == "FITSKeyword"),
         shape3=(channels, rows, cols),
@@ -290,8 +295,6 @@ class XisfReader(ImageReader):
                     raise FrameError(
                         f"{path}: truncated XISF data block ({file_size} bytes, the block ends at {end})"
                     )
-                if info.compression is not None:
-                    self._check_declared(expected)
                 if info.compression is not None and info.planar:  # inflated to disk, read by rows
                     codec, declared, item = info.compression
                     with open(path, "rb") as file:
@@ -342,7 +345,6 @@ class XisfReader(ImageReader):
         """Inflate and un-shuffle if needed; return the samples as (channels, rows, cols)."""
         info = self._info
         if info.compression is not None:
-            self._check_declared(expected)
             codec, size, item = info.compression
             try:
                 block = zlib.decompressobj().decompress(block, size + 1)  # bounded: never a bomb
@@ -361,15 +363,6 @@ class XisfReader(ImageReader):
         if info.planar:
             return samples.reshape(channels, rows, cols)
         return samples.reshape(rows, cols, channels).transpose(2, 0, 1)
-
-    def _check_declared(self, expected: int) -> None:
-        """The inflated size the header declares must be the geometry's, checked before inflating."""
-        assert self._info.compression is not None
-        declared = self._info.compression[1]
-        if declared != expected:
-            raise FrameError(
-                f"{self.path}: XISF compressed data declares {declared} bytes, the image needs {expected}"
-            )
 
     def _read_block(self, start: int, stop: int) -> np.ndarray:
         info = self._info
