@@ -79,7 +79,7 @@ def test_pixinsight_dies_when_apcal_is_killed(night: Path, clean) -> None:
     assert_same_masters(night, clean)
 
 
-def test_a_flooding_pixinsight_leaves_a_log_of_head_and_tail(night: Path) -> None:
+def test_a_flooding_pixinsight_leaves_a_log_of_head_and_tail(night: Path, clean) -> None:
     pixinsight_recipe(night, "flood")
     result = run_apcal("run", "recipe.yaml", cwd=night)
     assert result.returncode == 1, result.stderr  # it reported no job: every job failed
@@ -89,6 +89,9 @@ def test_a_flooding_pixinsight_leaves_a_log_of_head_and_tail(night: Path) -> Non
     assert re.search(r"\[\.\.\. \d+ bytes of PixInsight output left out \.\.\.\]", text)
     assert text.count("PixInsight says something") > 10_000  # the head and the tail are there
     assert leftovers(night) == []
+    again = run_apcal("run", "recipe.yaml", "--engine", "native", "-q", cwd=night)
+    assert again.returncode == 0, again.stderr
+    assert_same_masters(night, clean)
 
 
 def test_names_with_newlines_and_escapes_cannot_forge_log_lines(night: Path) -> None:
