@@ -7,8 +7,10 @@ data itself catches that:
 * FITS: the standard ``CHECKSUM``/``DATASUM`` cards (FITS Checksum convention), written and verified by
   astropy;
 * XISF: the ``checksum`` attribute of the ``<Image>`` element, ``sha1:<hex digest>`` of the data block
-  as stored, as the XISF 1.0 specification allows (PixInsight writes it with the ``checksums sha1``
-  output hint; ``sha256`` and ``sha512`` are verified too).
+  as stored, as the XISF 1.0 specification allows. PixInsight writes it when given the ``checksums
+  sha1`` output hint (PCL ``src/modules/file-formats/XISF/XISFInstance.cpp``, the hints parser; the
+  algorithm names are those of ``XISF::ChecksumAlgorithmId`` in ``src/pcl/XISF.cpp``); ``sha256`` and
+  ``sha512`` are verified too.
 
 :func:`verify_checksum` says whether the data matches, does not match, or carries no checksum (a file
 written by an older apcal or another program): callers decide what an unverifiable file is worth.

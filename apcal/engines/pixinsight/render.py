@@ -67,7 +67,8 @@ ENUMS: Mapping[tuple[str, str], Mapping[str, str]] = {
 
 # What ImageIntegration and ImageCalibration are told about the input files: WBPP's input hints.
 INPUT_HINTS = "fits-keywords normalize only-first-image raw cfa use-roworder-keywords signed-is-physical"
-# Hints for the master file itself (FileFormatInstance.create); ImageCalibration's default output hints.
+# Hints for the master file itself (FileFormatInstance.create); ImageCalibration's default output hints,
+# plus "checksums sha1" so a PixInsight-built master carries the checksum apcal.io.integrity verifies.
 OUTPUT_HINTS = {
     "xisf": "properties fits-keywords no-compress-data no-embedded-data no-resolution checksums sha1",
     "fits": "",
