@@ -21,7 +21,7 @@ from typing import Any
 import click
 
 from apcal import __version__
-from apcal.errors import ApcalError, RecipeError, Terminated
+from apcal.errors import EXIT_GROUP_FAILED, ApcalError, RecipeError, Terminated
 
 EXIT_INTERNAL = 70
 EXIT_INTERRUPTED = 130  # Ctrl-C: 128 + SIGINT
@@ -62,6 +62,10 @@ def handle_errors(call: Callable[[], Any]) -> int:
     except KeyboardInterrupt:
         click.echo("apcal: interrupted", err=True)
         return EXIT_INTERRUPTED
+    except OSError as exc:  # the environment (a full disk, a read-only or vanished folder), not a bug
+        where = f"{exc.filename}: " if exc.filename else ""
+        click.echo(f"apcal: {where}{exc.strerror or type(exc).__name__}", err=True)
+        return EXIT_GROUP_FAILED
     except Exception as exc:  # the one place a bug is caught: report it, keep the traceback
         crash = _write_crash_log(exc)
         where = f"details in {crash}" if crash else "the crash log could not be written"

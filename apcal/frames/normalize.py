@@ -310,6 +310,12 @@ def read_frame(path: Path, headers: Headers) -> Frame:
     except OSError as exc:
         raise FrameError(f"{path}: cannot read ({exc.strerror or exc})") from exc
     info = read_header(path)
+    samples = math.prod(info.shape)
+    if samples > headers.max_image_megapixels * 1e6:
+        raise FrameError(
+            f"{path}: image of {samples / 1e6:g} million samples ({'x'.join(map(str, info.shape[::-1]))}) "
+            f"is larger than headers.max_image_megapixels ({headers.max_image_megapixels:g}): refused"
+        )
     cut = truncation(path, info)
     if cut is not None:  # its header reads, its pixels are missing: it would fail its group every night
         raise FrameError(cut)

@@ -379,7 +379,7 @@ def write_fits(path: Path, data: np.ndarray, keywords: Sequence[Keyword]) -> Non
         # A big-endian copy: given a native array, astropy byte-swaps it in place while writing, which
         # would briefly corrupt the caller's array.
         hdu = fits.PrimaryHDU(data=np.array(data, dtype=">f4"), header=header)
-        hdu.writeto(path, output_verify="silentfix", overwrite=True, checksum=False)
+        hdu.writeto(path, output_verify="silentfix", overwrite=True, checksum=True)  # see apcal.io.integrity
 
 
 def _card(keyword: Keyword) -> fits.Card | tuple[str, str] | None:

@@ -17,8 +17,10 @@ attribute, as PixInsight writes it. Characters XML 1.0 cannot hold (control char
 
 Reader: the first ``<Image>`` of the header; ``attachment``, ``inline`` and ``embedded`` locations;
 ``UInt8/16/32/64`` and ``Float32/64``; planar or normal (interleaved) pixel storage; little or big byte
-order; ``bounds``; ``zlib`` and ``zlib+sh`` compression (the whole block is inflated when the image is
-opened); other codecs (lz4, zstd: not in Python's standard library) raise FrameError when the pixels
+order; ``bounds``; ``zlib`` and ``zlib+sh`` compression (an attached planar block is inflated in bounded
+chunks to a temporary file when the image is opened, see :mod:`apcal.io.xisf_inflate`; the declared
+size must match the geometry before anything is inflated); other codecs (lz4, zstd: not in Python's
+standard library) raise FrameError when the pixels
 are opened (their header still reads). The XML is parsed with ``xml.etree`` after refusing
 any DOCTYPE, so no entity can be declared or expanded. ``<Property>`` elements are not read.
 """
@@ -27,6 +29,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import os
 import re
 import struct
 import xml.etree.ElementTree as ET
@@ -43,6 +46,8 @@ import apcal
 from apcal.errors import FrameError
 from apcal.frames.model import HeaderValue, Keyword
 from apcal.io.image import HeaderInfo, ImageReader, PlanarFile, SampleEncoding, is_structural, one_line
+from apcal.io.integrity import xisf_checksum_attribute
+from apcal.io.xisf_inflate import inflate_to_file, remove
 
 SIGNATURE = b"XISF0100"
 NAMESPACE = "http://www.pixinsight.com/xisf"
@@ -175,6 +180,11 @@ def _parse_image(path: Path, root: ET.Element) -> _ImageInfo:
     ):
         raise FrameError(f"{path}: unsupported XISF data location {attr.get('location')!r}")
     compression = _compression(path, attr.get("compression"))
+    needed = channels * rows * cols * dtype.itemsize
+    if compression is not None and compression[1] != needed:  # checked before anything is inflated
+        raise FrameError(
+            f"{path}: XISF compressed data declares {compression[1]} bytes, the image needs {needed}"
+        )
     return _ImageInfo(
         keywords=tuple(_keyword(el) for el in image if _local(el.tag) == "FITSKeyword"),
         shape3=(channels, rows, cols),
@@ -237,6 +247,11 @@ def _header(path: Path) -> _ImageInfo:
         raise FrameError(f"{path}: cannot read ({one_line(exc)})") from exc
 
 
+def read_image_element(path: Path) -> ET.Element:
+    """The first ``<Image>`` element of the header, attributes as written (checksum, location, ...)."""
+    return _header(Path(path)).element
+
+
 def read_xisf_header(path: Path) -> HeaderInfo:
     """Keywords, shape and sample format from the XML header; reads no pixel data."""
     info = _header(Path(path))
@@ -251,14 +266,16 @@ def read_xisf_header(path: Path) -> HeaderInfo:
 class XisfReader(ImageReader):
     """Row-block reader of the first image of an XISF file.
 
-    Uncompressed attached planar blocks are read by seeking to the rows asked for; compressed, inline,
-    embedded or interleaved blocks are decoded into memory once, when the file is opened.
+    Attached planar blocks are read by seeking to the rows asked for (a compressed one in the file it
+    was inflated to); inline, embedded or interleaved blocks are decoded into memory once, when the file
+    is opened.
     """
 
     def __init__(self, path: Path):
         path = Path(path)
         self._file: PlanarFile | None = None
         self._memory: np.ndarray | None = None
+        self._inflated: Path | None = None
         info = _header(path)
         channels, rows, cols = info.shape3
         super().__init__(path, (rows, cols) if channels == 1 else info.shape3, info.keywords)
@@ -278,7 +295,17 @@ class XisfReader(ImageReader):
                     raise FrameError(
                         f"{path}: truncated XISF data block ({file_size} bytes, the block ends at {end})"
                     )
-                if info.compression is None and info.planar:
+                if info.compression is not None and info.planar:  # inflated to disk, read by rows
+                    codec, declared, item = info.compression
+                    with open(path, "rb") as file:
+                        file.seek(position)
+                        self._inflated = inflate_to_file(
+                            path, file, size, declared, item if codec == "zlib+sh" else None
+                        )
+                    self._file = PlanarFile(self._inflated, 0, info.shape3, info.encoding.dtype)
+                    if os.name != "nt":  # the open file keeps its data; nothing is left on disk
+                        remove(self._inflated)
+                elif info.compression is None and info.planar:
                     if size != expected:
                         raise FrameError(
                             f"{path}: XISF data block is {size} bytes, the image needs {expected}"
@@ -320,7 +347,7 @@ class XisfReader(ImageReader):
         if info.compression is not None:
             codec, size, item = info.compression
             try:
-                block = zlib.decompress(block)
+                block = zlib.decompressobj().decompress(block, size + 1)  # bounded: never a bomb
             except zlib.error as exc:
                 raise FrameError(f"{self.path}: corrupt compressed XISF data ({one_line(exc)})") from exc
             if len(block) != size:
@@ -361,6 +388,8 @@ class XisfReader(ImageReader):
             self._file.close()
             self._file = None
         self._memory = None
+        remove(self._inflated)
+        self._inflated = None
 
 
 def _unshuffle(block: bytes, item: int) -> bytes:
@@ -384,11 +413,13 @@ def write_xisf(
     if array.ndim == 2:
         array = array[np.newaxis]
     size = array.nbytes
+    checksum = xisf_checksum_attribute(memoryview(array.reshape(-1)).cast("B"))
     creator = creator or f"apcal {apcal.__version__}"
     created = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
     position = BLOCK_ALIGNMENT
     while True:  # the offset's own digits change the header length; settle on a fixed point
-        xml = _header_xml(array.shape, position, size, keywords, creator, created).encode("utf-8")
+        xml = _header_xml(array.shape, position, size, keywords, creator, created, checksum)
+        xml = xml.encode("utf-8")
         needed = -(-(16 + len(xml)) // BLOCK_ALIGNMENT) * BLOCK_ALIGNMENT
         if needed == position:
             break
@@ -407,6 +438,7 @@ def _header_xml(
     keywords: Sequence[Keyword],
     creator: str,
     created: str,
+    checksum: str,
 ) -> str:
     channels, rows, cols = shape
     color = "RGB" if channels == 3 else "Gray"
@@ -415,7 +447,7 @@ def _header_xml(
         f'<xisf version="1.0" xmlns="{NAMESPACE}" xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance" '
         f'xsi:schemaLocation="{NAMESPACE} http://pixinsight.com/xisf/xisf-1.0.xsd">',
         f'<Image geometry="{cols}:{rows}:{channels}" sampleFormat="Float32" bounds="0:1" '
-        f'colorSpace="{color}" location="attachment:{position}:{size}">',
+        f'colorSpace="{color}" location="attachment:{position}:{size}" checksum="{checksum}">',
     ]
     for keyword in keywords:
         if not is_structural(str(keyword.name).strip().upper()):

@@ -9,7 +9,7 @@ hashes are known from the plan), preferring this run's master when it matches at
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import replace
 from pathlib import Path
 
@@ -17,12 +17,23 @@ from apcal.frames.model import Fingerprint, Frame, FrameType, SkippedFile
 from apcal.grouping import group_frames
 from apcal.library import LibraryIndex, dark_rank, match_master
 from apcal.plan.darkscaling import dark_scaling_notes
+from apcal.plan.identity import config_identity, group_identity, identity_cards, owned_output
 from apcal.plan.keywords import (
     calibration_history,
     job_hash,
     master_keywords,
+    renamed_history,
 )
-from apcal.plan.model import FlatCalibration, Group, Job, MasterRef, PixelScreening, Plan
+from apcal.plan.model import (
+    FlatCalibration,
+    Group,
+    Job,
+    MasterRef,
+    PixelScreening,
+    Plan,
+    colliding_stems,
+)
+from apcal.plan.output_dir import resolved
 from apcal.quality.screening import screen_group
 from apcal.recipe.model import Recipe, Tolerances
 
@@ -32,8 +43,13 @@ def build_plan(
     frames: Sequence[Frame],
     skipped_files: Sequence[SkippedFile] = (),
     libraries: Sequence[LibraryIndex] = (),
+    distrust: Callable[[Path], str | None] | None = None,
 ) -> Plan:
-    """The plan for ``recipe`` over discovered ``frames`` and indexed library folders."""
+    """The plan for ``recipe`` over discovered ``frames`` and indexed library folders.
+
+    ``distrust(path)`` says why a library master matched to a flat group must not be used (its data
+    fails its checksum), or None; such a master is left out with a warning and the next best one taken.
+    """
     out = recipe.output.dir
     usable, skipped = _raw_frames(frames, out)
     grouped = group_frames(usable, recipe.grouping)
@@ -49,11 +65,13 @@ def build_plan(
     for found in grouped.groups:
         group, excluded, warnings = _screen_headers(found, screening)
         integration = recipe.integration[group.type].resolved(len(group.frames), group.type)
-        output = master_dir / f"{group.type.file_prefix}_{group.name}.{ext}"
+        named = master_dir / f"{group.type.file_prefix}_{group.name}.{ext}"
         calibration, notes, master_ids = None, (), []
         depends: tuple[str, ...] = ()
         if group.type is FrameType.FLAT:
-            calibration, notes = _flat_calibration(recipe, group, library_masters, run_masters, out)
+            calibration, notes = _flat_calibration(
+                recipe, group, library_masters, run_masters, out, distrust
+            )
             if calibration is not None:
                 master_ids = [_master_identity(m, jobs) for m in calibration.masters]
                 depends = tuple(m.job_id for m in calibration.masters if m.job_id)
@@ -66,13 +84,23 @@ def build_plan(
             master_ids,
         )
         history = (
-            calibration_history(calibration.params, [m.path.name for m in calibration.masters])
+            [
+                *calibration_history(calibration.params, [m.path.name for m in calibration.masters]),
+                *renamed_history(calibration, group.frames, ext),
+            ]
             if calibration
             else ()
         )
+        group_id = group_identity(group.type, group.keys)
+        config_id = config_identity(
+            recipe.integration[group.type],
+            calibration.params if calibration else None,
+            [m.path.name for m in calibration.masters] if calibration else (),
+        )
+        output, clash = owned_output(named, group_id, config_id)
         keywords = master_keywords(
             group.type, group.frames, recipe.grouping.keywords(group.type), integration, digest, history
-        )
+        ) + identity_cards(group_id, config_id)
         job = Job(
             id=f"{group.type.value}/{group.name}",
             group=group,
@@ -81,7 +109,7 @@ def build_plan(
             keywords=keywords,
             calibration=calibration,
             depends_on=depends,
-            notes=(*notes, *warnings),
+            notes=(*notes, *warnings, *([clash] if clash else [])),
             excluded=excluded,
             screening=screening if recipe.screening.enabled else None,
         )
@@ -128,12 +156,15 @@ def _screen_headers(
 
 def _raw_frames(frames: Sequence[Frame], out: Path) -> tuple[list[Frame], list[SkippedFile]]:
     """Leave out apcal's own output: an output folder may sit inside an input folder, and calibrated
-    flats carry their raw frame's IMAGETYP."""
-    usable = [f for f in frames if not f.path.is_relative_to(out)]
+    flats carry their raw frame's IMAGETYP. Paths are compared resolved, so an output folder reached
+    through a symbolic link (or a frame linked from it) is recognised."""
+    real_out = resolved(out)
+    ours = [resolved(f.path).is_relative_to(real_out) for f in frames]
+    usable = [f for f, own in zip(frames, ours, strict=True) if not own]
     skipped = [
         SkippedFile(f.path, "inside the output folder (apcal's own output)")
-        for f in frames
-        if f.path.is_relative_to(out)
+        for f, own in zip(frames, ours, strict=True)
+        if own
     ]
     return usable, skipped
 
@@ -166,6 +197,7 @@ def _flat_calibration(
     library: Sequence[Frame],
     run: Sequence[tuple[Frame, Job]],
     out: Path,
+    distrust: Callable[[Path], str | None] | None = None,
 ) -> tuple[FlatCalibration | None, tuple[str, ...]]:
     tolerances = recipe.grouping.tolerances
     run_frames = [f for f, _ in run] if recipe.library.use_new_masters else []
@@ -173,7 +205,12 @@ def _flat_calibration(
     notes: list[str] = []
 
     def pick(frame_type: FrameType) -> MasterRef | None:
-        lib = match_master(group, library, frame_type, tolerances)
+        candidates = list(library)
+        lib = match_master(group, candidates, frame_type, tolerances)
+        while lib.master is not None and distrust is not None and (why := distrust(lib.master.path)):
+            notes.append(f"library master {lib.master.path} excluded: {why}")
+            candidates = [m for m in candidates if m.path != lib.master.path]
+            lib = match_master(group, candidates, frame_type, tolerances)
         new = match_master(group, run_frames, frame_type, tolerances)
         chosen, source = lib, "library"
         if new.master is not None and (
@@ -216,6 +253,7 @@ def _flat_calibration(
             flatdark=flatdark,
             params=params,
             output_dir=out / "master" / "calibrated" / group.name,
+            colliding_stems=colliding_stems([f.path for f in group.frames]),
         ),
         tuple(notes),
     )

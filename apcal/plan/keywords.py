@@ -13,12 +13,15 @@ import dataclasses
 import hashlib
 import json
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from apcal import __version__
 from apcal.frames.model import Frame, FrameType, HeaderValue, Keyword
 from apcal.frames.normalize import MASTER_KEYWORD, canonical_name
 from apcal.params import CalibrationParams, IntegrationParams
+
+if TYPE_CHECKING:
+    from apcal.plan.model import FlatCalibration
 
 #: Bumped when the way masters are computed changes, so older masters are rebuilt.
 #: 2: float frames in ADU are read as 16-bit data, and ±inf as missing (apcal.io.adu, apcal.io.image).
@@ -56,6 +59,8 @@ _NOT_COPIED = frozenset(
         MASTER_KEYWORD,
         HASH_KEYWORD,
         VERSION_KEYWORD,
+        "APCALGRP",  # apcal.plan.identity: a master's own, never a frame's
+        "APCALCFG",
     }
 )
 
@@ -154,6 +159,16 @@ def calibration_history(params: CalibrationParams, masters: Sequence[str]) -> li
     """The flat calibration parameters and the masters used, as HISTORY lines."""
     lines = _history("apcal.calibration", dataclasses.asdict(params))
     return lines + [f"apcal.calibration.master: {m}"[:72] for m in masters]
+
+
+def renamed_history(calibration: FlatCalibration, frames: Sequence[Frame], extension: str) -> list[str]:
+    """One HISTORY line per flat whose calibrated file got a hash suffix (its stem is shared with another
+    frame of the group), naming the calibrated file and its source, so either can be found from the other."""
+    return [
+        f"apcal.calibration.renamed: {calibration.calibrated_path(f.path, extension).name} <- {f.path}"
+        for f in frames
+        if f.path.stem.casefold() in calibration.colliding_stems
+    ]
 
 
 def _history(prefix: str, values: dict[str, Any]) -> list[str]:

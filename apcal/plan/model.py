@@ -6,6 +6,9 @@ native engine and the PixInsight engine interchangeable per recipe.
 
 from __future__ import annotations
 
+import hashlib
+from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
@@ -64,10 +67,25 @@ class FlatCalibration:
     def masters(self) -> tuple[MasterRef, ...]:
         return tuple(m for m in (self.bias, self.dark, self.flatdark) if m is not None)
 
+    #: File stems (case-folded) that two or more of the group's frames share (dusk/ and dawn/ folders,
+    #: or '.fit' beside '.fits'): their calibrated files get a short hash of the source path.
+    colliding_stems: frozenset[str] = frozenset()
+
     def calibrated_path(self, frame: Path, extension: str) -> Path:
         """Where the calibrated ``frame`` goes: ``<output_dir>/<stem><postfix>.<extension>``, as
-        ImageCalibration names it (``extension`` without the dot)."""
-        return self.output_dir / f"{frame.stem}{self.params.output_postfix}.{extension.lstrip('.')}"
+        ImageCalibration names it (``extension`` without the dot); ``<stem>-<8 hex digits of the
+        source path's sha256><postfix>.<extension>`` when another frame of the group has the same stem,
+        so no calibrated file overwrites another (case-insensitively, as on Windows and macOS)."""
+        stem = frame.stem
+        if stem.casefold() in self.colliding_stems:
+            stem += "-" + hashlib.sha256(str(frame).encode("utf-8", "surrogateescape")).hexdigest()[:8]
+        return self.output_dir / f"{stem}{self.params.output_postfix}.{extension.lstrip('.')}"
+
+
+def colliding_stems(frames: Sequence[Path]) -> frozenset[str]:
+    """The case-folded stems that more than one of ``frames`` has."""
+    counts = Counter(p.stem.casefold() for p in frames)
+    return frozenset(stem for stem, n in counts.items() if n > 1)
 
 
 @dataclass(frozen=True)

@@ -6,11 +6,17 @@ seed-compatible command, so what ``plan`` prints is exactly what ``run`` does.
 
 from __future__ import annotations
 
+from dataclasses import replace
+from functools import cache
+from pathlib import Path
+
 from apcal.errors import RecipeError
 from apcal.frames.discovery import discover
+from apcal.io.integrity import verify_checksum
 from apcal.library import LibraryIndex, load_library
 from apcal.plan.build import build_plan
 from apcal.plan.model import Plan
+from apcal.plan.output_dir import resolve_output
 from apcal.recipe.model import Recipe
 from apcal.recipe.source import display_path
 
@@ -38,9 +44,16 @@ def check_folders(recipe: Recipe) -> None:
         raise RecipeError(problems)
 
 
+def _checksum_failure(path: Path) -> str | None:
+    """Why a library master's data cannot be trusted (it fails its checksum), or None."""
+    integrity = verify_checksum(path)
+    return None if integrity.ok is not False else integrity.problem
+
+
 def prepare_plan(recipe: Recipe) -> Plan:
     """The plan ``apcal run`` would execute for ``recipe`` (reads headers only)."""
     check_folders(recipe)
+    recipe = replace(recipe, output=replace(recipe.output, dir=resolve_output(recipe)))
     found = discover(recipe.inputs, recipe.headers)
     libraries: list[LibraryIndex] = [
         load_library(folder, recipe.headers)
@@ -48,4 +61,4 @@ def prepare_plan(recipe: Recipe) -> Plan:
             f for f in (recipe.library.bias, recipe.library.dark, recipe.library.flatdark) if f is not None
         )
     ]
-    return build_plan(recipe, found.frames, found.skipped, libraries)
+    return build_plan(recipe, found.frames, found.skipped, libraries, distrust=cache(_checksum_failure))

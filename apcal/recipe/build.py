@@ -121,6 +121,7 @@ def build_recipe(located: Located, data: dict[str, Any]) -> Recipe:
             keyword_aliases=MappingProxyType(dict(hdr["keyword_aliases"])),
             timezone=hdr.get("timezone"),
             longitude=hdr.get("longitude"),
+            max_image_megapixels=float(hdr["max_image_megapixels"]),
         ),
         screening=build_screening(data.get("screening", {})),
     )

@@ -2,7 +2,7 @@
 
 Bases are merged in the order listed, then the recipe itself on top: mappings merge key by key; lists and
 scalars replace. Relative base paths are relative to the file that names them. A cycle is reported with
-the chain of files that forms it.
+the chain of files that forms it. A base that has none of a recipe's keys is refused without quoting it.
 """
 
 from __future__ import annotations
@@ -11,7 +11,8 @@ from pathlib import Path
 from typing import Any
 
 from apcal.errors import RecipeError
-from apcal.recipe.source import Located, Mark, PathKey, read_recipe_file
+from apcal.recipe.schema import recipe_schema
+from apcal.recipe.source import Located, Mark, PathKey, display_path, read_recipe_file
 
 
 def load_with_bases(path: Path) -> Located:
@@ -21,6 +22,8 @@ def load_with_bases(path: Path) -> Located:
 
 def _load(path: Path, chain: tuple[Path, ...]) -> Located:
     own = read_recipe_file(path)
+    if chain:
+        _refuse_non_recipe(own)
     bases = _base_paths(own)
     if not bases:
         return own
@@ -36,6 +39,17 @@ def _load(path: Path, chain: tuple[Path, ...]) -> Located:
         merged = loaded if merged is None else merge(merged, loaded)
     assert merged is not None
     return merge(merged, own)
+
+
+def _refuse_non_recipe(base: Located) -> None:
+    """RecipeError when a base has none of a recipe's keys: ``extends: ../../etc/shadow`` must not get
+    its lines quoted back as unknown keys, so such a file is refused without showing its contents."""
+    known = {*recipe_schema().get("properties", {}), "extends", "vars"}
+    if not any(key in known for key in base.data):
+        raise RecipeError(
+            f"{display_path(base.file)}: not an apcal recipe (none of its keys is a recipe key; "
+            "its contents are not shown)"
+        )
 
 
 def _base_paths(located: Located) -> list[tuple[Path, Mark]]:

@@ -116,6 +116,7 @@ class Headers:
     keyword_aliases: Mapping[str, str]
     timezone: str | None = None
     longitude: float | None = None
+    max_image_megapixels: float = 1000.0  # larger geometries are refused before reading pixels
 
 
 @dataclass(frozen=True)

@@ -34,6 +34,9 @@ def validate(located: Located) -> list[str]:
     found: list[tuple[tuple[str, int, int], str]] = []
     for error in validator.iter_errors(located.data):
         for path, message, at_key in _explain(error):
+            written = located.expanded.get(path)
+            if written is not None:  # never echo a variable's value: show what the recipe says
+                message = message.replace(repr(error.instance), f"{written!r} (expanded)")
             mark = located.mark((*path, "<key>")) if at_key else located.mark(path)
             found.append(((str(mark.file), mark.line, mark.col), f"{mark}: {json_path(path)}: {message}"))
     found.sort()

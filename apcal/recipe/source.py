@@ -6,7 +6,7 @@ name ``recipe.yaml:LINE:COL``, even after base recipes are merged in. Only ``yam
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +15,12 @@ import yaml
 from apcal.errors import RecipeError
 
 PathKey = tuple[str | int, ...]
+
+#: Bounds on a recipe file, far above any real recipe: its size, its nesting, and its number of values
+#: once YAML aliases are expanded.
+MAX_RECIPE_BYTES = 1024 * 1024
+MAX_DEPTH = 64
+MAX_NODES = 100_000
 
 
 @dataclass(frozen=True)
@@ -57,6 +63,9 @@ class Located:
     data: dict[str, Any]
     marks: dict[PathKey, Mark]
     file: Path
+    #: values that came from ``${...}`` expansion, by path, as written: messages show these, never the
+    #: expanded value (it may be a secret from the environment)
+    expanded: dict[PathKey, str] = field(default_factory=dict)
 
     def mark(self, path: PathKey) -> Mark:
         """The mark of ``path``, or of its nearest marked ancestor (the file's start for the root)."""
@@ -71,6 +80,8 @@ def read_recipe_file(path: Path) -> Located:
     """Parse ``path`` safely; raise RecipeError naming the file and position for any YAML problem."""
     shown = display_path(path)
     try:
+        if path.stat().st_size > MAX_RECIPE_BYTES:
+            raise RecipeError(f"{shown}: larger than {MAX_RECIPE_BYTES // 1024} KiB: not a recipe (refused)")
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
         raise RecipeError(f"{shown}: recipe file not found") from None
@@ -93,6 +104,7 @@ def read_recipe_file(path: Path) -> Located:
         node = loader.get_single_node()
         if node is None:
             raise RecipeError(f"{shown}:1:1: the recipe is empty")
+        _check_expanded_size(node, shown)
         data = loader.construct_document(node)
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
@@ -101,6 +113,8 @@ def read_recipe_file(path: Path) -> Located:
         raise RecipeError(f"{where}: YAML syntax error: {problem}") from None
     except yaml.YAMLError as exc:
         raise RecipeError(f"{shown}: YAML error: {exc}") from None
+    except RecursionError:  # nesting thousands deep, before the size check could run
+        raise RecipeError(f"{shown}: the recipe nests deeper than {MAX_DEPTH} levels (refused)") from None
     finally:
         loader.dispose()
 
@@ -116,6 +130,35 @@ def read_recipe_file(path: Path) -> Located:
     if problems:
         raise RecipeError(problems)
     return Located(data=data, marks=marks, file=path)
+
+
+def _check_expanded_size(root: yaml.Node, shown: str) -> None:
+    """RecipeError when the document, with every alias expanded, is deeper than MAX_DEPTH or holds more
+    than MAX_NODES nodes: a "billion laughs" of nested aliases is a few lines of YAML that would expand
+    to billions of values in every later step (merging, variables, validation). Counted on the node
+    graph, each shared node once, so the check itself stays small."""
+    sizes: dict[int, int] = {}
+
+    def size(node: yaml.Node, depth: int) -> int:
+        if depth > MAX_DEPTH:
+            raise RecipeError(f"{shown}: the recipe nests deeper than {MAX_DEPTH} levels (refused)")
+        known = sizes.get(id(node))
+        if known is not None:
+            return known
+        sizes[id(node)] = MAX_NODES + 1  # a node met again inside itself: a recursive alias
+        if isinstance(node, yaml.SequenceNode):
+            total = 1 + sum(size(item, depth + 1) for item in node.value)
+        elif isinstance(node, yaml.MappingNode):
+            total = 1 + sum(size(k, depth + 1) + size(v, depth + 1) for k, v in node.value)
+        else:
+            total = 1
+        if total > MAX_NODES:
+            where = f"{shown}:{node.start_mark.line + 1}:{node.start_mark.column + 1}"
+            raise RecipeError(f"{where}: expands to more than {MAX_NODES} values through aliases (refused)")
+        sizes[id(node)] = total
+        return total
+
+    size(root, 0)
 
 
 def _mark(file: Path, mark: yaml.Mark) -> Mark:

@@ -5,6 +5,11 @@ environment variable, ``${env:NAME:-fallback}`` with a fallback when it is unset
 ``${``. A string that is exactly one ``${NAME}`` takes the variable's own type (a number stays a
 number). Variables may use other variables and the environment; a loop between them is an error.
 Keys are never expanded, so the shape of a recipe cannot depend on the environment.
+
+Expansion is bounded: variables may refer to variables at most :data:`MAX_DEPTH` deep, and no value may
+expand to more than :data:`MAX_LENGTH` characters (``a: ${b}${b}``, ``b: ${c}${c}``, ... doubles at
+each step). Error messages name variables, never their values: a value may be a secret from the
+environment.
 """
 
 from __future__ import annotations
@@ -16,12 +21,19 @@ from typing import Any
 
 from apcal.recipe.source import Located, PathKey, json_path
 
+MAX_DEPTH = 32
+MAX_LENGTH = 64 * 1024
+
 _REF = re.compile(r"\$\$\{|\$\{([^}]*)\}")
 _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
 
 class _Undefined(Exception):
     pass
+
+
+class _Refused(_Undefined):
+    """A bound was exceeded: reported once, alone (a bomb would otherwise give thousands of lines)."""
 
 
 def expand_variables(located: Located, environ: Mapping[str, str] | None = None) -> list[str]:
@@ -41,6 +53,8 @@ def expand_variables(located: Located, environ: Mapping[str, str] | None = None)
             raise _Undefined(f"undefined variable '{name}'")
         if name in stack:
             raise _Undefined("variable loop: " + " -> ".join((*stack[stack.index(name) :], name)))
+        if len(stack) >= MAX_DEPTH:
+            raise _Refused(f"variables refer to variables more than {MAX_DEPTH} deep (refused)")
         value = raw_vars[name]
         if isinstance(value, str):
             value = _substitute(value, lambda n: resolve(n, (*stack, name)), env)
@@ -52,6 +66,8 @@ def expand_variables(located: Located, environ: Mapping[str, str] | None = None)
             resolve(name, ())
         except _Undefined as exc:
             problems.append(f"{located.mark(('vars', name))}: {json_path(('vars', name))}: {exc}")
+            if isinstance(exc, _Refused):
+                return problems[-1:]
 
     def walk(value: Any, path: PathKey) -> Any:
         if isinstance(value, dict):
@@ -60,9 +76,13 @@ def expand_variables(located: Located, environ: Mapping[str, str] | None = None)
             return [walk(v, (*path, i)) for i, v in enumerate(value)]
         if isinstance(value, str) and "$" in value:
             try:
-                return _substitute(value, lambda n: resolve(n, ()), env)
+                expanded = _substitute(value, lambda n: resolve(n, ()), env)
             except _Undefined as exc:
                 problems.append(f"{located.mark(path)}: {json_path(path)}: {exc}")
+            else:
+                if expanded != value:
+                    located.expanded[path] = value
+                return expanded
         return value
 
     located.data = walk(located.data, ())
@@ -89,4 +109,7 @@ def _substitute(text: str, variable: Any, env: Mapping[str, str]) -> Any:
             raise _Undefined(f"bad reference '${{{ref}}}': use ${{NAME}} or ${{env:NAME}}")
         return str(variable(ref))
 
-    return _REF.sub(one, text)
+    expanded = _REF.sub(one, text)
+    if len(expanded) > MAX_LENGTH:
+        raise _Refused(f"expands to more than {MAX_LENGTH} characters (refused)")
+    return expanded

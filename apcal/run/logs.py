@@ -3,11 +3,18 @@
 On a terminal, messages are short and coloured and rich draws progress bars; elsewhere every line is
 timestamped plain text, so a cron mail stays readable. The run log ``<logs>/<stamp>.log`` gets
 everything at DEBUG level with timestamps, whatever ``-q``/``-v`` say.
+
+Messages quote file names and header values, which may hold a newline or an ESC: written as they are,
+a file named ``x\n2026-01-01 00:00:00 INFO    done`` would forge a log line, and escape sequences would
+drive the terminal reading a cron mail. Control characters in a message are therefore written as
+escapes (``\n``, ``\x1b``), on the console and in the run log alike.
 """
 
 from __future__ import annotations
 
 import contextlib
+import os
+import re
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -16,14 +23,30 @@ from typing import IO
 
 from loguru import logger
 
+from apcal.errors import ApcalError
+
 _PLAIN = "{time:YYYY-MM-DD HH:mm:ss} {level: <7} {message}"
 _TERMINAL = "<level>{level: <7}</level> {message}"
 _FILE = "{time:YYYY-MM-DD HH:mm:ss.SSS} {level: <7} {message}"
 
 
+_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+_NAMED = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
+
+
+def escape_controls(text: str) -> str:
+    """``text`` with every control character written as an escape (one message stays one line)."""
+    return _CONTROL.sub(lambda m: _NAMED.get(m.group()) or m.group().encode("unicode_escape").decode(), text)
+
+
+def _escape_record(record: dict) -> None:
+    record["message"] = escape_controls(record["message"])
+
+
 def configure_console(verbosity: int = 0) -> None:
     """Send messages to stderr: -1 warnings only (-q), 0 info, 1 debug (-v)."""
     level = {-1: "WARNING", 0: "INFO"}.get(verbosity, "DEBUG")
+    logger.configure(patcher=_escape_record)  # type: ignore[arg-type]
     logger.remove()
     tty = sys.stderr.isatty()
     logger.add(sys.stderr, level=level, format=_TERMINAL if tty else _PLAIN, colorize=tty)
@@ -36,8 +59,11 @@ def run_log(path: Path) -> Iterator[None]:
     A log that cannot be written (disk full, file-size limit) never stops the run: the first failure is
     reported on stderr, once, and the run goes on without its log file.
     """
-    path.parent.mkdir(parents=True, exist_ok=True)
-    sink = _FileSink(path)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        sink = _FileSink(path)
+    except OSError as exc:  # a full disk, a read-only folder, a planted link: one line, exit 2
+        raise ApcalError(f"cannot write the run log {path}: {exc.strerror or exc}") from None
     handler = logger.add(sink.write, level="DEBUG", format=_FILE, colorize=False)
     try:
         yield
@@ -51,15 +77,18 @@ class _FileSink:
 
     def __init__(self, path: Path) -> None:
         self.path = path
+        flags = os.O_WRONLY | os.O_APPEND | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0)
+        fd = os.open(path, flags | getattr(os, "O_CLOEXEC", 0), 0o644)  # never through a planted link
         self._file: IO[str] | None = open(  # noqa: SIM115 - open for the whole run
-            path, "a", encoding="utf-8", errors="backslashreplace", buffering=1
+            fd, "a", encoding="utf-8", errors="backslashreplace", buffering=1
         )
 
     def write(self, message: str) -> None:
         if self._file is None:
             return
+        body = message[:-1] if message.endswith("\n") else message
         try:
-            self._file.write(message)
+            self._file.write(escape_controls(body) + "\n")
         except OSError as exc:
             self.close()
             print(

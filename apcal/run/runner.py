@@ -21,6 +21,7 @@ from apcal.errors import EXIT_GROUP_FAILED, EXIT_OK, Terminated
 from apcal.frames.model import FrameType
 from apcal.plan.darkscaling import scale_warnings
 from apcal.plan.model import Job, Plan
+from apcal.plan.output_dir import refuse_linked_folders
 from apcal.plan.prepare import prepare_plan
 from apcal.recipe.model import Recipe
 from apcal.run.lock import output_lock
@@ -75,7 +76,7 @@ def run_recipe(
     recipe = with_engine(recipe, options.engine)
     plan = prepare_plan(recipe)
     jobs = selected(plan, options.only)
-    current = set() if options.force else {j.id for j in jobs if is_up_to_date(j)}
+    current = set() if options.force else {j.id for j in jobs if is_up_to_date(j, quiet=True)}
     if show_plan:
         show_plan(plan, current)
     engine = make_engine(recipe.engine)
@@ -84,6 +85,7 @@ def run_recipe(
     engine.check(plan)
 
     with output_lock(plan.output_dir):
+        refuse_linked_folders(plan.output_dir, [plan.master_dir, plan.calibrated_dir, plan.logs_dir])
         # Decided again under the lock: a run that held it may have just built some of these.
         current = set() if options.force else {j.id for j in jobs if is_up_to_date(j)}
         stamp = time.strftime("%Y%m%d_%H%M%S")

@@ -11,12 +11,19 @@ writes are matched:
 * ``<stem>.apcal-partial<ext>``: a master the PixInsight script had not finished moving into place;
 * ``.<stamp>_pixinsight_console.tmp``, ``.<stamp>_pixinsight_status.tmp`` and
   ``<stamp>_calibrate_masters.js.tmp``: the PixInsight engine's files in the logs folder.
+
+A file is removed only when apcal can tell it made it: its name matches, it is a regular file (not a
+link, FIFO or device), it belongs to the user running apcal, and it was reached without passing through
+a symbolic link (the walk never follows one, and a linked ``master/`` or ``logs/`` is not entered), so a
+planted link can never steer the clean-up outside the output folder.
 """
 
 from __future__ import annotations
 
 import contextlib
+import os
 import re
+import stat
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -37,11 +44,33 @@ def stale_temporaries(master_dir: Path, logs_dir: Path) -> list[Path]:
     """apcal's temporary files under ``master_dir`` (calibrated flats' folders included) and in
     ``logs_dir``, in path order. Call it only while holding the output folder's lock."""
     found: set[Path] = set()
-    if master_dir.is_dir():
-        found.update(p for p in master_dir.rglob("*") if is_temporary(p.name) and p.is_file())
-    if logs_dir.is_dir():
-        found.update(p for p in logs_dir.iterdir() if is_temporary(p.name) and p.is_file())
+    if _real_folder(master_dir):
+        for folder, dirs, files in os.walk(master_dir, followlinks=False):
+            dirs[:] = [d for d in dirs if _real_folder(Path(folder, d))]
+            found.update(Path(folder, f) for f in files if _made_by_us(Path(folder, f)))
+    if _real_folder(logs_dir):
+        found.update(p for p in logs_dir.iterdir() if _made_by_us(p))
     return sorted(found)
+
+
+def _real_folder(path: Path) -> bool:
+    """A folder reached as itself, not through a symbolic link."""
+    try:
+        return stat.S_ISDIR(os.lstat(path).st_mode)
+    except OSError:
+        return False
+
+
+def _made_by_us(path: Path) -> bool:
+    """A regular file (not a link) with one of apcal's temporary names, owned by this user."""
+    if not is_temporary(path.name):
+        return False
+    try:
+        st = os.lstat(path)
+    except OSError:
+        return False
+    owner = os.geteuid() if hasattr(os, "geteuid") else st.st_uid
+    return stat.S_ISREG(st.st_mode) and st.st_uid == owner
 
 
 def remove(paths: Iterable[Path]) -> list[Path]:

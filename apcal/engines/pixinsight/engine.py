@@ -19,6 +19,7 @@ from typing import Any
 from loguru import logger
 
 from apcal.engines.base import JobResult, RunContext
+from apcal.engines.pixinsight.capture import read_capped
 from apcal.engines.pixinsight.render import calibrated_path, render_script
 from apcal.engines.pixinsight.runner import (
     STATUS_PREFIX,
@@ -195,7 +196,7 @@ def _append(path: Path, text: str) -> None:
 def _collect(path: Path) -> str:
     """The text of a temporary file PixInsight wrote (empty if it did not), removing the file."""
     try:
-        text = path.read_bytes().decode("utf-8", errors="replace")
+        text = read_capped(path).decode("utf-8", errors="replace")  # a runaway PixInsight: head and tail
     except FileNotFoundError:
         return ""
     path.unlink(missing_ok=True)

@@ -27,7 +27,7 @@ import jinja2
 
 from apcal.frames.model import HeaderValue
 from apcal.plan.darkscaling import dark_scaling_notes, is_cfa, scaled_dark
-from apcal.plan.model import FlatCalibration, Job, Plan
+from apcal.plan.model import FlatCalibration, Job, Plan, colliding_stems
 
 # apcal value -> PixInsight enumeration element id, per (process, parameter). The only mapping table.
 ENUMS: Mapping[tuple[str, str], Mapping[str, str]] = {
@@ -74,9 +74,10 @@ INPUT_HINTS = "fits-keywords normalize only-first-image raw cfa use-roworder-key
 # ApplyOutOfRangePolicy). The FITS reader also turns NaN and infinities into 0 (fixNonFinite, on for
 # hinted reads), where the native engine treats them as missing samples.
 ADU_INPUT_HINTS = "lower-range 0 upper-range 65535"
-# Hints for the master file itself (FileFormatInstance.create); ImageCalibration's default output hints.
+# Hints for the master file itself (FileFormatInstance.create); ImageCalibration's default output hints,
+# plus "checksums sha1" so a PixInsight-built master carries the checksum apcal.io.integrity verifies.
 OUTPUT_HINTS = {
-    "xisf": "properties fits-keywords no-compress-data no-embedded-data no-resolution",
+    "xisf": "properties fits-keywords no-compress-data no-embedded-data no-resolution checksums sha1",
     "fits": "",
 }
 EXTENSIONS = {"xisf": ".xisf", "fits": ".fits"}
@@ -248,7 +249,8 @@ def _job_view(plan: Plan, job: Job, number: int) -> _JobView:
     problem = ""
     if not job.inputs:
         problem = "the group has no frames"
-    elif calibration is not None and len(set(calibration.outputs)) != len(calibration.outputs):
+    elif calibration is not None and colliding_stems(job.inputs):
+        # ImageCalibration names its outputs itself (stem + postfix): it cannot give them apcal's suffix
         problem = (
             "two frames of the group have the same file name, so their calibrated files would overwrite "
             f"each other in {calibration.output_dir}"

@@ -24,16 +24,19 @@ import json
 import os
 import signal
 import subprocess
+import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, NamedTuple
 
+from apcal.engines.pixinsight.capture import start_copier
 from apcal.recipe.model import PixInsightSettings
 
 DEFAULT_BINARY = "PixInsight"  # shown in script-only commands when no binary is configured
 STATUS_PREFIX = "APCAL-STATUS"
 _KILL_GRACE = 5.0  # seconds between SIGTERM and SIGKILL
+_PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
 
 
 class RunOutcome(NamedTuple):
@@ -63,10 +66,12 @@ def run_pixinsight(command: Sequence[str], *, timeout: float, log_path: Path) ->
         process = subprocess.Popen(
             list(command),
             stdin=subprocess.DEVNULL,
-            stdout=log,
+            stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
             **_new_group(),
         )
+        assert process.stdout is not None
+        copier = start_copier(process.stdout, log)  # head and tail only: never a 1 GB run log
         try:
             returncode: int | None = process.wait(timeout=timeout)
             timed_out = False
@@ -76,13 +81,32 @@ def run_pixinsight(command: Sequence[str], *, timeout: float, log_path: Path) ->
         except BaseException:
             _kill_group(process)
             raise
+        finally:
+            copier.join(timeout=_KILL_GRACE)  # a child PixInsight left may hold the pipe: not forever
+            process.stdout.close()
     return RunOutcome(returncode=returncode, timed_out=timed_out, seconds=time.monotonic() - started)
 
 
 def _new_group() -> dict[str, Any]:
+    """PixInsight in a process group of its own (killed as a group) that dies with apcal on Linux."""
     if os.name == "nt":
         return {"creationflags": subprocess.CREATE_NEW_PROCESS_GROUP}  # type: ignore[attr-defined]
+    if sys.platform.startswith("linux"):
+        return {"start_new_session": True, "preexec_fn": _die_with_parent}
     return {"start_new_session": True}
+
+
+def _die_with_parent() -> None:
+    """In the child before exec: ask the kernel for SIGKILL when apcal dies (PR_SET_PDEATHSIG), so a
+    SIGKILLed apcal leaves no PixInsight running against the next run; and if apcal is already gone
+    (it died between fork and here), go too."""
+    import ctypes
+
+    parent = os.getppid()
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+    if os.getppid() != parent:
+        os._exit(1)
 
 
 def _kill_group(process: subprocess.Popen) -> None:

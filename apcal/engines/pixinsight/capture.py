@@ -1,0 +1,62 @@
+"""PixInsight's output, kept within bounds: the head and the tail, never a gigabyte in the run log.
+
+A PixInsight that loops printing (a script error in a loop, a verbose module) once left a 1 GB run log.
+What it prints is copied into the log as it comes, up to :data:`HEAD_BYTES`; after that only the last
+:data:`TAIL_BYTES` are kept, and written after a line saying how much was left out. Files PixInsight
+writes (its console log, the script's status lines) are read the same way.
+"""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+from typing import BinaryIO
+
+HEAD_BYTES = 1024 * 1024
+TAIL_BYTES = 1024 * 1024
+_CHUNK = 64 * 1024
+
+
+def _omitted(count: int) -> bytes:
+    return f"\n[... {count} bytes of PixInsight output left out ...]\n".encode()
+
+
+def copy_capped(source: BinaryIO, dest: BinaryIO, head: int = HEAD_BYTES, tail: int = TAIL_BYTES) -> None:
+    """Copy ``source`` to ``dest`` until end of file, keeping only its first ``head`` and last ``tail``
+    bytes when it is longer than both."""
+    written = 0
+    kept = bytearray()
+    dropped = 0
+    while chunk := source.read(_CHUNK):
+        if written < head:
+            part = chunk[: head - written]
+            dest.write(part)
+            written += len(part)
+            chunk = chunk[len(part) :]
+        if chunk:
+            kept += chunk
+            if len(kept) > tail:
+                dropped += len(kept) - tail
+                del kept[: len(kept) - tail]
+    if dropped:
+        dest.write(_omitted(dropped))
+    dest.write(bytes(kept))
+
+
+def start_copier(source: BinaryIO, dest: BinaryIO) -> threading.Thread:
+    """:func:`copy_capped` in a daemon thread (join it once the process has ended)."""
+    thread = threading.Thread(target=copy_capped, args=(source, dest), daemon=True, name="apcal-pi-output")
+    thread.start()
+    return thread
+
+
+def read_capped(path: Path, head: int = HEAD_BYTES, tail: int = TAIL_BYTES) -> bytes:
+    """The bytes of ``path``, or its first ``head`` and last ``tail`` with a note between when longer."""
+    with open(path, "rb") as file:
+        size = file.seek(0, 2)
+        file.seek(0)
+        if size <= head + tail:
+            return file.read()
+        first = file.read(head)
+        file.seek(size - tail)
+        return first + _omitted(size - head - tail) + file.read()
