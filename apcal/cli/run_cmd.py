@@ -30,23 +30,14 @@ def command(
     Masters whose input files and parameters are unchanged since they were built are skipped; a second
     run on the same output folder while one is running exits with code 3.
     """
-    from apcal.cli.progress import job_progress
-    from apcal.cli.show import console, print_plan
+    from apcal.cli.progress import run_display
     from apcal.frames.model import FrameType
     from apcal.recipe import load_recipe
-    from apcal.run.logs import configure_console
     from apcal.run.runner import RunOptions, run_recipe
 
-    configure_console(verbosity)
-    out = console()
     options = RunOptions(
         dry_run=dry_run, force=force, only={FrameType(o) for o in only} or None, engine=engine
     )
-
-    def show(plan, current):  # type: ignore[no-untyped-def]
-        if verbosity >= 0:
-            print_plan(out, plan, current)
-
-    with job_progress(verbosity >= 0) as progress:
-        outcome = run_recipe(load_recipe(recipe), options, show_plan=show, progress=progress)
+    with run_display(verbosity) as progress:
+        outcome = run_recipe(load_recipe(recipe), options, progress=progress)
     return outcome.exit_code

@@ -121,6 +121,10 @@ def write_html_report(
         ks = [k for k in (group.get("dark_scales") or {}).values() if k is not None]
         entry["dark_k"] = (min(ks), max(ks), len(ks)) if ks else None
         entry["excluded"] = list(group.get("excluded") or [])
+        # frames integrated (NCOMBINE): the group's frames less those screened out on their pixels; frames
+        # screened on their headers at plan time are not among the group's frames at all
+        frames = set((group.get("group") or {}).get("frames") or [])
+        entry["used"] = len(frames) - sum(e.get("path") in frames for e in entry["excluded"])
         masters.append(entry)
 
     html = _template().render(

@@ -1,8 +1,9 @@
 """Where a run's messages go: the terminal (or cron's mail) and the run log, through loguru.
 
-On a terminal, messages are short and coloured and rich draws progress bars; elsewhere every line is
-timestamped plain text, so a cron mail stays readable. The run log ``<logs>/<stamp>.log`` gets
-everything at DEBUG level with timestamps, whatever ``-q``/``-v`` say.
+On a terminal, messages are short and coloured and rich draws progress bars (:mod:`apcal.cli.progress`);
+elsewhere every message is one plain line, warnings and errors marked, so a cron mail stays readable at
+80 columns (the mail has its date). The run log ``<logs>/<stamp>.log`` gets everything at DEBUG level
+with timestamps, whatever ``-q``/``-v`` say.
 """
 
 from __future__ import annotations
@@ -16,17 +17,25 @@ from typing import IO
 
 from loguru import logger
 
-_PLAIN = "{time:YYYY-MM-DD HH:mm:ss} {level: <7} {message}"
-_TERMINAL = "<level>{level: <7}</level> {message}"
 _FILE = "{time:YYYY-MM-DD HH:mm:ss.SSS} {level: <7} {message}"
 
 
+def console_level(verbosity: int) -> str:
+    """-1 warnings only (-q), 0 info, 1 debug (-v)."""
+    return {-1: "WARNING", 0: "INFO"}.get(verbosity, "DEBUG")
+
+
+def plain_format(record: dict) -> str:  # type: ignore[type-arg]
+    """One plain line: an information as it is, anything else prefixed with its level."""
+    level = record["level"].name
+    prefix = "" if level in ("INFO", "SUCCESS") else f"{level.lower()}: "
+    return prefix + "{message}\n"
+
+
 def configure_console(verbosity: int = 0) -> None:
-    """Send messages to stderr: -1 warnings only (-q), 0 info, 1 debug (-v)."""
-    level = {-1: "WARNING", 0: "INFO"}.get(verbosity, "DEBUG")
+    """Messages to stderr as plain lines (commands that build use :func:`apcal.cli.progress.run_display`)."""
     logger.remove()
-    tty = sys.stderr.isatty()
-    logger.add(sys.stderr, level=level, format=_TERMINAL if tty else _PLAIN, colorize=tty)
+    logger.add(sys.stderr, level=console_level(verbosity), format=plain_format, colorize=False)
 
 
 @contextmanager
