@@ -95,9 +95,11 @@ def skipped_line(skipped: SkippedFile) -> str:
     return f"skipped {shown(skipped.path)}: {reason}"
 
 
-def expected_skips_line(skipped: Iterable[SkippedFile]) -> str | None:
-    """One line counting the files left out for an expected reason (lights, duplicates, not frames)."""
-    items = [s for s in skipped if not is_problem(s)]
+def expected_skips_line(skipped: Iterable[SkippedFile], output_dir: Path) -> str | None:
+    """One line counting the files left out for an expected reason (lights, duplicates, not frames);
+    apcal's own files, when the output folder lies inside an input folder, are not counted."""
+    out = output_dir.resolve()
+    items = [s for s in skipped if not is_problem(s) and not s.path.resolve().is_relative_to(out)]
     if not items:
         return None
     counts: dict[str, int] = {}

@@ -19,10 +19,11 @@ from loguru import logger
 
 from apcal.engines import make_engine
 from apcal.engines.base import JobResult, ProgressCallback, RunContext
-from apcal.errors import EXIT_GROUP_FAILED, EXIT_OK, Terminated
+from apcal.errors import EXIT_GROUP_FAILED, EXIT_OK, ApcalError, Terminated
 from apcal.frames.model import FrameType
 from apcal.plan.model import Job, Plan
 from apcal.plan.prepare import prepare_plan
+from apcal.plan.usable import nothing_to_do
 from apcal.recipe.model import Recipe
 from apcal.run.console_lines import (
     expected_skips_line,
@@ -98,6 +99,9 @@ def run_recipe(
     recipe = with_engine(recipe, options.engine)
     plan = prepare_plan(recipe)
     jobs = selected(plan, options.only)
+    reason = nothing_to_do(recipe, plan, jobs, sorted(t.value for t in options.only or ()))
+    if reason:
+        raise ApcalError(f"nothing to build: {reason}")
     engine = make_engine(recipe.engine)
     if options.dry_run:
         current = set() if options.force else {j.id for j in jobs if is_up_to_date(j)}
@@ -203,7 +207,7 @@ def _log_plan(recipe: Recipe, plan: Plan, jobs: list[Job], current: set[str], en
             logger.bind(named=True).warning(skipped_line(skipped))
         else:
             logger.debug(skipped_line(skipped))
-    line = expected_skips_line(plan.skipped_files)
+    line = expected_skips_line(plan.skipped_files, plan.output_dir)
     if line:
         logger.info(line)
     for note in plan.notes:

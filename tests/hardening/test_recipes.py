@@ -91,7 +91,7 @@ def test_a_library_folder_without_masters_is_a_note(night: Path, clean) -> None:
     result = run_apcal("run", "recipe.yaml", "-q", cwd=night)
     assert result.returncode == 0, result.stderr
     report = last_report(night)
-    assert report["notes"] == [f"library folder {night / 'library'} holds no usable masters (0 other files)"]
+    assert report["notes"] == [f"library folder {night / 'library'} holds no usable masters (1 other files)"]
     assert_same_masters(night, clean)
 
 
