@@ -212,7 +212,7 @@ def _flat_calibration(
             dark=dark,
             flatdark=flatdark,
             params=params,
-            output_dir=out / "master" / "calibrated" / group.name,
+            output_dir=out / "calibrated" / group.name,  # master/ holds masters only
         ),
         tuple(notes),
     )

@@ -131,11 +131,6 @@ def write_preview_png(image: np.ndarray, path: Path) -> Path:
     return path
 
 
-def preview_path(master: Path) -> Path:
-    """Where a master's preview goes: beside it, same name, ``.png``."""
-    return Path(master).with_suffix(".png")
-
-
 def histogram_png(image: np.ndarray, *, bins: int = 256) -> bytes:
     """A small histogram of ``image`` (log counts, the central 99.9 % of values) as PNG bytes."""
     from matplotlib.figure import Figure  # a bare Figure renders with Agg; pyplot is never imported

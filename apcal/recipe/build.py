@@ -93,6 +93,7 @@ def build_recipe(located: Located, data: dict[str, Any]) -> Recipe:
             format=out["format"],
             script_dir=path(out.get("script_dir"), ("output", "script_dir")),
             rejection_maps=out["rejection_maps"],
+            keep_reports=out["keep_reports"],
         ),
         engine=EngineSettings(
             name=eng["name"],

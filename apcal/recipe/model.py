@@ -85,6 +85,7 @@ class Output:
     format: Literal["xisf", "fits"] = "xisf"
     script_dir: Path | None = None
     rejection_maps: bool = False
+    keep_reports: int = 30  # runs whose logs and reports stay in logs/ (see apcal.run.prune)
 
 
 @dataclass(frozen=True)

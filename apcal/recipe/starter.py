@@ -33,7 +33,7 @@ library:
   use_new_masters: true   # masters built in this run may calibrate this run's flats
 
 output:
-  dir: ./out              # master/, master/calibrated/<group>/ and logs/ below it
+  dir: ./out              # master/, calibrated/<group>/ and logs/ below it
   format: xisf            # xisf | fits
 
 engine:

@@ -37,6 +37,7 @@ from apcal.run.console_lines import (
 )
 from apcal.run.lock import output_lock
 from apcal.run.logs import run_log
+from apcal.run.prune import prune_reports
 from apcal.run.report import build_report, write_report
 from apcal.run.stale import remove, stale_temporaries
 from apcal.run.state import is_up_to_date
@@ -118,7 +119,8 @@ def run_recipe(
         with run_log(log_path), _collected_warnings() as warnings:
             logger.debug("recipe {}", recipe.source or "in-memory recipe")
             _log_plan(recipe, plan, jobs, current, engine.name)
-            for path in remove(stale_temporaries(plan.master_dir, logs)):
+            stale = {*stale_temporaries(plan.master_dir, logs), *stale_temporaries(plan.calibrated_dir, logs)}
+            for path in remove(sorted(stale)):
                 logger.info("removed {}, a temporary file left by a run that was killed", path)
             results = [
                 JobResult(j.id, "up_to_date", j.output, "up to date (inputs and parameters unchanged)")
@@ -178,6 +180,11 @@ def run_recipe(
                 len(failed),
                 shown(shown_report) if shown_report else "not written",
             )
+            pruned = prune_reports(logs, recipe.output.keep_reports)
+            if pruned:
+                logger.debug(
+                    "removed {} files of runs older than the last {}", len(pruned), recipe.output.keep_reports
+                )
             problems = sum(is_problem(s) for s in plan.skipped_files)
             for line in summary_lines(warnings, problems):
                 logger.info(line)
@@ -248,7 +255,7 @@ def _write_html(report: dict, path: Path) -> Path | None:
     from apcal.quality.html_report import write_html_report
 
     try:
-        write_html_report(report, path, write_previews=True)
+        write_html_report(report, path, previews_dir=path.parent / "previews")
     except Exception as exc:  # any failure: the masters and the JSON report are already safe
         logger.warning("could not write the HTML report {}: {}: {}", path, type(exc).__name__, exc)
         return None

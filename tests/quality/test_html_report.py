@@ -8,6 +8,7 @@ import re
 import subprocess
 import tempfile
 from pathlib import Path
+from urllib.parse import quote
 
 import jsonschema
 import numpy as np
@@ -111,12 +112,24 @@ def test_html_is_self_contained_and_escaped(run, tmp_path) -> None:
     assert page.count('src="data:image/png;base64,') == 2 * len(report["groups"])
 
 
-def test_previews_are_written_beside_built_masters(run, tmp_path) -> None:
+def test_previews_are_linked_files_written_only_for_masters_built(run, tmp_path) -> None:
     _, report = run
-    write_html_report(report, tmp_path / "report.html", write_previews=True)
+    page = write_html_report(report, tmp_path / "report.html", previews_dir=tmp_path / "previews").read_text()
+    assert "data:image" not in page
     for group in report["groups"]:
-        preview = Path(group["output"]).with_suffix(".png")
-        assert preview.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+        stem = Path(group["output"]).stem
+        for name in (f"{stem}.png", f"{stem}_histogram.png"):
+            assert (tmp_path / "previews" / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+            assert f'src="previews/{quote(name)}"' in page
+        assert not Path(group["output"]).with_suffix(".png").exists()  # nothing beside the masters
+    # a later report where every master is up to date links the same files and writes none
+    later = json.loads(json.dumps(report))
+    for group in later["groups"]:
+        group["status"] = "up_to_date"
+    before = {p: p.stat().st_mtime_ns for p in (tmp_path / "previews").iterdir()}
+    page = write_html_report(later, tmp_path / "later.html", previews_dir=tmp_path / "previews").read_text()
+    assert {p: p.stat().st_mtime_ns for p in (tmp_path / "previews").iterdir()} == before
+    assert page.count('src="previews/') == 2 * len(later["groups"])
 
 
 def test_missing_master_and_given_images(run, tmp_path) -> None:
