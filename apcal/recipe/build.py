@@ -19,6 +19,7 @@ from apcal.recipe.model import (
     Headers,
     InputSet,
     Library,
+    Notify,
     Output,
     PixInsightSettings,
     Recipe,
@@ -123,6 +124,7 @@ def build_recipe(located: Located, data: dict[str, Any]) -> Recipe:
             longitude=hdr.get("longitude"),
         ),
         screening=build_screening(data.get("screening", {})),
+        notify=Notify(urls=tuple(data["notify"]["urls"]), when=data["notify"]["when"]),
     )
 
 

@@ -120,6 +120,14 @@ class Headers:
 
 
 @dataclass(frozen=True)
+class Notify:
+    """Where a run's digest is sent (Apprise URLs), and whether after every run or only on problems."""
+
+    urls: tuple[str, ...] = ()
+    when: Literal["always", "problems"] = "always"
+
+
+@dataclass(frozen=True)
 class Recipe:
     source: Path | None
     name: str
@@ -132,3 +140,4 @@ class Recipe:
     calibration: CalibrationParams
     headers: Headers
     screening: Screening = Screening()
+    notify: Notify = Notify()

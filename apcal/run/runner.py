@@ -37,6 +37,7 @@ from apcal.run.console_lines import (
 )
 from apcal.run.lock import output_lock
 from apcal.run.logs import run_log
+from apcal.run.notify import build_digest, send_digest
 from apcal.run.prune import prune_reports
 from apcal.run.report import build_report, write_report
 from apcal.run.stale import remove, stale_temporaries
@@ -188,6 +189,9 @@ def run_recipe(
             problems = sum(is_problem(s) for s in plan.skipped_files)
             for line in summary_lines(warnings, problems):
                 logger.info(line)
+            if recipe.notify.urls:
+                digest = build_digest(recipe.name, plan, results, warnings, problems, shown_report)
+                send_digest(recipe.notify, digest)
     return RunOutcome(exit_code, plan, tuple(results), stamp, report_path, log_path)
 
 
