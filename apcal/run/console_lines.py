@@ -81,7 +81,7 @@ def result_line(job: Job, result: JobResult) -> str:
     if result.status == "failed":
         return f"failed {title}: {result.message}"
     if result.status == "script_only":
-        return f"script for {title}: {result.message}"
+        return f"in the script: {title}"
     used = frames_used(job, result)
     of = f"{used} of {len(job.inputs)}" if used != len(job.inputs) else f"{used}"
     return f"{result.status.replace('_', ' ')} {title}: {of} frames in {result.seconds:.1f} s"

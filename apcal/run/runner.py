@@ -173,14 +173,18 @@ def run_recipe(
             else:
                 shown_report = _write_html(report, logs / f"{stamp}_report.html") or report_path
             built = sum(r.status == "built" for r in results)
+            scripted = [r for r in results if r.status == "script_only"]
             logger.info(
-                "done in {:.1f} s: {} built, {} up to date, {} failed; report {}",
+                "done in {:.1f} s: {} built, {} up to date, {} failed{}; report {}",
                 time.monotonic() - t0,
                 built,
                 len(current),
                 len(failed),
+                f", {len(scripted)} in a PixInsight script" if scripted else "",
                 shown(shown_report) if shown_report else "not written",
             )
+            if scripted:  # the command that runs the script, once for all its jobs
+                logger.info("build them with: {}", scripted[0].message)
             pruned = prune_reports(logs, recipe.output.keep_reports)
             if pruned:
                 logger.debug(
@@ -223,6 +227,11 @@ def _log_plan(recipe: Recipe, plan: Plan, jobs: list[Job], current: set[str], en
         logger.info(line)
     for note in plan.notes:
         logger.warning(note)
+    for job in jobs:
+        if job.type is FrameType.FLAT and (job.calibration is None or not job.calibration.masters):
+            logger.warning(
+                "{}: no master bias, dark or flat-dark matched: integrated uncalibrated", job_title(job)
+            )
 
 
 @contextmanager
