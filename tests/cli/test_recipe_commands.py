@@ -73,3 +73,19 @@ def test_usage_error_exits_2() -> None:
     result = apcal("validate")
     assert result.returncode == 2
     assert "Missing argument" in result.stderr
+
+
+def test_init_points_editors_at_a_schema_file_that_exists(tmp_path: Path) -> None:
+    from urllib.parse import urlparse
+    from urllib.request import url2pathname
+
+    assert apcal("init", "x.yaml", cwd=tmp_path).returncode == 0
+    first = (tmp_path / "x.yaml").read_text().splitlines()[0]
+    prefix = "# yaml-language-server: $schema="
+    assert first.startswith(prefix)
+    reference = first.removeprefix(prefix)
+    if reference.startswith("file://"):
+        schema = Path(url2pathname(urlparse(reference).path))
+    else:
+        schema = tmp_path / reference
+    assert json.loads(schema.read_text()) == json.loads((ROOT / "schemas" / "recipe.schema.json").read_text())
