@@ -10,9 +10,15 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Sequence
 
+from apcal.errors import ApcalError
 from apcal.frames.discovery import NOT_A_FRAME
 from apcal.plan.model import Job, Plan
 from apcal.recipe.model import Recipe
+
+
+class NothingToBuild(ApcalError):
+    """A run whose plan has no job (exit 2); ``apcal run --watch`` waits for frames instead."""
+
 
 #: The reason build_plan gives a frame found inside the output folder.
 _INSIDE_OUTPUT = "inside the output folder"

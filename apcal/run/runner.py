@@ -19,11 +19,11 @@ from loguru import logger
 
 from apcal.engines import make_engine
 from apcal.engines.base import JobResult, ProgressCallback, RunContext
-from apcal.errors import EXIT_GROUP_FAILED, EXIT_OK, ApcalError, Terminated
+from apcal.errors import EXIT_GROUP_FAILED, EXIT_OK, Terminated
 from apcal.frames.model import FrameType
 from apcal.plan.model import Job, Plan
 from apcal.plan.prepare import prepare_plan
-from apcal.plan.usable import nothing_to_do
+from apcal.plan.usable import NothingToBuild, nothing_to_do
 from apcal.recipe.model import Recipe
 from apcal.run.console_lines import (
     expected_skips_line,
@@ -103,7 +103,7 @@ def run_recipe(
     jobs = selected(plan, options.only)
     reason = nothing_to_do(recipe, plan, jobs, sorted(t.value for t in options.only or ()))
     if reason:
-        raise ApcalError(f"nothing to build: {reason}")
+        raise NothingToBuild(f"nothing to build: {reason}")
     engine = make_engine(recipe.engine)
     if options.dry_run:
         current = set() if options.force else {j.id for j in jobs if is_up_to_date(j)}
