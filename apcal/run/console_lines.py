@@ -46,14 +46,16 @@ def is_problem(skipped: SkippedFile) -> bool:
 
 
 def _masters(job: Job) -> str:
+    """``  with bias+dark (run)``: the masters that calibrate a flat job, by where they come from."""
     cal = job.calibration
     if job.type.value != "flat":
         return ""
     if cal is None or not cal.masters:
         return "  uncalibrated"
-    return "  with " + ", ".join(
-        f"{m.type.value} ({'this run' if m.source == 'run' else 'library'})" for m in cal.masters
-    )
+    by_source: dict[str, list[str]] = {}
+    for master in cal.masters:
+        by_source.setdefault("run" if master.source == "run" else "library", []).append(master.type.value)
+    return "  with " + ", ".join(f"{'+'.join(types)} ({source})" for source, types in by_source.items())
 
 
 def plan_lines(plan: Plan, jobs: Sequence[Job], current: set[str]) -> list[str]:
@@ -62,11 +64,11 @@ def plan_lines(plan: Plan, jobs: Sequence[Job], current: set[str]) -> list[str]:
     for job in jobs:
         status = "up to date" if job.id in current else "build"
         lines.append(
-            f"  {status:<10} {job.type.value:<8} {short_label(job.group, 36):<36} "
+            f"  {status:<10} {job.type.value:<5} {short_label(job.group, 30):<30} "
             f"{len(job.inputs):>3} frames{_masters(job)}"
         )
     for group in plan.skipped_groups:
-        lines.append(f"  {'skip':<10} {group.type.value:<8} {group.frame_count} frames: {group.reason}")
+        lines.append(f"  {'held':<10} {group.type.value:<5} {group.frame_count} frames: {group.reason}")
     return lines
 
 

@@ -51,7 +51,7 @@ def chromium_check(report_html: Path) -> dict:
     page = page.replace("default-src 'none';", "default-src 'none'; script-src 'unsafe-inline';", 1)
     page = page.replace("</body>", _CHECK + "</body>", 1)
     with tempfile.TemporaryDirectory() as tmp:
-        copy = Path(tmp) / "check.html"
+        copy = report_html.with_name(f"check-{report_html.name}")  # beside it: linked pictures resolve
         copy.write_text(page, encoding="utf-8")
         command = [
             str(CHROMIUM), "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
@@ -163,6 +163,15 @@ def test_report_opens_in_headless_chromium(run, tmp_path) -> None:
     assert all(image["complete"] and image["width"] > 0 for image in shown["images"]), shown["images"]
     assert shown["excluded"] == [report["groups"][0]["excluded"][0]["path"]]
     assert shown["title"].startswith("apcal run report: rig <b>&</b> site")
+
+
+@needs_chromium
+def test_a_report_with_linked_previews_shows_them_in_headless_chromium(run, tmp_path) -> None:
+    _, report = run
+    path = write_html_report(report, tmp_path / "report.html", previews_dir=tmp_path / "previews")
+    shown = chromium_check(path)
+    assert len(shown["images"]) == 2 * len(report["groups"])
+    assert all(image["complete"] and image["width"] > 0 for image in shown["images"]), shown["images"]
 
 
 @needs_chromium
