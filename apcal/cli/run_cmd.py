@@ -52,8 +52,10 @@ def command(
     run on the same output folder while one is running exits with code 3.
     """
     from apcal.cli.progress import run_display
+    from apcal.errors import RecipeError
     from apcal.frames.model import FrameType
-    from apcal.recipe import load_recipe
+    from apcal.recipe.checks import check_recipe
+    from apcal.recipe.loader import load_recipe_located
     from apcal.run.runner import RunOptions, run_recipe
 
     options = RunOptions(
@@ -63,7 +65,10 @@ def command(
         raise click.BadParameter(f"{until!r} is not a time HH:MM", param_hint="--until")
     if (until is not None or settle != 10.0) and not watch:
         raise click.UsageError("--settle and --until go with --watch")
-    loaded = load_recipe(recipe)
+    loaded, located = load_recipe_located(recipe)
+    problems = check_recipe(loaded, located, engine=False)  # at file:line:col, before anything runs
+    if problems:
+        raise RecipeError(problems)
 
     def run_once() -> int:
         with run_display(verbosity) as progress:

@@ -17,8 +17,12 @@ from apcal.recipe.model import Recipe
 from apcal.recipe.source import Located, PathKey, json_path
 
 
-def check_recipe(recipe: Recipe, located: Located) -> list[str]:
-    """Every problem found, as ``file:line:col: $.path: message``, in the order of the recipe's keys."""
+def check_recipe(recipe: Recipe, located: Located, *, engine: bool = True) -> list[str]:
+    """Every problem found, as ``file:line:col: $.path: message``, in the order of the recipe's keys.
+
+    ``engine=False`` leaves out the engine's binary (``plan`` needs none; ``run --engine`` may change it,
+    and the engine checks itself before a run).
+    """
     problems: list[tuple[PathKey, str]] = []
     if recipe.headers.timezone is not None:
         try:
@@ -37,7 +41,8 @@ def check_recipe(recipe: Recipe, located: Located) -> list[str]:
     problem = _output_problem(recipe.output.dir)
     if problem:
         problems.append((("output", "dir"), f"{recipe.output.dir} {problem}"))
-    problems += _engine_problems(recipe)
+    if engine:
+        problems += _engine_problems(recipe)
     marked = []
     for path, message in problems:
         mark = located.mark(path)

@@ -118,7 +118,8 @@ def run_recipe(
         log_path = logs / f"{stamp}.log"
         started, t0 = time.strftime("%Y-%m-%dT%H:%M:%S%z"), time.monotonic()
         with run_log(log_path), _collected_warnings() as warnings:
-            logger.debug("recipe {}", recipe.source or "in-memory recipe")
+            source = recipe.source if recipe.source and recipe.source.is_file() else None
+            logger.debug("recipe {}", source or "built from command-line arguments")
             _log_plan(recipe, plan, jobs, current, engine.name)
             stale = {*stale_temporaries(plan.master_dir, logs), *stale_temporaries(plan.calibrated_dir, logs)}
             for path in remove(sorted(stale)):
