@@ -65,6 +65,8 @@ def command(
         raise click.BadParameter(f"{until!r} is not a time HH:MM", param_hint="--until")
     if (until is not None or settle != 10.0) and not watch:
         raise click.UsageError("--settle and --until go with --watch")
+    if watch and dry_run:
+        raise click.UsageError("--watch builds; it does not go with --dry-run")
     loaded, located = load_recipe_located(recipe)
     problems = check_recipe(loaded, located, engine=False)  # at file:line:col, before anything runs
     if problems:
