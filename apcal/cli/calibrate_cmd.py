@@ -59,13 +59,10 @@ def command(
     verbosity: int,
 ) -> int:
     """Build masters from the frames in INPUT_DIR into OUTPUT_DIR (the seed tool's interface)."""
-    from apcal.cli.progress import job_progress
-    from apcal.cli.show import console, print_plan
+    from apcal.cli.progress import run_display
     from apcal.recipe import recipe_from_mapping
-    from apcal.run.logs import configure_console
     from apcal.run.runner import run_recipe
 
-    configure_console(verbosity)
     data: dict[str, Any] = {
         "apcal": 1,
         "name": "ap-wbpp-calibration",
@@ -90,13 +87,8 @@ def command(
     if pixinsight_binary:
         data["engine"]["pixinsight"]["binary"] = str(pixinsight_binary)
     recipe = recipe_from_mapping(data, base_dir=Path.cwd())
-    out = console()
-    with job_progress(verbosity >= 0) as progress:
-        outcome = run_recipe(
-            recipe,
-            show_plan=lambda plan, current: print_plan(out, plan, current) if verbosity >= 0 else None,
-            progress=progress,
-        )
+    with run_display(verbosity) as progress:
+        outcome = run_recipe(recipe, progress=progress)
     return outcome.exit_code
 
 

@@ -17,15 +17,13 @@ def command(folder: Path, verbosity: int) -> int:
     native engine, and compare them with the known truth."""
     from rich.table import Table
 
-    from apcal.cli.progress import job_progress
+    from apcal.cli.progress import run_display
     from apcal.cli.show import console
     from apcal.demo.night import run_demo
-    from apcal.run.logs import configure_console
 
-    configure_console(verbosity)
     out = console()
     out.print(f"generating a synthetic night in {folder}/frames ...")
-    with job_progress(verbosity >= 0) as progress:
+    with run_display(verbosity) as progress:
         result = run_demo(folder, progress=progress)
     table = Table(title="Masters against the night's truth", title_justify="left")
     for column in ("master", "frames", "measured", "target", "", "file"):

@@ -30,7 +30,7 @@ EXIT_CODES_HELP = """\b
 Exit codes:
   0  everything built or already up to date
   1  at least one group failed (the others were still built), or the report was not written
-  2  recipe or usage error (nothing was built)
+  2  recipe or usage error, or no usable frame to build (nothing was built)
   3  another run holds the output folder's lock
   70 internal error (a bug: a crash log is written)
   130, 143 interrupted (Ctrl-C) or terminated (SIGTERM); a rerun completes the work"""

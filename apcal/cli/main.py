@@ -38,13 +38,25 @@ def _register() -> None:
         demo_cmd,
         init_cmd,
         plan_cmd,
+        recipe_cmd,
         run_cmd,
         scan_cmd,
         schema_cmd,
         validate_cmd,
     )
 
-    for module in (demo_cmd, init_cmd, validate_cmd, scan_cmd, plan_cmd, run_cmd, calibrate_cmd, schema_cmd):
+    commands = (
+        demo_cmd,
+        init_cmd,
+        validate_cmd,
+        recipe_cmd,
+        scan_cmd,
+        plan_cmd,
+        run_cmd,
+        calibrate_cmd,
+        schema_cmd,
+    )
+    for module in commands:
         cli.add_command(module.command)
 
 

@@ -16,11 +16,17 @@ from apcal.cli.options import json_option, recipe_argument
 def command(recipe: str, as_json: bool, files: bool) -> None:
     """Show the jobs RECIPE would run: groups, frame counts, matched masters and output paths."""
     from apcal.cli.show import console, print_plan, print_skipped_files
+    from apcal.errors import RecipeError
     from apcal.plan.prepare import prepare_plan
     from apcal.plan.serialize import plan_to_dict
-    from apcal.recipe import load_recipe
+    from apcal.recipe.checks import check_recipe
+    from apcal.recipe.loader import load_recipe_located
 
-    plan = prepare_plan(load_recipe(recipe))
+    loaded, located = load_recipe_located(recipe)
+    problems = check_recipe(loaded, located, engine=False)  # at file:line:col, before any header is read
+    if problems:
+        raise RecipeError(problems)
+    plan = prepare_plan(loaded)
     if as_json:
         click.echo(json.dumps(plan_to_dict(plan), indent=2))
         return

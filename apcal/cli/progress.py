@@ -1,35 +1,89 @@
-"""Progress on a terminal: one rich bar per job (frames read); nothing when output is not a terminal,
-where the log's timestamped lines say the same without control characters."""
+"""Where a command's messages go while masters are built: plain lines, or rich's live display.
+
+Off a terminal (cron's mail, ``> log 2>&1``) every message is one plain line, without colour or
+control characters. On a terminal, rich draws one bar per job being built, counted in frames, and every
+log message is printed *through* the same console, above the bars: a message written straight to
+stderr would be glued onto a bar, and the bar block reprinted after it. Bars disappear when their job
+ends (its one-line result stays), so the closing lines of a run are never hidden behind them.
+"""
 
 from __future__ import annotations
 
-import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from loguru import logger
+from rich.console import Console
+from rich.progress import BarColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
+from rich.text import Text
 
-ProgressCallback = Callable[[str, int, int], None]
+from apcal.run.logs import configure_console, console_level, escape_messages, plain_format
+
+_STYLES = {"WARNING": "yellow", "ERROR": "bold red", "CRITICAL": "bold red", "DEBUG": "dim"}
+
+
+class JobBars:
+    """One bar per running job: ``update`` adds or moves it, ``finish`` removes it."""
+
+    def __init__(self, bars: Progress) -> None:
+        self._bars = bars
+        self._tasks: dict[str, TaskID] = {}
+
+    def update(self, key: str, description: str, done: int, total: int) -> None:
+        if key not in self._tasks:
+            self._tasks[key] = self._bars.add_task(description, total=total)
+        self._bars.update(self._tasks[key], description=description, completed=done, total=total)
+
+    def finish(self, key: str) -> None:
+        task = self._tasks.pop(key, None)
+        if task is not None:
+            self._bars.remove_task(task)
+
+
+def _terminal_sink(console: Console):  # type: ignore[no-untyped-def]
+    def write(message) -> None:  # type: ignore[no-untyped-def]
+        level = message.record["level"].name
+        line = Text()
+        if level in _STYLES and level != "DEBUG":
+            line.append(f"{level.lower()}: ", style=_STYLES[level])
+        line.append(message.record["message"], style=_STYLES.get(level, "") if level == "DEBUG" else "")
+        console.print(line, soft_wrap=True, highlight=False)
+
+    return write
 
 
 @contextmanager
-def job_progress(enabled: bool) -> Iterator[ProgressCallback | None]:
-    if not (enabled and sys.stderr.isatty()):
-        yield None
+def run_display(verbosity: int = 0, console: Console | None = None) -> Iterator[JobBars | None]:
+    """Route loguru's console messages for the block; on a terminal, also yield bars to update.
+
+    ``console`` is for tests (a fixed-width console writing to a buffer); by default stderr.
+    """
+    console = console or Console(stderr=True, highlight=False)
+    level = console_level(verbosity)
+    escape_messages()
+    logger.remove()
+    if not console.is_terminal:
+        handler = logger.add(console.file, level=level, format=plain_format, colorize=False)
+        try:
+            yield None
+        finally:
+            logger.remove(handler)
+            configure_console(verbosity)
         return
     bars = Progress(
         TextColumn("{task.description}"),
         BarColumn(),
-        MofNCompleteColumn(),
+        TextColumn("{task.completed}/{task.total} frames"),
         TimeElapsedColumn(),
-        transient=False,
+        console=console,
+        transient=True,
+        redirect_stdout=False,
+        redirect_stderr=False,
     )
-    tasks: dict[str, int] = {}
-
-    def update(job_id: str, done: int, total: int) -> None:
-        if job_id not in tasks:
-            tasks[job_id] = bars.add_task(job_id, total=total)
-        bars.update(tasks[job_id], completed=done, total=total)
-
-    with bars:
-        yield update
+    handler = logger.add(_terminal_sink(console), level=level, format="{message}", colorize=False)
+    try:
+        with bars:
+            yield JobBars(bars) if verbosity >= 0 else None
+    finally:
+        logger.remove(handler)
+        configure_console(verbosity)

@@ -21,32 +21,78 @@ from apcal.engines import ENGINES
     help="Build only these types (repeatable); flat includes flat-darks.",
 )
 @click.option("--engine", type=click.Choice(list(ENGINES)), help="Override the recipe's engine.")
+@click.option(
+    "--watch",
+    is_flag=True,
+    help="Keep running: build at start, then each time new frames have stopped arriving (Ctrl-C ends).",
+)
+@click.option(
+    "--settle",
+    type=click.FloatRange(min=0, min_open=True),
+    default=10.0,
+    show_default=True,
+    help="With --watch: minutes without a new frame before a run starts.",
+)
+@click.option("--until", "until", metavar="HH:MM", help="With --watch: stop at this local time.")
 @verbosity_options
 def command(
-    recipe: str, dry_run: bool, force: bool, only: tuple[str, ...], engine: str | None, verbosity: int
+    recipe: str,
+    dry_run: bool,
+    force: bool,
+    only: tuple[str, ...],
+    engine: str | None,
+    watch: bool,
+    settle: float,
+    until: str | None,
+    verbosity: int,
 ) -> int:
     """Plan RECIPE, then build its masters with the recipe's engine.
 
     Masters whose input files and parameters are unchanged since they were built are skipped; a second
     run on the same output folder while one is running exits with code 3.
     """
-    from apcal.cli.progress import job_progress
-    from apcal.cli.show import console, print_plan
+    from apcal.cli.progress import run_display
+    from apcal.errors import RecipeError
     from apcal.frames.model import FrameType
-    from apcal.recipe import load_recipe
-    from apcal.run.logs import configure_console
+    from apcal.recipe.checks import check_recipe
+    from apcal.recipe.loader import load_recipe_located
     from apcal.run.runner import RunOptions, run_recipe
 
-    configure_console(verbosity)
-    out = console()
     options = RunOptions(
         dry_run=dry_run, force=force, only={FrameType(o) for o in only} or None, engine=engine
     )
+    if until is not None and not _is_clock_time(until):
+        raise click.BadParameter(f"{until!r} is not a time HH:MM", param_hint="--until")
+    if (until is not None or settle != 10.0) and not watch:
+        raise click.UsageError("--settle and --until go with --watch")
+    if watch and dry_run:
+        raise click.UsageError("--watch builds; it does not go with --dry-run")
+    loaded, located = load_recipe_located(recipe)
+    problems = check_recipe(loaded, located, engine=False)  # at file:line:col, before anything runs
+    if problems:
+        raise RecipeError(problems)
 
-    def show(plan, current):  # type: ignore[no-untyped-def]
-        if verbosity >= 0:
-            print_plan(out, plan, current)
+    def run_once() -> int:
+        with run_display(verbosity) as progress:
+            return run_recipe(loaded, options, progress=progress).exit_code
 
-    with job_progress(verbosity >= 0) as progress:
-        outcome = run_recipe(load_recipe(recipe), options, show_plan=show, progress=progress)
-    return outcome.exit_code
+    if not watch:
+        return run_once()
+    from apcal.run.logs import configure_console
+    from apcal.run.watch import until_time, watch_folders
+
+    configure_console(verbosity)  # the watch's own lines, between runs
+    return watch_folders(
+        [s.path for s in loaded.inputs],
+        loaded.output.dir,
+        run_once,
+        settle=settle * 60,
+        stop_at=until_time(until) if until else None,
+    )
+
+
+def _is_clock_time(text: str) -> bool:
+    import re
+
+    match = re.fullmatch(r"(\d{1,2}):(\d{2})", text)
+    return bool(match) and int(match.group(1)) < 24 and int(match.group(2)) < 60

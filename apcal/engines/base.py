@@ -16,6 +16,7 @@ from typing import Literal, Protocol
 from apcal.frames.model import SkippedFile
 from apcal.plan.model import Job, Plan
 
+ProgressCallback = Callable[..., None]
 JobStatus = Literal["built", "failed", "up_to_date", "script_only"]
 
 
@@ -40,12 +41,13 @@ class RunContext:
     """What an engine needs to know about the run it is part of.
 
     ``stamp`` (YYYYmmdd_HHMMSS) names the script and log; ``log_path`` is the run log, which the engine
-    may append to; ``progress`` is called with (job id, frames done, frames total).
+    may append to; ``progress`` is called with (job id, frames done, frames total, phase), the phase
+    ("calibrating", "integrating") optional.
     """
 
     stamp: str
     log_path: Path
-    progress: Callable[[str, int, int], None] | None = None
+    progress: ProgressCallback | None = None
 
 
 class Engine(Protocol):

@@ -15,6 +15,8 @@ Rules, in the order they apply:
   and one whose header holds impossible values (EXPOSURE -1, CCD-TEMP 999): see
   :func:`~apcal.frames.normalize.read_frame`. Lights are skipped ("light frame (ignored)"), and so are
   masters (they are never stacked again).
+* Other files (JPEGs, text, ...) are listed as skipped, "not a frame file", so ``plan --files`` shows
+  everything a folder holds that a run does not use; files an ``include`` glob leaves out are not.
 * Frames compressed as whole files (``.fits.fz`` from fpack, ``.fits.gz``, ...) are not read: they are
   listed as skipped, with the command that decompresses them. (Tile-compressed images inside a
   ``.fits`` file are read.)
@@ -48,6 +50,7 @@ if TYPE_CHECKING:  # apcal.recipe.model imports apcal.frames.model: no runtime i
     from apcal.recipe.model import Headers, InputSet
 
 FRAME_EXTENSIONS = (".fit", ".fits", ".fts", ".xisf")
+NOT_A_FRAME = "not a frame file"
 #: Whole-file compression of a frame, and how to undo it.
 COMPRESSED_EXTENSIONS = {
     ".fz": "funpack",
@@ -231,6 +234,8 @@ def _walk(input_set: InputSet, skipped: list[SkippedFile]) -> Iterator[_Candidat
                     ext = "." + child_rel.rsplit(".", 1)[1]
                     reason = f"{_compressed_kind(ext)} is not read: {command} it first"
                     yield _Candidate(path, None, reason)
+            elif is_file and not child_rel.casefold().endswith(FRAME_EXTENSIONS):
+                yield _Candidate(path, None, f"{NOT_A_FRAME} ({Path(entry.name).suffix or 'no extension'})")
         stack.extend(reversed(subfolders))
 
 
@@ -328,6 +333,7 @@ def discover(inputs: Sequence[InputSet], headers: Headers) -> Discovery:
 __all__ = [
     "COMPRESSED_EXTENSIONS",
     "FRAME_EXTENSIONS",
+    "NOT_A_FRAME",
     "Discovery",
     "compressed_frame",
     "discover",

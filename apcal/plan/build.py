@@ -252,7 +252,7 @@ def _flat_calibration(
             dark=dark,
             flatdark=flatdark,
             params=params,
-            output_dir=out / "master" / "calibrated" / group.name,
+            output_dir=out / "calibrated" / group.name,  # master/ holds masters only
             colliding_stems=colliding_stems([f.path for f in group.frames]),
         ),
         tuple(notes),

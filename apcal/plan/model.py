@@ -155,7 +155,7 @@ class Plan:
 
     @property
     def calibrated_dir(self) -> Path:
-        return self.output_dir / "master" / "calibrated"
+        return self.output_dir / "calibrated"
 
     @property
     def logs_dir(self) -> Path:

@@ -11,7 +11,8 @@ from functools import cache
 from pathlib import Path
 
 from apcal.errors import RecipeError
-from apcal.frames.discovery import discover
+from apcal.frames.discovery import NOT_A_FRAME, discover
+from apcal.frames.model import SkippedFile
 from apcal.io.integrity import verify_checksum
 from apcal.library import LibraryIndex, load_library
 from apcal.plan.build import build_plan
@@ -61,4 +62,21 @@ def prepare_plan(recipe: Recipe) -> Plan:
             f for f in (recipe.library.bias, recipe.library.dark, recipe.library.flatdark) if f is not None
         )
     ]
-    return build_plan(recipe, found.frames, found.skipped, libraries, distrust=cache(_checksum_failure))
+    return build_plan(
+        recipe,
+        found.frames,
+        _outside_output(found.skipped, recipe.output.dir),
+        libraries,
+        distrust=cache(_checksum_failure),
+    )
+
+
+def _outside_output(skipped: tuple[SkippedFile, ...], out: Path) -> tuple[SkippedFile, ...]:
+    """Leave out the files apcal wrote itself (logs, reports, previews) when the output folder lies inside
+    an input folder: they are not the user's files left unused."""
+    resolved = out.resolve()
+    return tuple(
+        s
+        for s in skipped
+        if not (s.reason.startswith(NOT_A_FRAME) and s.path.resolve().is_relative_to(resolved))
+    )

@@ -6,15 +6,20 @@ histogram's axis in ADU too): run summary, a table of every master with its stat
 its auto-stretched preview, histogram, statistics, the masters that calibrated it (flats), the frames
 screening left out and why; skipped groups and files last.
 
-Self-contained: CSS inline, images as ``data:`` URIs, and a Content-Security-Policy that forbids every
-other load, so the file can be mailed or archived and opens offline. Every value from headers, paths and
-messages is escaped (Jinja2 autoescape): a FILTER keyword of ``</script>`` stays text.
+A run's report links its pictures from ``<logs>/previews/`` (``<master stem>.png`` and
+``<master stem>_histogram.png``), written only for the masters the run built: a nightly report with
+nothing new is a few kB, not megabytes of embedded images, and a master that is up to date keeps the
+pictures of the run that built it. Without a previews folder (tests, one-off pages) the pictures are
+embedded as ``data:`` URIs. CSS is inline and a Content-Security-Policy forbids every load but those
+images, so the page opens offline. Every value from headers, paths and messages is escaped (Jinja2
+autoescape): a FILTER keyword of ``</script>`` stays text.
 """
 
 from __future__ import annotations
 
 import base64
 import math
+import os
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -85,17 +90,16 @@ def write_html_report(
     path: Path,
     *,
     images: Mapping[str, np.ndarray] | None = None,
-    write_previews: bool = False,
+    previews_dir: Path | None = None,
 ) -> Path:
     """Render ``report`` (the JSON run report as a dict) to ``path``, atomically; returns ``path``.
 
     ``images`` maps a group's ``id`` to its master's pixels; groups missing from it (or all, when None)
     whose status is built or up_to_date are read from their ``output`` file. A master that cannot be
-    read gets a note instead of pictures. ``write_previews`` also writes each rendered preview beside
-    its master (``<master>.png``, see :func:`apcal.quality.preview.preview_path`).
+    read gets a note instead of pictures. With ``previews_dir`` (a folder beside ``path``), pictures are
+    files there, linked (see the module docstring); without, they are embedded.
     """
-    from apcal.quality.preview import histogram_png, preview_path, preview_png_bytes
-
+    path = Path(path)
     masters = []
     for index, group in enumerate(report.get("groups", [])):
         entry: dict[str, Any] = {
@@ -105,20 +109,12 @@ def write_html_report(
             "histogram": None,
         }
         entry["problem"] = None
-        image = None
-        if images is not None and group.get("id") in images:
-            image = images[group["id"]]
-        elif group.get("status") in _WITH_MASTER:
-            image, entry["problem"] = _read_master(Path(group["output"]))
-        if image is not None:
-            png = preview_png_bytes(image)
-            entry["preview"] = data_uri(png)
-            entry["histogram"] = data_uri(histogram_png(image))
-            if write_previews and group.get("status") in _WITH_MASTER:
-                target = preview_path(Path(group["output"]))
-                if target.parent.is_dir():
-                    with atomic_path(target) as tmp:
-                        tmp.write_bytes(png)
+        if previews_dir is not None:
+            entry["preview"], entry["histogram"], entry["problem"] = _linked_pictures(
+                group, images, Path(previews_dir), path.parent
+            )
+        else:
+            entry["preview"], entry["histogram"], entry["problem"] = _embedded_pictures(group, images)
         electrons = group.get("stats_electrons") or {}
         entry["stats"] = [
             (_LABELS.get(k, k), _with_electrons(k, v, electrons.get(k)))
@@ -133,6 +129,10 @@ def write_html_report(
         entry["dark_k"] = (min(ks), max(ks), len(ks)) if ks else None
         entry["dark_scaling"] = cal.get("dark_scaling")  # method and exposure ratio, or None
         entry["excluded"] = list(group.get("excluded") or [])
+        # frames integrated (NCOMBINE): the group's frames less those screened out on their pixels; frames
+        # screened on their headers at plan time are not among the group's frames at all
+        frames = set((group.get("group") or {}).get("frames") or [])
+        entry["used"] = len(frames) - sum(e.get("path") in frames for e in entry["excluded"])
         masters.append(entry)
 
     html = _template().render(
@@ -141,11 +141,65 @@ def write_html_report(
         table_stats=[title for _, title in TABLE_STATS],
         excluded=[(m["g"], e) for m in masters for e in m["excluded"]],
     )
-    path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     with atomic_path(path) as tmp:
         tmp.write_text(html, encoding="utf-8", errors="backslashreplace")  # odd file names
     return path
+
+
+def _master_image(
+    group: Mapping[str, Any], images: Mapping[str, np.ndarray] | None
+) -> tuple[np.ndarray | None, str | None]:
+    if images is not None and group.get("id") in images:
+        return images[group["id"]], None
+    if group.get("status") in _WITH_MASTER:
+        return _read_master(Path(group["output"]))
+    return None, None
+
+
+def _embedded_pictures(
+    group: Mapping[str, Any], images: Mapping[str, np.ndarray] | None
+) -> tuple[str | None, str | None, str | None]:
+    from apcal.quality.preview import histogram_png, preview_png_bytes
+
+    image, problem = _master_image(group, images)
+    if image is None:
+        return None, None, problem
+    return data_uri(preview_png_bytes(image)), data_uri(histogram_png(image)), None
+
+
+def preview_files(previews_dir: Path, master: Path) -> tuple[Path, Path]:
+    """A master's preview and histogram in the previews folder: ``<stem>.png``, ``<stem>_histogram.png``."""
+    stem = Path(master).stem
+    return previews_dir / f"{stem}.png", previews_dir / f"{stem}_histogram.png"
+
+
+def _linked_pictures(
+    group: Mapping[str, Any], images: Mapping[str, np.ndarray] | None, previews_dir: Path, page_dir: Path
+) -> tuple[str | None, str | None, str | None]:
+    """Write the pictures of a master built in this run; link those a master up to date already has."""
+    from urllib.parse import quote
+
+    from apcal.quality.preview import histogram_png, preview_png_bytes
+
+    if group.get("status") not in _WITH_MASTER:
+        return None, None, None
+    preview, histogram = preview_files(previews_dir, Path(group["output"]))
+    if group.get("status") == "built":
+        image, problem = _master_image(group, images)
+        if image is None:
+            return None, None, problem
+        previews_dir.mkdir(parents=True, exist_ok=True)
+        for target, data in ((preview, preview_png_bytes(image)), (histogram, histogram_png(image))):
+            with atomic_path(target) as tmp:
+                tmp.write_bytes(data)
+    elif not preview.is_file():
+        return None, None, "no preview: the run that built this master wrote none"
+
+    def link(file: Path) -> str:
+        return quote(os.path.relpath(file, page_dir).replace(os.sep, "/"))
+
+    return link(preview), link(histogram) if histogram.is_file() else None, None
 
 
 def _read_master(path: Path) -> tuple[np.ndarray | None, str | None]:

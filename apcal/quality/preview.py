@@ -145,11 +145,6 @@ def write_preview_png(image: np.ndarray, path: Path) -> Path:
     return path
 
 
-def preview_path(master: Path) -> Path:
-    """Where a master's preview goes: beside it, same name, ``.png``."""
-    return Path(master).with_suffix(".png")
-
-
 def histogram_values(image: np.ndarray) -> np.ndarray:
     """The values :func:`histogram_png` plots: finite pixels (at most 2**20 of them) in ADU, float64."""
     values = subsample(np.asarray(image), _STATS_PIXELS)

@@ -20,6 +20,7 @@ from apcal.recipe.model import (
     Headers,
     InputSet,
     Library,
+    Notify,
     Output,
     PixInsightSettings,
     Recipe,
@@ -94,6 +95,7 @@ def build_recipe(located: Located, data: dict[str, Any]) -> Recipe:
             format=out["format"],
             script_dir=path(out.get("script_dir"), ("output", "script_dir")),
             rejection_maps=out["rejection_maps"],
+            keep_reports=out["keep_reports"],
         ),
         engine=EngineSettings(
             name=eng["name"],
@@ -124,6 +126,7 @@ def build_recipe(located: Located, data: dict[str, Any]) -> Recipe:
             max_image_megapixels=float(hdr["max_image_megapixels"]),
         ),
         screening=build_screening(data.get("screening", {})),
+        notify=Notify(urls=tuple(data["notify"]["urls"]), when=data["notify"]["when"]),
     )
 
 

@@ -1,12 +1,14 @@
 """``extends:``: deep-merge base recipes under a recipe, keeping each value's file position.
 
 Bases are merged in the order listed, then the recipe itself on top: mappings merge key by key; lists and
-scalars replace. Relative base paths are relative to the file that names them. A cycle is reported with
-the chain of files that forms it. A base that has none of a recipe's keys is refused without quoting it.
+scalars replace. Relative base paths are relative to the file that names them; ``apcal:NAME`` is a preset
+shipped inside the package (``apcal/recipe/presets/NAME.yaml``). A cycle is reported with the chain of
+files that forms it. A base that has none of a recipe's keys is refused without quoting it.
 """
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
@@ -65,8 +67,36 @@ def _base_paths(located: Located) -> list[tuple[Path, Mark]]:
     out = []
     for index, item in enumerate(items):
         mark = located.mark(("extends", index)) if isinstance(raw, list) else located.mark(("extends",))
-        out.append(((folder / Path(item).expanduser()).resolve(), mark))
+        if item.startswith(PRESET_PREFIX):
+            out.append((preset_path(item, mark), mark))
+        else:
+            out.append(((folder / Path(item).expanduser()).resolve(), mark))
     return out
+
+
+PRESET_PREFIX = "apcal:"
+_PRESET_NAME = re.compile(r"^[a-z0-9][a-z0-9-]*$")
+
+
+def presets() -> dict[str, Path]:
+    """The presets shipped with apcal, by name."""
+    from importlib.resources import files
+
+    folder = Path(str(files("apcal.recipe").joinpath("presets")))
+    return {p.stem: p for p in sorted(folder.glob("*.yaml"))}
+
+
+def preset_path(reference: str, mark: Mark) -> Path:
+    """The file of preset ``apcal:NAME``; RecipeError naming the presets there are for any other name."""
+    name = reference.removeprefix(PRESET_PREFIX)
+    known = presets()
+    if not _PRESET_NAME.match(name) or name not in known:
+        raise RecipeError(
+            f"{mark}: $.extends: unknown preset {reference!r} (presets: "
+            + ", ".join(PRESET_PREFIX + n for n in known)
+            + ")"
+        )
+    return known[name].resolve()
 
 
 def merge(base: Located, top: Located) -> Located:

@@ -26,6 +26,12 @@ def load_recipe(path: str | Path, environ: Mapping[str, str] | None = None) -> R
     return _finish(located, environ)
 
 
+def load_recipe_located(path: str | Path, environ: Mapping[str, str] | None = None) -> tuple[Recipe, Located]:
+    """:func:`load_recipe`, with where each value was written (for checks that report ``file:line:col``)."""
+    located = load_with_bases(Path(path))
+    return _finish(located, environ), located
+
+
 def recipe_from_mapping(
     data: dict[str, Any],
     *,

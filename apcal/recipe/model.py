@@ -85,6 +85,7 @@ class Output:
     format: Literal["xisf", "fits"] = "xisf"
     script_dir: Path | None = None
     rejection_maps: bool = False
+    keep_reports: int = 30  # runs whose logs and reports stay in logs/ (see apcal.run.prune)
 
 
 @dataclass(frozen=True)
@@ -120,6 +121,14 @@ class Headers:
 
 
 @dataclass(frozen=True)
+class Notify:
+    """Where a run's digest is sent (Apprise URLs), and whether after every run or only on problems."""
+
+    urls: tuple[str, ...] = ()
+    when: Literal["always", "problems"] = "always"
+
+
+@dataclass(frozen=True)
 class Recipe:
     source: Path | None
     name: str
@@ -132,3 +141,4 @@ class Recipe:
     calibration: CalibrationParams
     headers: Headers
     screening: Screening = Screening()
+    notify: Notify = Notify()

@@ -65,6 +65,11 @@ def _explain(error: jsonschema.ValidationError) -> list[tuple[PathKey, str, bool
     if error.validator == "oneOf" and error.context:
         best = min(error.context, key=lambda e: len(list(e.absolute_path)))
         return [(path, best.message, False)]
+    if error.validator == "enum" and isinstance(error.instance, str):
+        allowed = [str(v) for v in error.validator_value]
+        close = difflib.get_close_matches(error.instance, allowed, n=1)
+        hint = f"did you mean '{close[0]}'?" if close else f"allowed: {', '.join(allowed)}"
+        return [(path, f"{error.instance!r} is not one of {', '.join(allowed)} ({hint})", False)]
     if error.validator == "const":
         return [(path, f"must be {error.validator_value!r}, not {error.instance!r}", False)]
     return [(path, error.message, False)]

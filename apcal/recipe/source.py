@@ -76,6 +76,28 @@ class Located:
         return self.marks.get((), Mark(self.file, 1, 1))
 
 
+def _unclosed_quote(text: str, before_line: int) -> yaml.Mark | None:
+    """Where the last quoted string that runs over several lines before ``before_line`` starts.
+
+    YAML lets a quoted string span lines, so a quote left open on line 33 swallows the lines after it
+    and the parser trips only where the next quote closes it (line 54): the mistake is where it opened.
+    """
+    opened = None
+    try:
+        for token in yaml.scan(text, Loader=yaml.SafeLoader):
+            if token.start_mark.line > before_line:
+                break
+            if (
+                isinstance(token, yaml.ScalarToken)
+                and token.style in ('"', "'")
+                and token.end_mark.line > token.start_mark.line
+            ):
+                opened = token.start_mark
+    except yaml.YAMLError:
+        pass
+    return opened
+
+
 def read_recipe_file(path: Path) -> Located:
     """Parse ``path`` safely; raise RecipeError naming the file and position for any YAML problem."""
     shown = display_path(path)
@@ -108,8 +130,14 @@ def read_recipe_file(path: Path) -> Located:
         data = loader.construct_document(node)
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
-        where = f"{shown}:{mark.line + 1}:{mark.column + 1}" if mark else shown
         problem = exc.problem or exc.context or "invalid YAML"
+        opened = _unclosed_quote(text, mark.line if mark else len(text))
+        if exc.context == "while scanning a quoted scalar" and exc.context_mark:
+            opened = exc.context_mark
+        if opened is not None and mark is not None and opened.line < mark.line:
+            problem = f"a quoted string opened here is not closed ({problem}, line {mark.line + 1})"
+            mark = opened
+        where = f"{shown}:{mark.line + 1}:{mark.column + 1}" if mark else shown
         raise RecipeError(f"{where}: YAML syntax error: {problem}") from None
     except yaml.YAMLError as exc:
         raise RecipeError(f"{shown}: YAML error: {exc}") from None

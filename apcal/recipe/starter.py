@@ -1,7 +1,7 @@
 """The commented starter recipe ``apcal init`` writes: valid as written, every section explained."""
 
 STARTER_RECIPE = """\
-# yaml-language-server: $schema=https://apcal.invalid/schemas/recipe.schema.json
+# yaml-language-server: $schema={schema}
 # An apcal recipe: where tonight's calibration frames are, how they group, and where masters go.
 # Check it with `apcal validate {name}`, preview with `apcal plan {name}`, build with `apcal run {name}`.
 # `apcal schema` prints every key with its description and default.
@@ -33,7 +33,7 @@ library:
   use_new_masters: true   # masters built in this run may calibrate this run's flats
 
 output:
-  dir: ./out              # master/, master/calibrated/<group>/ and logs/ below it
+  dir: ./out              # master/, calibrated/<group>/ and logs/ below it
   format: xisf            # xisf | fits
 
 engine:

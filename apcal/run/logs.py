@@ -1,8 +1,9 @@
 """Where a run's messages go: the terminal (or cron's mail) and the run log, through loguru.
 
-On a terminal, messages are short and coloured and rich draws progress bars; elsewhere every line is
-timestamped plain text, so a cron mail stays readable. The run log ``<logs>/<stamp>.log`` gets
-everything at DEBUG level with timestamps, whatever ``-q``/``-v`` say.
+On a terminal, messages are short and coloured and rich draws progress bars (:mod:`apcal.cli.progress`);
+elsewhere every message is one plain line, warnings and errors marked, so a cron mail stays readable at
+80 columns (the mail has its date). The run log ``<logs>/<stamp>.log`` gets everything at DEBUG level
+with timestamps, whatever ``-q``/``-v`` say.
 
 Messages quote file names and header values, which may hold a newline or an ESC: written as they are,
 a file named ``x\n2026-01-01 00:00:00 INFO    done`` would forge a log line, and escape sequences would
@@ -25,11 +26,7 @@ from loguru import logger
 
 from apcal.errors import ApcalError
 
-_PLAIN = "{time:YYYY-MM-DD HH:mm:ss} {level: <7} {message}"
-_TERMINAL = "<level>{level: <7}</level> {message}"
 _FILE = "{time:YYYY-MM-DD HH:mm:ss.SSS} {level: <7} {message}"
-
-
 _CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029]")
 _NAMED = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
 
@@ -43,13 +40,28 @@ def _escape_record(record: dict) -> None:
     record["message"] = escape_controls(record["message"])
 
 
-def configure_console(verbosity: int = 0) -> None:
-    """Send messages to stderr: -1 warnings only (-q), 0 info, 1 debug (-v)."""
-    level = {-1: "WARNING", 0: "INFO"}.get(verbosity, "DEBUG")
+def console_level(verbosity: int) -> str:
+    """-1 warnings only (-q), 0 info, 1 debug (-v)."""
+    return {-1: "WARNING", 0: "INFO"}.get(verbosity, "DEBUG")
+
+
+def plain_format(record: dict) -> str:  # type: ignore[type-arg]
+    """One plain line: an information as it is, anything else prefixed with its level."""
+    level = record["level"].name
+    prefix = "" if level in ("INFO", "SUCCESS") else f"{level.lower()}: "
+    return prefix + "{message}\n"
+
+
+def escape_messages() -> None:
+    """Escape control characters in every message from now on, whatever sinks are added later."""
     logger.configure(patcher=_escape_record)  # type: ignore[arg-type]
+
+
+def configure_console(verbosity: int = 0) -> None:
+    """Messages to stderr as plain lines (commands that build use :func:`apcal.cli.progress.run_display`)."""
+    escape_messages()
     logger.remove()
-    tty = sys.stderr.isatty()
-    logger.add(sys.stderr, level=level, format=_TERMINAL if tty else _PLAIN, colorize=tty)
+    logger.add(sys.stderr, level=console_level(verbosity), format=plain_format, colorize=False)
 
 
 @contextmanager

@@ -68,7 +68,11 @@ def build_report(
     return {
         "report_format": REPORT_FORMAT,
         "apcal_version": __version__,
-        "recipe": {"name": recipe_name, "path": str(recipe_path) if recipe_path else None},
+        # a recipe built from command-line arguments has no file: no path rather than a made-up one
+        "recipe": {
+            "name": recipe_name,
+            "path": str(recipe_path) if recipe_path and recipe_path.is_file() else None,
+        },
         "engine": engine,
         "started": started,
         "finished": finished,

@@ -14,7 +14,7 @@ ROOT = Path(__file__).resolve().parents[2]
 def test_shipped_recipes_validate() -> None:
     recipes = sorted((ROOT / "recipes").glob("*.yaml"))
     assert len(recipes) >= 2
-    result = apcal("validate", *recipes, cwd=ROOT)
+    result = apcal("validate", "--schema-only", *recipes, cwd=ROOT)  # written for /srv paths
     assert result.returncode == 0, result.stderr
     assert result.stdout.count("ok ") == len(recipes)
 
@@ -45,8 +45,11 @@ def test_extends_cycle_exits_2_without_traceback(tmp_path: Path) -> None:
 
 def test_init_writes_a_recipe_that_validates_and_never_overwrites(tmp_path: Path) -> None:
     assert apcal("init", "x.yaml", cwd=tmp_path).returncode == 0
+    assert "inputs[0].path" in apcal("validate", "x.yaml", cwd=tmp_path).stderr  # ./frames: not yet there
+    (tmp_path / "frames").mkdir()
     result = apcal("validate", "x.yaml", cwd=tmp_path)
     assert result.returncode == 0, result.stderr
+    (tmp_path / "frames").rmdir()
     again = apcal("init", "x.yaml", cwd=tmp_path)
     assert again.returncode == 2 and "already exists" in again.stderr
     assert apcal("init", "x.yaml", "--overwrite", cwd=tmp_path).returncode == 0
@@ -70,3 +73,19 @@ def test_usage_error_exits_2() -> None:
     result = apcal("validate")
     assert result.returncode == 2
     assert "Missing argument" in result.stderr
+
+
+def test_init_points_editors_at_a_schema_file_that_exists(tmp_path: Path) -> None:
+    from urllib.parse import urlparse
+    from urllib.request import url2pathname
+
+    assert apcal("init", "x.yaml", cwd=tmp_path).returncode == 0
+    first = (tmp_path / "x.yaml").read_text().splitlines()[0]
+    prefix = "# yaml-language-server: $schema="
+    assert first.startswith(prefix)
+    reference = first.removeprefix(prefix)
+    if reference.startswith("file://"):
+        schema = Path(url2pathname(urlparse(reference).path))
+    else:
+        schema = tmp_path / reference
+    assert json.loads(schema.read_text()) == json.loads((ROOT / "schemas" / "recipe.schema.json").read_text())

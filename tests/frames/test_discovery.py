@@ -106,14 +106,17 @@ def test_corrupt_and_non_fits_files_are_skipped_and_the_scan_goes_on(tmp_path: P
     assert all(str(tmp_path) in reason for reason in why.values())  # FrameError names the file
 
 
-def test_extensions_any_case_other_files_ignored(tmp_path: Path) -> None:
+def test_extensions_any_case_other_files_listed_as_not_frames(tmp_path: Path) -> None:
     for name in ["a.fit", "b.FITS", "c.Fts", "d.fits"]:
         bias(tmp_path / name)
     (tmp_path / "notes.txt").write_text("x")
     (tmp_path / "e.fits.bak").write_text("x")
     found = discover([InputSet(tmp_path)], headers())
     assert names(f.path for f in found.frames) == ["a.fit", "b.FITS", "c.Fts", "d.fits"]
-    assert found.skipped == ()
+    assert [(s.path.name, s.reason) for s in found.skipped] == [
+        ("e.fits.bak", "not a frame file (.bak)"),
+        ("notes.txt", "not a frame file (.txt)"),
+    ]
 
 
 def test_hidden_files_and_folders_are_not_read(tmp_path: Path) -> None:

@@ -111,7 +111,9 @@ def test_a_failing_pixinsight_fails_every_job_clearly(
     assert report["summary"] == {"failed": 3}
     for group in report["groups"]:
         assert group["message"] == PIXINSIGHT_FAULTS[mode].format(output=group["output"])
-        assert f"{group['id']} failed: {group['message']}" in result.stderr
+        assert f": {group['message']}" in result.stderr
+    failed_lines = [line for line in result.stderr.splitlines() if line.startswith("error: failed ")]
+    assert len(failed_lines) == len(report["groups"])  # one line per job as it ends
     assert not any((night / "out" / "master").glob("master*"))
     assert leftovers(night) == []
     assert_lock_free(night)
@@ -205,7 +207,7 @@ def test_the_file_size_limit_fails_jobs_clearly_and_leaves_no_partial_file(night
     assert "Traceback" not in result.stderr
     assert "Logging error" not in result.stderr
     lines = result.stderr.splitlines()
-    assert any("bias/" in line and "cannot write: [Errno 27] File too large" in line for line in lines)
+    assert any("failed bias " in line and "cannot write: [Errno 27] File too large" in line for line in lines)
     assert any("could not write the report" in line and "File too large" in line for line in lines)
     assert not any((night / "out" / "master").rglob("master*"))
     assert leftovers(night) == []

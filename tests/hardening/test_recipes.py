@@ -42,15 +42,18 @@ CASES = {
     ),
     "missing_input": (
         {"recipe.yaml": RECIPE.replace("path: frames", "path: nowhere")},
-        ["recipe.yaml: inputs[0].path: {night}/nowhere does not exist"],
+        ["recipe.yaml:3:17: $.inputs[0].path: {night}/nowhere does not exist"],
     ),
     "output_is_a_file": (
         {"recipe.yaml": RECIPE.replace("dir: out", "dir: frames.txt"), "frames.txt": "not a folder\n"},
-        ["recipe.yaml: output.dir: {night}/frames.txt exists and is not a folder"],
+        ["recipe.yaml:4:15: $.output.dir: {night}/frames.txt exists and is not a folder"],
     ),
     "output_below_a_file": (
         {"recipe.yaml": RECIPE.replace("dir: out", "dir: frames.txt/out"), "frames.txt": "a file\n"},
-        ["recipe.yaml: output.dir: {night}/frames.txt/out cannot be created ({night}/frames.txt is a file)"],
+        [
+            "recipe.yaml:4:15: $.output.dir: {night}/frames.txt/out cannot be created "
+            "({night}/frames.txt is a file)"
+        ],
     ),
 }
 
@@ -91,7 +94,7 @@ def test_a_library_folder_without_masters_is_a_note(night: Path, clean) -> None:
     result = run_apcal("run", "recipe.yaml", "-q", cwd=night)
     assert result.returncode == 0, result.stderr
     report = last_report(night)
-    assert report["notes"] == [f"library folder {night / 'library'} holds no usable masters (0 other files)"]
+    assert report["notes"] == [f"library folder {night / 'library'} holds no usable masters (1 other files)"]
     assert_same_masters(night, clean)
 
 

@@ -83,13 +83,16 @@ def built(tmp_path_factory: pytest.TempPathFactory) -> tuple[NightTruth, Plan, d
     tmp = tmp_path_factory.mktemp("engine")
     truth = generate_night(tmp / "night", CAMERA, NIGHT)
     plan = plan_for(tmp / "night", tmp / "out")
-    progress: list[tuple[str, int, int]] = []
+    progress: list[tuple[str, int, int, str]] = []
     engine = NativeEngine(EngineSettings())
     context = RunContext("20261124_000000", tmp / "run.log", progress=lambda *a: progress.append(a))
     results = {r.job_id: r for r in engine.execute(plan, plan.jobs, context)}
-    for job in plan.jobs:  # every job reported progress up to its total
-        done, total = [p[1:] for p in progress if p[0] == job.id][-1]
-        assert done == total > 0
+    for job in plan.jobs:  # every job reported progress in frames, up to its total
+        steps = [p[1:] for p in progress if p[0] == job.id]
+        assert steps[-1] == (len(job.inputs), len(job.inputs), "integrating")
+        assert all(total == len(job.inputs) and 0 <= done <= total for done, total, _ in steps)
+        phases = list(dict.fromkeys(phase for *_, phase in steps))
+        assert phases == (["calibrating", "integrating"] if job.calibration else ["integrating"])
     return truth, plan, results
 
 

@@ -119,7 +119,7 @@ def build_plan(
             dark=dark_ref,
             flatdark=None,
             params=calibration or CalibrationParams(),
-            output_dir=master / "calibrated" / flat.name,
+            output_dir=master.parent / "calibrated" / flat.name,
         ),
         depends_on=depends,
     )

@@ -55,7 +55,7 @@ def test_a_run_builds_the_seed_layout(tmp_path: Path, fake_pixinsight: Path) -> 
         "masterFlat_Ha.xisf",
         "masterFlat_L 'lum'.xisf",
     ]
-    calibrated = sorted((out / "master" / "calibrated" / "L 'lum'").iterdir())
+    calibrated = sorted((out / "calibrated" / "L 'lum'").iterdir())
     assert [p.name for p in calibrated] == [f"L 'lum'_{i:03d} é_c.xisf" for i in range(4)]
     assert results[2].calibrated == tuple(calibrated)
     assert results[2].dark_scales == {

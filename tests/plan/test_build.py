@@ -70,7 +70,7 @@ def test_jobs_in_order_with_seed_names_and_flats_calibrated_by_this_runs_masters
         assert (cal.bias.path, cal.bias.source) == (bias.output, "run")
         assert (cal.dark.path, cal.dark.source) == (dark.output, "run")
         assert cal.flatdark is None
-        assert cal.output_dir == tmp_path / "out" / "master" / "calibrated" / flat.group.name
+        assert cal.output_dir == tmp_path / "out" / "calibrated" / flat.group.name
         assert flat.depends_on == (bias.id, dark.id)
         assert flat.integration.normalization == "multiplicative"
     assert bias.integration.normalization == "none"
@@ -155,7 +155,7 @@ def test_hash_changes_only_for_the_touched_group_and_the_flats_that_use_it(tmp_p
 def test_output_inside_an_input_folder_is_not_read_back(tmp_path: Path) -> None:
     night(tmp_path / "night")
     write_frame(
-        tmp_path / "night" / "out" / "master" / "calibrated" / "g" / "flat_c.fits",
+        tmp_path / "night" / "out" / "calibrated" / "g" / "flat_c.fits",
         "FLAT",
         EXPOSURE=2.0,
         FILTER="L",

@@ -8,6 +8,7 @@ import re
 import subprocess
 import tempfile
 from pathlib import Path
+from urllib.parse import quote
 
 import jsonschema
 import numpy as np
@@ -50,7 +51,7 @@ def chromium_check(report_html: Path) -> dict:
     page = page.replace("default-src 'none';", "default-src 'none'; script-src 'unsafe-inline';", 1)
     page = page.replace("</body>", _CHECK + "</body>", 1)
     with tempfile.TemporaryDirectory() as tmp:
-        copy = Path(tmp) / "check.html"
+        copy = report_html.with_name(f"check-{report_html.name}")  # beside it: linked pictures resolve
         copy.write_text(page, encoding="utf-8")
         command = [
             str(CHROMIUM), "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
@@ -111,12 +112,24 @@ def test_html_is_self_contained_and_escaped(run, tmp_path) -> None:
     assert page.count('src="data:image/png;base64,') == 2 * len(report["groups"])
 
 
-def test_previews_are_written_beside_built_masters(run, tmp_path) -> None:
+def test_previews_are_linked_files_written_only_for_masters_built(run, tmp_path) -> None:
     _, report = run
-    write_html_report(report, tmp_path / "report.html", write_previews=True)
+    page = write_html_report(report, tmp_path / "report.html", previews_dir=tmp_path / "previews").read_text()
+    assert "data:image" not in page
     for group in report["groups"]:
-        preview = Path(group["output"]).with_suffix(".png")
-        assert preview.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+        stem = Path(group["output"]).stem
+        for name in (f"{stem}.png", f"{stem}_histogram.png"):
+            assert (tmp_path / "previews" / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+            assert f'src="previews/{quote(name)}"' in page
+        assert not Path(group["output"]).with_suffix(".png").exists()  # nothing beside the masters
+    # a later report where every master is up to date links the same files and writes none
+    later = json.loads(json.dumps(report))
+    for group in later["groups"]:
+        group["status"] = "up_to_date"
+    before = {p: p.stat().st_mtime_ns for p in (tmp_path / "previews").iterdir()}
+    page = write_html_report(later, tmp_path / "later.html", previews_dir=tmp_path / "previews").read_text()
+    assert {p: p.stat().st_mtime_ns for p in (tmp_path / "previews").iterdir()} == before
+    assert page.count('src="previews/') == 2 * len(later["groups"])
 
 
 def test_missing_master_and_given_images(run, tmp_path) -> None:
@@ -150,6 +163,15 @@ def test_report_opens_in_headless_chromium(run, tmp_path) -> None:
     assert all(image["complete"] and image["width"] > 0 for image in shown["images"]), shown["images"]
     assert shown["excluded"] == [report["groups"][0]["excluded"][0]["path"]]
     assert shown["title"].startswith("apcal run report: rig <b>&</b> site")
+
+
+@needs_chromium
+def test_a_report_with_linked_previews_shows_them_in_headless_chromium(run, tmp_path) -> None:
+    _, report = run
+    path = write_html_report(report, tmp_path / "report.html", previews_dir=tmp_path / "previews")
+    shown = chromium_check(path)
+    assert len(shown["images"]) == 2 * len(report["groups"])
+    assert all(image["complete"] and image["width"] > 0 for image in shown["images"]), shown["images"]
 
 
 @needs_chromium

@@ -14,7 +14,6 @@ from apcal.quality.preview import (
     histogram_png,
     histogram_values,
     mtf,
-    preview_path,
     preview_png_bytes,
     stf_parameters,
     write_preview_png,
@@ -77,8 +76,7 @@ def test_pngs_decode(tmp_path) -> None:
     width, height = png_size(hist)
     assert width > 100 and height > 100
     assert mpimg.imread(io.BytesIO(hist), format="png").shape[0] == height
-    master = tmp_path / "masterBias_x.xisf"
-    target = write_preview_png(image, preview_path(master))
+    target = write_preview_png(image, tmp_path / "masterBias_x.png")
     assert target == tmp_path / "masterBias_x.png"
     assert png_size(target.read_bytes()) == (200, 120)
     assert [p.name for p in tmp_path.iterdir()] == ["masterBias_x.png"]  # no temporary file left

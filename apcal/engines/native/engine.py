@@ -22,6 +22,7 @@ from apcal.engines.native.memory import release_free_memory
 from apcal.errors import ApcalError, EngineError
 from apcal.frames.model import Keyword, SkippedFile
 from apcal.plan.darkscaling import is_cfa
+from apcal.plan.labels import short_label
 from apcal.plan.model import Job, Plan
 from apcal.recipe.model import EngineSettings
 
@@ -50,7 +51,7 @@ class NativeEngine:
         failed: set[str] = set()
         for job in jobs:
             start = time.perf_counter()
-            logger.info("{}: building from {} frames", job.id, len(job.inputs))
+            logger.debug("{}: building from {} frames", job.id, len(job.inputs))
             try:
                 result = self._build(plan, job, context, failed)
             except Exception as exc:  # one job's failure never stops the others
@@ -59,7 +60,7 @@ class NativeEngine:
                 message = _message(exc)
                 if isinstance(exc, _EXPECTED):
                     logger.opt(exception=exc).debug("{} failed", job.id)
-                    logger.error("{}: failed: {}", job.id, message)
+                    logger.debug("{}: failed: {}", job.id, message)
                 else:
                     logger.opt(exception=exc).error("{}: failed with an internal error", job.id)
                     message = f"internal error: {message} (traceback in the run log)"
@@ -67,9 +68,7 @@ class NativeEngine:
                 continue
             release_free_memory()  # what this job freed, before the next one
             seconds = time.perf_counter() - start
-            logger.info(
-                "{}: built {} from {} frames in {:.1f} s", job.id, job.output.name, len(job.inputs), seconds
-            )
+            logger.debug("{}: built {} in {:.1f} s", job.id, job.output.name, seconds)
             yield JobResult(
                 job.id,
                 "built",
@@ -96,15 +95,13 @@ class NativeEngine:
         calibrated: tuple[Path, ...] = ()
         dark_scales: dict[str, float] = {}
         raw_adu: tuple[bool, ...] = ()  # per raw flat: float ADU, read as 16-bit data (apcal.io.adu)?
-        done_before = 0
         report = context.progress
 
         if job.calibration is not None:
-            steps = n
 
             def calibration_progress(done: int, total: int) -> None:
                 if report:
-                    report(job.id, done, total + n + 1)  # + the integration's frames and >= 1 block
+                    report(job.id, done, total, "calibrating")
 
             result = calibrate_files(
                 inputs,
@@ -118,14 +115,14 @@ class NativeEngine:
             calibrated, dark_scales, raw_adu = result.paths, result.dark_scales, result.from_adu
             inputs = list(calibrated)
             release_free_memory()  # the masters and frames calibration freed, before integration
-            done_before = steps
             if dark_scales:
                 ks = list(dark_scales.values())
                 logger.debug("{}: dark scale k from {:.4f} to {:.4f}", job.id, min(ks), max(ks))
 
         def stack_progress(done: int, total: int) -> None:
+            # integrate_files counts a statistics pass over the frames, then row blocks: shown in frames
             if report:
-                report(job.id, done_before + done, done_before + total)
+                report(job.id, min(n, round(n * done / max(total, 1))), n, "integrating")
 
         screened: list[ScreeningResult] = []
         frames = job.group.frames  # inputs[i] is frames[i], raw or calibrated
@@ -142,10 +139,11 @@ class NativeEngine:
                 min_frames=screening.min_frames if screening else 3,
             )
             screened.append(result)
+            title = f"{job.type.value} {short_label(job.group)}"
             for exclusion in result.excluded:
-                logger.warning("{}: excluded {}", job.id, exclusion.reason)
+                logger.warning("{}: excluded {}", title, exclusion.reason)
             for warning in result.warnings:
-                logger.warning("{}: {}", job.id, warning)
+                logger.warning("{}: {}", title, warning)
             return result.kept_indices([f.path for f in frames])
 
         stack = integrate_files(
