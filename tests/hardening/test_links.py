@@ -70,7 +70,7 @@ def test_a_linked_master_folder_is_refused_and_never_cleaned(night: Path, outsid
 
 
 def test_a_linked_calibrated_folder_is_refused(night: Path, outside: Path) -> None:
-    calibrated = night / "out" / "master" / "calibrated"
+    calibrated = night / "out" / "calibrated"
     calibrated.parent.mkdir(parents=True)
     calibrated.symlink_to(outside, target_is_directory=True)
     before = snapshot(outside)

@@ -48,7 +48,7 @@ def test_flats_split_across_two_folders_with_the_same_names(night: Path, tmp_pat
     assert result.returncode == 0, result.stderr
     master = flat_master(night)
     assert card(master, "NCOMBINE") == 8
-    calibrated = sorted((night / "out" / "master" / "calibrated").rglob("*_c.xisf"))
+    calibrated = sorted((night / "out" / "calibrated").rglob("*_c.xisf"))
     assert len(calibrated) == 8
     assert len({hashlib.sha256(p.read_bytes()).hexdigest() for p in calibrated}) == 8
     renamed = [line for line in history(master) if line.startswith("apcal.calibration.renamed: ")]
@@ -73,7 +73,7 @@ def test_a_fit_beside_a_fits_of_the_same_stem_keeps_both(night: Path) -> None:
     result = run_apcal("run", "recipe.yaml", "-q", cwd=night)
     assert result.returncode == 0, result.stderr
     assert card(flat_master(night), "NCOMBINE") == 5
-    assert len(list((night / "out" / "master" / "calibrated").rglob("*_c.xisf"))) == 5
+    assert len(list((night / "out" / "calibrated").rglob("*_c.xisf"))) == 5
 
 
 def camera_night(night: Path, folder: str, instrument: str, offset: int) -> Path:

@@ -101,7 +101,7 @@ def test_an_output_linked_into_the_input_does_not_grow_on_reruns(night: Path, cl
         report = last_report(night)
         flat = next(g for g in report["groups"] if g["id"].startswith("flat/"))
         assert card(Path(flat["output"]), "NCOMBINE") == 4, f"run {run + 1}"
-        calibrated = list((night / "frames" / "calibration" / "master" / "calibrated").rglob("*.xisf"))
+        calibrated = list((night / "frames" / "calibration" / "calibrated").rglob("*.xisf"))
         assert len(calibrated) == 4
     assert_same_masters(night, clean)
 
