@@ -25,22 +25,25 @@ def command(folder: Path, verbosity: int) -> int:
     out.print(f"generating a synthetic night in {folder}/frames ...")
     with run_display(verbosity) as progress:
         result = run_demo(folder, progress=progress)
-    table = Table(title="Masters against the night's truth", title_justify="left")
-    for column in ("master", "frames", "measured", "target", "", "file"):
-        table.add_column(column, overflow="fold")
+    # Plain columns, no box: the same lines read well on a terminal and in a log; the file names are
+    # long and alike, so the folder is named once instead of a wrapped column of paths.
+    table = Table(title="Masters against the night's truth", title_justify="left", box=None)
+    for column in ("", "master", "frames", "measured", "target"):
+        table.add_column(column, no_wrap=True)
     for q in result.qualities:
         table.add_row(
+            "[green]ok[/green]" if q.ok else "[red]off[/red]",
             q.kind,
             str(q.frames),
             f"{q.figure:.3f} {q.unit}",
             q.target,
-            "[green]ok[/green]" if q.ok else "[red]off[/red]",
-            str(q.path),
         )
     out.print(table)
-    out.print(
-        "bias: rms of (master − true bias) over the noise floor σ/√N; dark: rms of (master − truth); "
-        "flat: rms of (master/mean ÷ true flat/mean − 1)."
-    )
-    out.print(f"recipe: {result.recipe}   report: {result.outcome.report_path}")
+    out.print("  bias: rms of (master − true bias) over the noise floor σ/√N")
+    out.print("  dark: rms of (master − truth)")
+    out.print("  flat: rms of (master/mean ÷ true flat/mean − 1)")
+    if result.qualities:
+        out.print(f"masters: {result.qualities[0].path.parent}")
+    out.print(f"recipe:  {result.recipe}")
+    out.print(f"report:  {result.outcome.report_path}")
     return result.outcome.exit_code
