@@ -19,58 +19,19 @@ import os
 from pathlib import Path
 
 from apcal.errors import ApcalError, RecipeError
+from apcal.recipe.checks import output_dir_problem, resolved
 from apcal.recipe.model import Recipe
 from apcal.recipe.source import display_path
 
 
-def resolved(path: Path) -> Path:
-    return Path(os.path.realpath(path))
-
-
-def _home() -> Path | None:
-    try:
-        return resolved(Path.home())
-    except (RuntimeError, KeyError):  # no HOME and no passwd entry (some containers)
-        return None
-
-
-def dangling_link(path: Path) -> Path | None:
-    """The first symbolic link on the way to ``path`` whose target does not exist, or None."""
-    for part in (path, *path.parents):
-        if os.path.lexists(part):
-            return part if part.is_symlink() and not part.exists() else None
-    return None
-
-
 def resolve_output(recipe: Recipe) -> Path:
-    """``recipe.output.dir`` resolved; RecipeError (exit 2) for an output folder apcal must not use."""
-    where = display_path(recipe.source) if recipe.source else "recipe"
-    given = Path(os.path.abspath(recipe.output.dir))
-    link = dangling_link(given)
-    if link is not None:
-        target = os.readlink(link)
-        raise RecipeError(
-            f"{where}: output.dir: {link} is a symbolic link to {target}, which does not exist "
-            "(an unmounted disk?)"
-        )
-    out = resolved(given)
-    if out == Path(out.anchor):
-        raise RecipeError(f"{where}: output.dir: {given} is the root folder (refused)")
-    if out == _home():
-        raise RecipeError(f"{where}: output.dir: {given} is the home folder itself (refused)")
-    for index, input_set in enumerate(recipe.inputs):
-        folder = resolved(input_set.path)
-        if folder == out:
-            raise RecipeError(
-                f"{where}: output.dir: {given} is the input folder inputs[{index}].path (refused: "
-                "use a folder of its own)"
-            )
-        if folder.is_relative_to(out):
-            raise RecipeError(
-                f"{where}: output.dir: {given} contains the input folder inputs[{index}].path "
-                f"{input_set.path} (refused: every frame would count as apcal's own output)"
-            )
-    return out
+    """``recipe.output.dir`` resolved; RecipeError (exit 2) for an output folder apcal must not use
+    (:func:`apcal.recipe.checks.output_dir_problem`, which ``apcal validate`` reports too)."""
+    problem = output_dir_problem(recipe)
+    if problem is not None:
+        where = display_path(recipe.source) if recipe.source else "recipe"
+        raise RecipeError(f"{where}: output.dir: {problem}")
+    return resolved(Path(os.path.abspath(recipe.output.dir)))
 
 
 def refuse_linked_folders(output_dir: Path, folders: list[Path]) -> None:

@@ -41,6 +41,10 @@ def check_recipe(recipe: Recipe, located: Located, *, engine: bool = True) -> li
     problem = _output_problem(recipe.output.dir)
     if problem:
         problems.append((("output", "dir"), f"{recipe.output.dir} {problem}"))
+    else:
+        refused = output_dir_problem(recipe)
+        if refused:
+            problems.append((("output", "dir"), refused))
     if engine:
         problems += _engine_problems(recipe)
     marked = []
@@ -73,6 +77,52 @@ def _output_problem(out: Path) -> str | None:
     blocker = next((p for p in out.parents if p.exists()), None)
     if blocker is not None and not blocker.is_dir():
         return f"cannot be created ({blocker} is a file)"
+    return None
+
+
+def resolved(path: Path) -> Path:
+    return Path(os.path.realpath(path))
+
+
+def _home() -> Path | None:
+    try:
+        return resolved(Path.home())
+    except (RuntimeError, KeyError):  # no HOME and no passwd entry (some containers)
+        return None
+
+
+def dangling_link(path: Path) -> Path | None:
+    """The first symbolic link on the way to ``path`` whose target does not exist, or None."""
+    for part in (path, *path.parents):
+        if os.path.lexists(part):
+            return part if part.is_symlink() and not part.exists() else None
+    return None
+
+
+def output_dir_problem(recipe: Recipe) -> str | None:
+    """Why apcal must not use ``recipe.output.dir`` (see :mod:`apcal.plan.output_dir`), or None.
+
+    Compared resolved (realpath), so a link into an input folder is recognised.
+    """
+    given = Path(os.path.abspath(recipe.output.dir))
+    link = dangling_link(given)
+    if link is not None:
+        target = os.readlink(link)
+        return f"{link} is a symbolic link to {target}, which does not exist (an unmounted disk?)"
+    out = resolved(given)
+    if out == Path(out.anchor):
+        return f"{given} is the root folder (refused)"
+    if out == _home():
+        return f"{given} is the home folder itself (refused)"
+    for index, input_set in enumerate(recipe.inputs):
+        folder = resolved(input_set.path)
+        if folder == out:
+            return f"{given} is the input folder inputs[{index}].path (refused: use a folder of its own)"
+        if folder.is_relative_to(out):
+            return (
+                f"{given} contains the input folder inputs[{index}].path {input_set.path} (refused: "
+                "every frame would count as apcal's own output)"
+            )
     return None
 
 

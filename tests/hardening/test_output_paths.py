@@ -31,7 +31,7 @@ def refused(night: Path, **popen) -> str:
 def test_an_output_of_root_is_refused_and_nothing_is_written_there(night: Path) -> None:
     set_output(night, "/")
     lock_before, logs_before = os.path.lexists("/.apcal.lock"), os.path.lexists("/logs")
-    assert refused(night) == "recipe.yaml: output.dir: / is the root folder (refused)"
+    assert refused(night) == "recipe.yaml:4:15: $.output.dir: / is the root folder (refused)"
     assert os.path.lexists("/.apcal.lock") == lock_before
     assert os.path.lexists("/logs") == logs_before
 
@@ -42,7 +42,7 @@ def test_the_home_folder_itself_is_refused(night: Path, tmp_path: Path) -> None:
     set_output(night, "~")
     before = snapshot(home)
     line = refused(night, env={"HOME": str(home)})
-    assert line == f"recipe.yaml: output.dir: {home} is the home folder itself (refused)"
+    assert line == f"recipe.yaml:4:15: $.output.dir: {home} is the home folder itself (refused)"
     assert snapshot(home) == before
 
 
@@ -51,7 +51,7 @@ def test_the_input_folder_is_refused(night: Path) -> None:
     before = snapshot(night / "frames")
     line = refused(night)
     assert line == (
-        f"recipe.yaml: output.dir: {night / 'frames'} is the input folder inputs[0].path "
+        f"recipe.yaml:4:15: $.output.dir: {night / 'frames'} is the input folder inputs[0].path "
         "(refused: use a folder of its own)"
     )
     assert snapshot(night / "frames") == before
@@ -60,7 +60,7 @@ def test_the_input_folder_is_refused(night: Path) -> None:
 def test_an_output_containing_the_input_is_refused(night: Path) -> None:
     set_output(night, ".")
     line = refused(night)
-    assert line.startswith(f"recipe.yaml: output.dir: {night} contains the input folder inputs[0].path ")
+    assert line.startswith(f"recipe.yaml:4:15: $.output.dir: {night} contains the input folder inputs[0].path ")
     assert not (night / "logs").exists() and not (night / "master").exists()
 
 
@@ -75,7 +75,7 @@ def test_an_output_behind_a_dangling_link_is_refused_not_created(night: Path, tm
     (night / "out").symlink_to(nas, target_is_directory=True)
     line = refused(night)
     assert line == (
-        f"recipe.yaml: output.dir: {night / 'out'} is a symbolic link to {nas}, which does not exist "
+        f"recipe.yaml:4:15: $.output.dir: {night / 'out'} is a symbolic link to {nas}, which does not exist "
         "(an unmounted disk?)"
     )
     assert not nas.exists() and not nas.parent.exists()

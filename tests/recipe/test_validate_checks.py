@@ -76,3 +76,24 @@ def test_schema_only_skips_the_checks_of_this_machine(tmp_path: Path) -> None:
     )
     assert apcal("validate", "recipe.yaml", cwd=tmp_path).returncode == 2
     assert apcal("validate", "--schema-only", "recipe.yaml", cwd=tmp_path).returncode == 0
+
+
+def test_output_folders_run_would_refuse_are_reported(tmp_path: Path) -> None:
+    """The output-folder rules of ``run`` (apcal.plan.output_dir): the input folder itself, and a link to
+    a missing disk, each at the output's line."""
+    (tmp_path / "frames").mkdir()
+    (tmp_path / "nas").symlink_to(tmp_path / "unmounted" / "calibration", target_is_directory=True)
+    for output, problem in [
+        (
+            "frames",
+            f"{tmp_path}/frames is the input folder inputs[0].path (refused: use a folder of its own)",
+        ),
+        ("nas", f"{tmp_path}/nas is a symbolic link to {tmp_path}/unmounted/calibration, which does not "
+                "exist (an unmounted disk?)"),
+    ]:
+        (tmp_path / "recipe.yaml").write_text(
+            f"apcal: 1\nname: o\ninputs: [{{path: frames}}]\noutput: {{dir: {output}}}\n"
+        )
+        result = apcal("validate", "recipe.yaml", cwd=tmp_path)
+        assert result.returncode == 2
+        assert result.stderr.splitlines() == [f"recipe.yaml:4:15: $.output.dir: {problem}"]
