@@ -97,10 +97,10 @@ def _run_flat(night: Path, out: Path, built: dict[str, Path], scaling: str):
 
     from apcal.engines.base import RunContext
     from apcal.engines.native.engine import NativeEngine
-    from apcal.frames.model import FrameType
     from apcal.plan.prepare import prepare_plan
     from apcal.recipe import recipe_from_mapping
     from apcal.recipe.model import EngineSettings
+    from apcal.vocabulary import FrameType
 
     mapping = {
         "apcal": 1,

@@ -45,8 +45,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from apcal.errors import FrameError
-from apcal.frames.model import Fingerprint, Frame, FrameType, HeaderValue, Keyword
+from apcal.frames.model import Fingerprint, Frame
 from apcal.frames.night import observing_night
+from apcal.vocabulary import FrameType, HeaderValue, Keyword
 
 if TYPE_CHECKING:  # apcal.recipe.model imports apcal.frames.model: no runtime import back
     from apcal.recipe.model import Headers

@@ -34,8 +34,8 @@ from typing import BinaryIO, Literal
 import numpy as np
 
 from apcal.errors import FrameError
-from apcal.frames.model import Keyword
 from apcal.io.atomic import atomic_path
+from apcal.vocabulary import Keyword
 
 ImageFormat = Literal["xisf", "fits"]
 

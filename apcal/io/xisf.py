@@ -44,10 +44,10 @@ import numpy as np
 
 import apcal
 from apcal.errors import FrameError
-from apcal.frames.model import HeaderValue, Keyword
 from apcal.io.image import HeaderInfo, ImageReader, PlanarFile, SampleEncoding, is_structural, one_line
 from apcal.io.integrity import xisf_checksum_attribute
 from apcal.io.xisf_inflate import inflate_to_file, remove
+from apcal.vocabulary import HeaderValue, Keyword
 
 SIGNATURE = b"XISF0100"
 NAMESPACE = "http://www.pixinsight.com/xisf"

@@ -42,7 +42,7 @@ import numpy as np
 
 from apcal.engines.native.calibration import estimate_noise
 from apcal.engines.native.robust import KERNEL_DTYPES, MAD_TO_SIGMA, SUBSAMPLE, nan_median_mad, subsample
-from apcal.frames.model import FrameType
+from apcal.vocabulary import FrameType
 
 HOT_SIGMA = 5.0
 NOISE_WINDOW = 1024  # side of the central square the noise is measured on

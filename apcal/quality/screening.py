@@ -54,8 +54,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from apcal.frames.model import Frame, FrameType
+from apcal.frames.model import Frame
 from apcal.recipe.model import Screening
+from apcal.vocabulary import FrameType
 
 MAD_TO_SIGMA = 1.482602218505602
 GRID = 4  # the gradient is measured on a GRID x GRID grid of cells

@@ -18,8 +18,8 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable, Mapping
 
-from apcal.frames.model import Keyword
 from apcal.io.adu import ADU_FULL_SCALE
+from apcal.vocabulary import Keyword
 
 #: Statistics that are pixel values (levels and noise), converted to ADU and electrons.
 PIXEL_STATS = frozenset({"median", "mean", "min", "max", "noise"})

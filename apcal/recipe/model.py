@@ -11,8 +11,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
-from apcal.frames.model import FrameType
 from apcal.params import CalibrationParams, IntegrationParams
+from apcal.vocabulary import FrameType
 
 
 @dataclass(frozen=True)

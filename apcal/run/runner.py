@@ -20,7 +20,6 @@ from loguru import logger
 from apcal.engines import make_engine
 from apcal.engines.base import JobResult, ProgressCallback, RunContext
 from apcal.errors import EXIT_GROUP_FAILED, EXIT_OK, Terminated
-from apcal.frames.model import FrameType
 from apcal.plan.darkscaling import scale_warnings
 from apcal.plan.model import Job, Plan
 from apcal.plan.output_dir import refuse_linked_folders
@@ -44,6 +43,7 @@ from apcal.run.prune import prune_reports
 from apcal.run.report import build_report, write_report
 from apcal.run.stale import remove, stale_temporaries
 from apcal.run.state import is_up_to_date
+from apcal.vocabulary import FrameType
 
 
 @dataclass(frozen=True)

@@ -6,10 +6,11 @@ import random
 from datetime import date
 from pathlib import Path
 
-from apcal.frames.model import Fingerprint, Frame, FrameType, HeaderValue
+from apcal.frames.model import Fingerprint, Frame
 from apcal.frames.normalize import normalize_keywords
 from apcal.grouping import group_frames
 from apcal.recipe.model import Grouping, Tolerances
+from apcal.vocabulary import FrameType, HeaderValue
 
 from .helpers import SEED_GROUPING
 

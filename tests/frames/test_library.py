@@ -8,13 +8,12 @@ from pathlib import Path
 import numpy as np
 
 from apcal.frames.discovery import discover
-from apcal.frames.model import FrameType, Keyword
 from apcal.frames.normalize import MASTER_KEYWORD
-from apcal.grouping import group_frames
+from apcal.grouping import Group, group_frames
 from apcal.io.image import write_image
 from apcal.library import load_library, match_master
-from apcal.plan.model import Group
 from apcal.recipe.model import InputSet, Tolerances
+from apcal.vocabulary import FrameType, Keyword
 
 from .helpers import SEED_GROUPING, headers, write_fits
 

@@ -10,10 +10,10 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from apcal.frames.discovery import discover
-from apcal.frames.model import FrameType
 from apcal.grouping import group_frames
 from apcal.naming import MAX_LENGTH, format_value, group_name, unique_names
 from apcal.recipe.model import Grouping, InputSet
+from apcal.vocabulary import FrameType
 
 from .helpers import headers, write_fits
 

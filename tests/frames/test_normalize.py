@@ -9,8 +9,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from apcal.errors import FrameError
-from apcal.frames.model import FrameType
 from apcal.frames.normalize import MASTER_KEYWORD, frame_type, normalize_keywords, read_frame
+from apcal.vocabulary import FrameType
 
 from .helpers import headers, parse_dump, write_fits
 

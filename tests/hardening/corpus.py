@@ -225,7 +225,7 @@ def hot_sensor(folder: Path, night: Path) -> Path:
 
 
 def _keywords(header: fits.Header):
-    from apcal.frames.model import Keyword
+    from apcal.vocabulary import Keyword
 
     return [Keyword(c.keyword, c.value, c.comment) for c in header.cards if c.keyword]
 

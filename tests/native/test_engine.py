@@ -23,12 +23,12 @@ from apcal.demo.synthetic import (
 from apcal.engines.base import JobResult, RunContext
 from apcal.engines.native.engine import NativeEngine
 from apcal.errors import EngineError
-from apcal.frames.model import FrameType
 from apcal.io.image import open_image, read_header
 from apcal.plan.model import Plan
 from apcal.plan.prepare import prepare_plan
 from apcal.recipe import recipe_from_mapping
 from apcal.recipe.model import EngineSettings
+from apcal.vocabulary import FrameType
 
 N = 20
 FLAT_EXPOSURE, DARK_EXPOSURE = 60.0, 300.0

@@ -16,9 +16,9 @@ from apcal.engines.native.normalization import FrameStats
 from apcal.engines.native.stack import integrate_files
 from apcal.engines.native.tiling import BASELINE_BYTES, output_bytes, reader_bytes, row_bytes
 from apcal.errors import FrameError
-from apcal.frames.model import Keyword
 from apcal.io.image import open_image, write_image
 from apcal.params import IntegrationParams
+from apcal.vocabulary import Keyword
 
 ROWS, COLS = 120, 160
 WINSORIZED = IntegrationParams(rejection="winsorized")

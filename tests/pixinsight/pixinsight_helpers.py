@@ -13,9 +13,11 @@ from pathlib import Path
 
 import pytest
 
-from apcal.frames.model import Fingerprint, Frame, FrameType, Keyword
+from apcal.frames.model import Fingerprint, Frame
+from apcal.grouping import Group
 from apcal.params import CalibrationParams, IntegrationParams
-from apcal.plan.model import FlatCalibration, Group, Job, MasterRef, Plan
+from apcal.plan.model import FlatCalibration, Job, MasterRef, Plan
+from apcal.vocabulary import FrameType, Keyword
 
 HERE = Path(__file__).resolve().parent
 STANDIN = HERE / "pjsr_standin.js"

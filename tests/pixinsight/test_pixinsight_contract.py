@@ -17,9 +17,9 @@ from pixinsight_helpers import HOSTILE_VALUE, build_plan, make_group, master_key
 
 from apcal.engines.pixinsight.render import INPUT_HINTS, calibrated_path, render_script
 from apcal.engines.pixinsight.runner import parse_status_lines
-from apcal.frames.model import FrameType
 from apcal.params import CalibrationParams, IntegrationParams
 from apcal.plan.model import FlatCalibration, Job, MasterRef, Plan
+from apcal.vocabulary import FrameType
 
 ENUM_FIELDS = {"combination", "rejection", "normalization", "rejection_normalization"}
 # apcal settings ImageIntegration has no parameter for: never rendered (render refuses other values).

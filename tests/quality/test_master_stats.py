@@ -9,7 +9,6 @@ import numpy as np
 import pytest
 
 from apcal.demo.synthetic import CameraModel, NightPlan, dark_truth, generate_night
-from apcal.frames.model import FrameType
 from apcal.quality.master_stats import (
     defect_counts,
     dust_donut_count,
@@ -17,6 +16,7 @@ from apcal.quality.master_stats import (
     master_statistics,
     vignetting_ratio,
 )
+from apcal.vocabulary import FrameType
 
 
 def _noisy(image: np.ndarray, sigma: float, seed: int = 0) -> np.ndarray:

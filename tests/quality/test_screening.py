@@ -8,9 +8,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from apcal.frames.model import FrameType
 from apcal.quality.screening import Exclusion, FrameQuality, robust_z, screen_group
 from apcal.recipe.model import Screening
+from apcal.vocabulary import FrameType
 
 from .helpers import (
     add_light_leak,

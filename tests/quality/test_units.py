@@ -6,8 +6,8 @@ import math
 
 import pytest
 
-from apcal.frames.model import Keyword
 from apcal.quality.units import egain, in_adu, in_electrons
+from apcal.vocabulary import Keyword
 
 STATS = {"median": 500 / 65535, "noise": 1.5 / 65535, "hot_pixels": 12.0, "rejected_low_fraction": 0.01}
 

@@ -26,10 +26,10 @@ from apcal.demo.synthetic import (
     generate_night,
     theoretical_bias_noise,
 )
-from apcal.frames.model import FrameType
 from apcal.io.image import open_image, read_header
 from apcal.recipe import recipe_from_mapping
 from apcal.run.runner import run_recipe
+from apcal.vocabulary import FrameType
 
 CAMERA = CameraModel(rows=240, cols=320, dark_current=0.05, hot_pixel_fraction=2e-3)
 N = 12

@@ -20,11 +20,12 @@ from loguru import logger
 from apcal.engines.base import JobResult, RunContext
 from apcal.engines.native.memory import release_free_memory
 from apcal.errors import ApcalError, EngineError
-from apcal.frames.model import Keyword, SkippedFile
+from apcal.frames.model import SkippedFile
 from apcal.plan.darkscaling import is_cfa
 from apcal.plan.labels import short_label
 from apcal.plan.model import Job, Plan
 from apcal.recipe.model import EngineSettings
+from apcal.vocabulary import Keyword
 
 #: Failures a job may meet on real data; anything else is a bug, logged with its traceback.
 _EXPECTED = (ApcalError, OSError, ValueError, MemoryError)

@@ -25,9 +25,9 @@ from typing import Any
 
 import jinja2
 
-from apcal.frames.model import HeaderValue
 from apcal.plan.darkscaling import dark_scaling_notes, is_cfa, scaled_dark
 from apcal.plan.model import FlatCalibration, Job, Plan, colliding_stems
+from apcal.vocabulary import HeaderValue
 
 # apcal value -> PixInsight enumeration element id, per (process, parameter). The only mapping table.
 ENUMS: Mapping[tuple[str, str], Mapping[str, str]] = {
