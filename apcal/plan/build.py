@@ -33,7 +33,7 @@ from apcal.plan.model import (
     colliding_stems,
 )
 from apcal.plan.output_dir import resolved
-from apcal.quality.screening import screen_group
+from apcal.plan.screening import screen_group
 from apcal.recipe.model import Recipe, Tolerances
 from apcal.vocabulary import FrameType
 

@@ -74,7 +74,7 @@ def colliding_stems(frames: Sequence[Path]) -> frozenset[str]:
 
 @dataclass(frozen=True)
 class PixelScreening:
-    """What an engine needs to screen a group's frames on their pixels (see apcal.quality.screening)."""
+    """What an engine needs to screen a group's frames on their pixels (see apcal.plan.screening)."""
 
     settings: Screening
     min_frames: int

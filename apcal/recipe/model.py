@@ -56,7 +56,7 @@ class Grouping:
 
 @dataclass(frozen=True)
 class Screening:
-    """Bad-frame screening before integration (see :mod:`apcal.quality.screening`).
+    """Bad-frame screening before integration (see :mod:`apcal.plan.screening`).
 
     ``z_threshold`` is in robust standard deviations of the group's values; the flat levels are
     fractions of full scale ([0, 1]); the sensor temperature tolerance is ``grouping.tolerances.sensor_temp``.

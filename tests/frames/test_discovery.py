@@ -12,8 +12,7 @@ from apcal.frames.discovery import discover, glob_match
 from apcal.grouping import group_frames
 from apcal.recipe.model import InputSet
 from apcal.vocabulary import FrameType
-
-from .helpers import SEED_GROUPING, headers, write_fits
+from tests.frames.helpers import SEED_GROUPING, headers, write_fits
 
 
 def names(paths) -> list[str]:

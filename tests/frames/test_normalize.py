@@ -11,8 +11,7 @@ from hypothesis import strategies as st
 from apcal.errors import FrameError
 from apcal.frames.normalize import MASTER_KEYWORD, frame_type, normalize_keywords, read_frame
 from apcal.vocabulary import FrameType
-
-from .helpers import headers, parse_dump, write_fits
+from tests.frames.helpers import headers, parse_dump, write_fits
 
 B, D, F, FD, L = FrameType.BIAS, FrameType.DARK, FrameType.FLAT, FrameType.FLATDARK, FrameType.LIGHT
 

@@ -20,7 +20,7 @@ import pytest
 
 from tests.hardening.corpus import RECIPE, ROOT, assert_same_masters, last_report, leftovers, run_apcal
 
-PIXINSIGHT_TESTS = ROOT / "tests" / "pixinsight"
+PIXINSIGHT_TESTS = ROOT / "tests" / "engines" / "pixinsight"
 
 # Runs apcal with the first master's write stopped half-way: the temporary file holds half the master
 # when the marker file appears, and the process then waits to be killed.

@@ -169,7 +169,7 @@ def test_on_a_real_terminal_the_closing_lines_appear_once(night: Path) -> None:
 
 
 def test_counts_after_screening_agree_in_the_log_the_report_and_ncombine(tmp_path: Path) -> None:
-    from tests.quality.helpers import add_light_leak, small_night
+    from tests.plan.screening_nights import add_light_leak, small_night
 
     truth = small_night(tmp_path / "frames")
     add_light_leak(truth.files["bias"][3])

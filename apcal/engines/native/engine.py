@@ -87,9 +87,9 @@ class NativeEngine:
         from apcal.engines.native.flatcal import calibrate_files
         from apcal.engines.native.stack import integrate_files
         from apcal.io.image import write_image
-        from apcal.quality.master_stats import master_statistics
-        from apcal.quality.screening import ScreeningResult, screen_group
+        from apcal.plan.screening import ScreeningResult, screen_group
         from apcal.recipe.model import Screening
+        from apcal.stats.master import master_statistics
 
         inputs = list(job.inputs)
         n = len(inputs)

@@ -33,8 +33,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from apcal.engines.native.robust import esd_lambda_table, esd_max_outliers
 from apcal.params import IntegrationParams
+from apcal.stats.robust import esd_lambda_table, esd_max_outliers
 
 ALGORITHMS = ("none", "minmax", "percentile", "sigma", "winsorized", "averaged_sigma", "linear_fit", "esd")
 MIN_SURVIVORS = 3  # an iteration needs at least this many samples (PCL's ``n < 3`` tests)
@@ -518,7 +518,7 @@ def _esd(s: np.ndarray, count: np.ndarray, params: IntegrationParams):
     samples (each at least 1; the median when they leave < 3), s_h the stdev about m, and
     s_l = esd_low_relaxation·s_h (relaxation > 1 makes the low side more tolerant). Each R_i is compared
     with λ_i, the two-sided critical value at significance ``esd_alpha``
-    (:func:`apcal.engines.native.robust.esd_lambda`). Outliers above the median of all samples are
+    (:func:`apcal.stats.robust.esd_lambda`). Outliers above the median of all samples are
     rejected high, the others low. One pass, not iterated.
 
     How many candidates are outliers is ``params.esd_rule``: ``pixinsight`` (PCL) — the candidates
