@@ -48,7 +48,7 @@ def flat_errors(master: np.ndarray, reference: np.ndarray, hot: np.ndarray) -> t
 
 
 def bias_noise_lines(night: Path, masters: dict[str, dict[str, Path]]) -> list[str]:
-    from apcal.demo.synthetic import load_truth, theoretical_bias_noise
+    from apcal.demo.truth import load_truth, theoretical_bias_noise
 
     truth = load_truth(night)
     n = len(truth.files["bias"])
@@ -63,7 +63,7 @@ def bias_noise_lines(night: Path, masters: dict[str, dict[str, Path]]) -> list[s
 
 
 def flat_scaling_lines(night: Path, work: Path, masters: dict[str, dict[str, Path]]) -> list[str]:
-    from apcal.demo.synthetic import flat_truth_normalized, load_truth
+    from apcal.demo.truth import flat_truth_normalized, load_truth
 
     truth = load_truth(night)
     reference = flat_truth_normalized(truth, truth.night.filters[0]).astype(np.float64)

@@ -303,7 +303,8 @@ def read_frame(path: Path, headers: Headers) -> Frame:
     Raises :class:`~apcal.errors.FrameError` (message naming the file) when the file cannot be read or
     its header declares no recognised frame type.
     """
-    from apcal.io.image import read_header, truncation  # the reader module owns FITS/XISF parsing
+    from apcal.io.base import truncation
+    from apcal.io.image import read_header  # the reader module owns FITS/XISF parsing
 
     path = Path(path)
     try:

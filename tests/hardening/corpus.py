@@ -21,7 +21,8 @@ from pathlib import Path
 import numpy as np
 from astropy.io import fits
 
-from apcal.demo.synthetic import CameraModel, NightPlan, generate_night
+from apcal.demo.camera import CameraModel, NightPlan
+from apcal.demo.synthetic import generate_night
 
 ROOT = Path(__file__).resolve().parents[2]
 CAMERA = CameraModel(rows=32, cols=48)

@@ -8,7 +8,9 @@ from pathlib import Path
 import numpy as np
 from astropy.io import fits
 
-from apcal.demo.synthetic import CameraModel, NightPlan, NightTruth, generate_night
+from apcal.demo.camera import CameraModel, NightPlan
+from apcal.demo.synthetic import generate_night
+from apcal.demo.truth import NightTruth
 from apcal.frames.model import Frame
 from apcal.frames.normalize import read_frame
 from apcal.io.image import open_image

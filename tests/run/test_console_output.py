@@ -21,7 +21,8 @@ import pytest
 from rich.console import Console
 
 from apcal.cli.progress import run_display
-from apcal.demo.synthetic import CameraModel, NightPlan, generate_night
+from apcal.demo.camera import CameraModel, NightPlan
+from apcal.demo.synthetic import generate_night
 from apcal.io.image import read_header
 from apcal.recipe import load_recipe
 from apcal.run.runner import run_recipe

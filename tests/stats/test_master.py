@@ -8,7 +8,9 @@ import warnings
 import numpy as np
 import pytest
 
-from apcal.demo.synthetic import CameraModel, NightPlan, dark_truth, generate_night
+from apcal.demo.camera import CameraModel, NightPlan
+from apcal.demo.synthetic import generate_night
+from apcal.demo.truth import dark_truth
 from apcal.stats.master import (
     defect_counts,
     dust_donut_count,

@@ -58,7 +58,8 @@ from apcal.engines.native.tiling import (
     sample_rows,
 )
 from apcal.errors import FrameError
-from apcal.io.image import ImageReader, open_image
+from apcal.io.base import ImageReader
+from apcal.io.image import open_image
 from apcal.params import IntegrationParams
 from apcal.plan.screening import FrameQuality
 

@@ -284,7 +284,8 @@ def _input_hints(frames: Sequence[Path]) -> tuple[str, str]:
     one set of hints, so float frames in ADU beside float frames in [0, 1] cannot be read right by it.
     """
     from apcal.errors import FrameError
-    from apcal.io.image import image_format, open_image, read_header
+    from apcal.io.base import image_format
+    from apcal.io.image import open_image, read_header
 
     adu, unit = [], []
     for path in frames:

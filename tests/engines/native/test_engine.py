@@ -10,16 +10,9 @@ import numpy as np
 import pytest
 from astropy.io import fits
 
-from apcal.demo.synthetic import (
-    FULL_SCALE,
-    CameraModel,
-    NightPlan,
-    NightTruth,
-    dark_truth,
-    flat_truth_normalized,
-    generate_night,
-    theoretical_bias_noise,
-)
+from apcal.demo.camera import FULL_SCALE, CameraModel, NightPlan
+from apcal.demo.synthetic import generate_night
+from apcal.demo.truth import NightTruth, dark_truth, flat_truth_normalized, theoretical_bias_noise
 from apcal.engines.base import JobResult, RunContext
 from apcal.engines.native.engine import NativeEngine
 from apcal.errors import EngineError

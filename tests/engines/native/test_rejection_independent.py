@@ -95,7 +95,7 @@ algorithm_params = st.fixed_dictionaries({
 )
 def test_exact_algorithms_equal_the_pcl_transcription(algorithm, n, seed, tie_step, settings_):
     if algorithm == "esd":
-        settings_ = {**settings_, "clip_low": True, "clip_high": True}  # see rejection._esd (PCL quirk)
+        settings_ = {**settings_, "clip_low": True, "clip_high": True}  # see rejection_esd._esd (PCL quirk)
     params = IntegrationParams(rejection=algorithm, **settings_)
     stack = random_stack(seed, n, 48, tie_step)
     differ, details = compare(stack, params)

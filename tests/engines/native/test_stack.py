@@ -10,7 +10,9 @@ import numba
 import numpy as np
 import pytest
 
-from apcal.demo.synthetic import CameraModel, NightPlan, NightTruth, generate_night
+from apcal.demo.camera import CameraModel, NightPlan
+from apcal.demo.synthetic import generate_night
+from apcal.demo.truth import NightTruth
 from apcal.engines.native.integration import integrate
 from apcal.engines.native.normalization import FrameStats
 from apcal.engines.native.stack import integrate_files

@@ -97,7 +97,7 @@ def test_sample_rows_small_image_is_whole() -> None:
 
 def test_reader_bytes_is_one_slab_per_reader():
     from apcal.engines.native.tiling import reader_bytes
-    from apcal.io.image import READ_SLAB_BYTES
+    from apcal.io.base import READ_SLAB_BYTES
 
     assert reader_bytes(60) == 60 * READ_SLAB_BYTES
     assert reader_bytes(0) == 0

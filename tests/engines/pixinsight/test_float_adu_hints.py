@@ -7,7 +7,8 @@ from pathlib import Path
 import numpy as np
 from astropy.io import fits
 
-from apcal.demo.synthetic import CameraModel, NightPlan, generate_night
+from apcal.demo.camera import CameraModel, NightPlan
+from apcal.demo.synthetic import generate_night
 from apcal.engines.pixinsight.render import ADU_INPUT_HINTS, INPUT_HINTS, js_literal, render_script
 from apcal.plan.prepare import prepare_plan
 from apcal.recipe import recipe_from_mapping
