@@ -11,7 +11,7 @@ take the general path, which leaves NaN neighbours out of the median as ``np.nan
 infinite one counts, as there). The median of 8 float32 values is the float32 mean of the middle two,
 as ``np.median`` of float32.
 
-The sampling inlines :mod:`apcal.stats._robust`'s stratum walk; numba's cache only watches
+The sampling inlines :mod:`apcal.stats._select`'s stratum walk; numba's cache only watches
 this file, so after editing that one, clear this module's ``__pycache__`` (the tests would catch it).
 """
 
@@ -20,7 +20,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit, prange
 
-from apcal.stats._robust import jitter_in, next_stratum
+from apcal.stats._select import jitter_in, next_stratum
 
 _ROWS_PER_TASK = 16  # rows per parallel task: one row buffer each, enough tasks to balance 2-8 threads
 
@@ -126,7 +126,7 @@ def _residual_row(img: np.ndarray, finite_rows: np.ndarray, r: int, out: np.ndar
 @njit(cache=True, parallel=True)
 def residual_sample(img: np.ndarray, size: int) -> np.ndarray:
     """The residual at the ``min(size, rows·cols)`` flat positions of
-    :func:`apcal.stats._robust.jitter_position` (every pixel, in order, when the image is not
+    :func:`apcal.stats._select.jitter_position` (every pixel, in order, when the image is not
     larger than ``size``): equal to ``subsample(residual, size)``, without the residual image."""
     rows, cols = img.shape
     n = rows * cols

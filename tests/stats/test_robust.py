@@ -9,17 +9,13 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from apcal.stats import _robust
-from apcal.stats.robust import (
-    atrous_layer1,
-    jitter_positions,
-    ksigma_noise,
-    nan_median_mad,
-    subsample,
-)
+from apcal.stats import _select
+from apcal.stats.noise import ksigma_noise
+from apcal.stats.robust import jitter_positions, nan_median_mad, subsample
+from apcal.stats.wavelet import atrous_layer1
 
 KINDS = ("gaussian", "quantized", "non-finite", "outliers", "bimodal", "two values", "constant", "all-nan")
-SIZES = (1, 2, 3, 4, 5, 100, 101, _robust.SMALL, _robust.SMALL + 1, _robust.SMALL + 2, 40_000, (1 << 19) + 1)
+SIZES = (1, 2, 3, 4, 5, 100, 101, _select.SMALL, _select.SMALL + 1, _select.SMALL + 2, 40_000, (1 << 19) + 1)
 
 
 def _reference(values: np.ndarray, size: int | None = None) -> tuple[float, float]:
@@ -78,7 +74,7 @@ def test_median_mad_equals_the_reference_on_any_small_array(values: np.ndarray) 
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(
     seed=st.integers(0, 2**32 - 1),
-    n=st.integers(_robust.SMALL + 1, 5 * _robust.SMALL),
+    n=st.integers(_select.SMALL + 1, 5 * _select.SMALL),
     kind=st.sampled_from(KINDS),
     dtype=st.sampled_from([np.float32, np.float64]),
 )
@@ -90,7 +86,7 @@ def test_median_mad_equals_the_reference_on_large_arrays(seed: int, n: int, kind
 
 def _pivot_sample(n: int) -> np.ndarray:
     """The positions the first filtering step draws its pivots from."""
-    return jitter_positions(n, min(_robust.SAMPLE, n // 4))
+    return jitter_positions(n, min(_select.SAMPLE, n // 4))
 
 
 def test_a_misleading_sample_falls_back_to_a_full_selection() -> None:
@@ -164,7 +160,7 @@ def test_atrous_layer_equals_the_numpy_reference(shape: tuple[int, int]) -> None
 def test_within_and_ksigma_noise_without_copies_equal_the_numpy_expressions() -> None:
     x = np.random.default_rng(7).standard_normal(10_001)
     x[::50] *= 30
-    np.testing.assert_array_equal(_robust.within(x, 0.1, 2.0), x[np.abs(x - 0.1) < 2.0])
+    np.testing.assert_array_equal(_select.within(x, 0.1, 2.0), x[np.abs(x - 0.1) < 2.0])
     layer = x.reshape(73, 137)
     mask = np.ones(layer.shape, dtype=bool)
     assert ksigma_noise(layer, mask) == ksigma_noise(layer) == ksigma_noise(layer[mask])

@@ -15,13 +15,9 @@ import numpy as np
 
 from apcal.engines.native import _kernels as K
 from apcal.params import CalibrationParams
-from apcal.stats import _robust
-from apcal.stats.robust import (
-    KERNEL_DTYPES,
-    MAD_TO_SIGMA,
-    atrous_layer1,
-    nan_median_mad,
-)
+from apcal.stats import _wavelet
+from apcal.stats.robust import KERNEL_DTYPES, MAD_TO_SIGMA, nan_median_mad
+from apcal.stats.wavelet import atrous_layer1
 
 MIN_MASK_PIXELS = 16
 #: A dark or frame value at or above this ([0, 1] units: 64224 of 65535 ADU) is taken as saturated.
@@ -218,7 +214,7 @@ class DarkOptimizer:
 
     What depends only on the masters — window, mask, the dark signal's layer on it — is computed once
     here; per frame the layer is computed at the mask pixels only
-    (:func:`apcal.stats._robust.atrous_layer1_at`, identical to the whole-frame layer there).
+    (:func:`apcal.stats._wavelet.atrous_layer1_at`, identical to the whole-frame layer there).
     :func:`optimize_dark_scale_reference` is the whole-frame numpy definition (tests).
     """
 
@@ -241,7 +237,7 @@ class DarkOptimizer:
             has_bias = bias_p is not None
             dark_f = _float_plane(dark_p)
             bias_f = _float_plane(bias_p) if has_bias else dark_f
-            _robust.atrous_layer1_at(dark_f, bias_f, has_bias, rr, cc, d)
+            _wavelet.atrous_layer1_at(dark_f, bias_f, has_bias, rr, cc, d)
             self._parts.append((rr, cc, d))
 
     @property
@@ -265,7 +261,7 @@ class DarkOptimizer:
             image = _float_plane(image)
             bias = _float_plane(bias) if has_bias else image
             a = np.empty(rr.size)
-            _robust.atrous_layer1_at(image, bias, has_bias, rr, cc, a)
+            _wavelet.atrous_layer1_at(image, bias, has_bias, rr, cc, a)
             values = image[rr, cc].astype(np.float64)
             if has_bias:
                 values = values - bias[rr, cc]

@@ -6,7 +6,7 @@ import numpy as np
 
 from apcal.engines.native.rejection_window import _at, _median, _sigma, _sum, _window, _window_masks
 from apcal.params import IntegrationParams
-from apcal.stats.robust import esd_lambda_table, esd_max_outliers
+from apcal.stats.esd import esd_lambda_table, esd_max_outliers
 
 
 def _esd(s: np.ndarray, count: np.ndarray, params: IntegrationParams):
@@ -18,7 +18,7 @@ def _esd(s: np.ndarray, count: np.ndarray, params: IntegrationParams):
     samples (each at least 1; the median when they leave < 3), s_h the stdev about m, and
     s_l = esd_low_relaxation·s_h (relaxation > 1 makes the low side more tolerant). Each R_i is compared
     with λ_i, the two-sided critical value at significance ``esd_alpha``
-    (:func:`apcal.stats.robust.esd_lambda`). Outliers above the median of all samples are
+    (:func:`apcal.stats.esd.esd_lambda`). Outliers above the median of all samples are
     rejected high, the others low. One pass, not iterated.
 
     How many candidates are outliers is ``params.esd_rule``: ``pixinsight`` (PCL) — the candidates

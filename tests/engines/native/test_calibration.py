@@ -88,8 +88,8 @@ def _with_nan(a: np.ndarray) -> np.ndarray:
 
 
 def test_atrous_layer1_at_equals_the_whole_frame_layer():
-    from apcal.stats import _robust as R
-    from apcal.stats.robust import atrous_layer1
+    from apcal.stats import _wavelet as W
+    from apcal.stats.wavelet import atrous_layer1
 
     raw, bias, _, _ = frames(shape=(61, 47))
     raw = _with_nan(raw)
@@ -99,9 +99,9 @@ def test_atrous_layer1_at_equals_the_whole_frame_layer():
     full = atrous_layer1(np.where(np.isfinite(signal), signal, 0.0))
     rr, cc = (a.ravel().astype(np.int64) for a in np.indices(image.shape))
     out = np.empty(rr.size)
-    R.atrous_layer1_at(image, b, True, rr, cc, out)
+    W.atrous_layer1_at(image, b, True, rr, cc, out)
     np.testing.assert_array_equal(out, full.ravel())
-    R.atrous_layer1_at(image, b, False, rr, cc, out)
+    W.atrous_layer1_at(image, b, False, rr, cc, out)
     alone = atrous_layer1(np.nan_to_num(image.astype(np.float64), nan=0.0))
     np.testing.assert_array_equal(out, alone.ravel())
 
@@ -110,13 +110,13 @@ def test_atrous_layer1_at_equals_the_whole_frame_layer():
 def test_atrous_layer1_at_on_thin_images_equals_the_numpy_layer(shape: tuple[int, int]):
     """One or two rows (or columns): the 5-tap kernel reaches past both edges; np.pad's symmetric rule
     repeats the pixels, and the kernel must read the same ones (never outside the image)."""
-    from apcal.stats import _robust as R
-    from apcal.stats.robust import atrous_layer1
+    from apcal.stats import _wavelet as W
+    from apcal.stats.wavelet import atrous_layer1
 
     image = np.random.default_rng(7).random(shape).astype(np.float32)
     rr, cc = (a.ravel().astype(np.int64) for a in np.indices(shape))
     out = np.empty(rr.size)
-    R.atrous_layer1_at(image, image, False, rr, cc, out)
+    W.atrous_layer1_at(image, image, False, rr, cc, out)
     np.testing.assert_array_equal(out, atrous_layer1(image.astype(np.float64), fast=False).ravel())
 
 

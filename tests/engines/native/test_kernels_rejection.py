@@ -10,7 +10,7 @@ from astropy.stats import sigma_clip
 from apcal.engines.native.integration import integrate
 from apcal.engines.native.rejection import reject
 from apcal.params import IntegrationParams
-from apcal.stats.robust import esd_lambda
+from apcal.stats.esd import esd_lambda
 
 SIGMA = 0.01
 
