@@ -27,9 +27,9 @@ PIXINSIGHT_TESTS = ROOT / "tests" / "engines" / "pixinsight"
 STALLING_APCAL = """\
 import os, sys, time
 from pathlib import Path
-import apcal.io.xisf as xisf
+from apcal.io.image import FORMATS
 
-real = xisf.write_xisf
+real = FORMATS["xisf"].write
 
 def stalled(path, data, keywords):
     real(path, data, keywords)
@@ -38,7 +38,7 @@ def stalled(path, data, keywords):
     Path(os.environ["APCAL_TEST_MARK"]).write_text(str(path))
     time.sleep(120)
 
-xisf.write_xisf = stalled
+FORMATS["xisf"] = FORMATS["xisf"]._replace(write=stalled)
 from apcal.cli.main import main
 sys.exit(main(sys.argv[1:]))
 """
