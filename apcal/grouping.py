@@ -24,13 +24,43 @@ frames are sorted by path. Groups smaller than ``grouping.min_frames`` are retur
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import NamedTuple
 
-from apcal.frames.model import Frame, FrameType, HeaderValue
+from apcal.frames.model import Frame
 from apcal.frames.normalize import canonical_name
 from apcal.naming import group_name, unique_names
-from apcal.plan.model import Group, SkippedGroup
 from apcal.recipe.model import Grouping, Tolerances
+from apcal.vocabulary import FrameType, HeaderValue
+
+
+@dataclass(frozen=True)
+class Group:
+    """Frames of one type that share every grouping key, shape and binning, so they may be stacked.
+
+    ``keys`` are (keyword, value) pairs in the recipe's order followed by apcal's always-on geometry keys;
+    ``name`` is the filesystem-safe name built from them, unique within the run.
+    """
+
+    type: FrameType
+    keys: tuple[tuple[str, HeaderValue], ...]
+    frames: tuple[Frame, ...]
+    name: str
+
+    def key(self, keyword: str) -> HeaderValue:
+        """The group's value for ``keyword`` (None when it is not a grouping key)."""
+        return dict(self.keys).get(keyword)
+
+
+@dataclass(frozen=True)
+class SkippedGroup:
+    """A group the plan does not build, with the reason (too few frames, ...)."""
+
+    type: FrameType
+    name: str
+    frame_count: int
+    reason: str
+
 
 #: The order groups (and therefore jobs) come in: masters needed to calibrate flats are built first.
 TYPE_ORDER = (FrameType.BIAS, FrameType.DARK, FrameType.FLATDARK, FrameType.FLAT)

@@ -32,12 +32,12 @@ from pathlib import Path
 from typing import NamedTuple
 
 from apcal.frames.discovery import drop_duplicates, scan
-from apcal.frames.model import Frame, FrameType, HeaderValue, SkippedFile
+from apcal.frames.model import Frame, SkippedFile
 from apcal.frames.normalize import MASTER_KEYWORD
-from apcal.grouping import frame_value, value_order
+from apcal.grouping import Group, frame_value, value_order
 from apcal.naming import format_value
-from apcal.plan.model import Group
 from apcal.recipe.model import Headers, InputSet, Tolerances
+from apcal.vocabulary import FrameType, HeaderValue
 
 #: Instrument settings a master must share with the flat group it calibrates (when both sides have them).
 MATCH_KEYS = ("INSTRUME", "SET-TEMP", "GAIN", "OFFSET", "READOUTM")

@@ -23,7 +23,7 @@ import re
 import unicodedata
 from collections.abc import Iterable, Sequence
 
-from apcal.frames.model import FrameType, HeaderValue
+from apcal.vocabulary import FrameType, HeaderValue
 
 MAX_LENGTH = 150
 

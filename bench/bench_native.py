@@ -198,7 +198,7 @@ def child_ccdproc(folder: Path, out: Path, memory_limit: int) -> None:
     import ccdproc
     from astropy.nddata import CCDData
 
-    from apcal.demo.synthetic import load_truth
+    from apcal.demo.truth import load_truth
 
     warnings.simplefilter("ignore")
     truth = load_truth(folder)
@@ -299,7 +299,7 @@ def siril_script(work: Path, version: tuple[int, ...]) -> Path:
 
 
 def siril_inputs(folder: Path, work: Path) -> None:
-    from apcal.demo.synthetic import load_truth
+    from apcal.demo.truth import load_truth
 
     truth = load_truth(folder)
     for name, files in truth.files.items():
@@ -315,7 +315,7 @@ def siril_inputs(folder: Path, work: Path) -> None:
 
 def agreement(folder: Path, masters: dict[str, dict[str, Path]]) -> list[str]:
     """RMS(tool - apcal) / RMS(apcal - truth) per master type."""
-    from apcal.demo.synthetic import dark_truth, flat_truth_normalized, load_truth
+    from apcal.demo.truth import dark_truth, flat_truth_normalized, load_truth
 
     truth = load_truth(folder)
     edge = 16
@@ -453,7 +453,9 @@ def main(argv: list[str] | None = None) -> int:
     run_ccdproc = args.ccdproc if args.ccdproc is not None else not args.large
     memory_limit = parse_size(args.memory_limit)
 
-    from apcal.demo.synthetic import CameraModel, NightPlan, generate_night, save_truth
+    from apcal.demo.camera import CameraModel, NightPlan
+    from apcal.demo.synthetic import generate_night
+    from apcal.demo.truth import save_truth
 
     temporary = args.folder is None
     folder = Path(tempfile.mkdtemp(prefix="apcal-bench-")) if temporary else args.folder.absolute()

@@ -48,7 +48,7 @@ def flat_errors(master: np.ndarray, reference: np.ndarray, hot: np.ndarray) -> t
 
 
 def bias_noise_lines(night: Path, masters: dict[str, dict[str, Path]]) -> list[str]:
-    from apcal.demo.synthetic import load_truth, theoretical_bias_noise
+    from apcal.demo.truth import load_truth, theoretical_bias_noise
 
     truth = load_truth(night)
     n = len(truth.files["bias"])
@@ -63,7 +63,7 @@ def bias_noise_lines(night: Path, masters: dict[str, dict[str, Path]]) -> list[s
 
 
 def flat_scaling_lines(night: Path, work: Path, masters: dict[str, dict[str, Path]]) -> list[str]:
-    from apcal.demo.synthetic import flat_truth_normalized, load_truth
+    from apcal.demo.truth import flat_truth_normalized, load_truth
 
     truth = load_truth(night)
     reference = flat_truth_normalized(truth, truth.night.filters[0]).astype(np.float64)
@@ -97,10 +97,10 @@ def _run_flat(night: Path, out: Path, built: dict[str, Path], scaling: str):
 
     from apcal.engines.base import RunContext
     from apcal.engines.native.engine import NativeEngine
-    from apcal.frames.model import FrameType
     from apcal.plan.prepare import prepare_plan
     from apcal.recipe import recipe_from_mapping
     from apcal.recipe.model import EngineSettings
+    from apcal.vocabulary import FrameType
 
     mapping = {
         "apcal": 1,

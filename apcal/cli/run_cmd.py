@@ -53,10 +53,10 @@ def command(
     """
     from apcal.cli.progress import run_display
     from apcal.errors import RecipeError
-    from apcal.frames.model import FrameType
     from apcal.recipe.checks import check_recipe
     from apcal.recipe.loader import load_recipe_located
     from apcal.run.runner import RunOptions, run_recipe
+    from apcal.vocabulary import FrameType
 
     options = RunOptions(
         dry_run=dry_run, force=force, only={FrameType(o) for o in only} or None, engine=engine

@@ -6,9 +6,10 @@ from rich.console import Console
 from rich.table import Table
 
 from apcal.frames.model import SkippedFile
+from apcal.grouping import Group, SkippedGroup
 from apcal.naming import format_value
 from apcal.plan.darkscaling import dark_scaling_summary
-from apcal.plan.model import Group, Job, MasterRef, Plan, SkippedGroup
+from apcal.plan.model import Job, MasterRef, Plan
 
 
 def console() -> Console:

@@ -18,13 +18,8 @@ from pathlib import Path
 
 import numpy as np
 
-from apcal.demo.synthetic import (
-    FULL_SCALE,
-    NightTruth,
-    dark_truth,
-    flat_truth_normalized,
-    theoretical_bias_noise,
-)
+from apcal.demo.camera import FULL_SCALE
+from apcal.demo.truth import NightTruth, dark_truth, flat_truth_normalized, theoretical_bias_noise
 from apcal.io.image import open_image, read_header
 
 EDGE = 8  # pixels left out at each border: a flat's outermost pixels see the least light

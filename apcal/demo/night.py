@@ -11,12 +11,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from apcal.demo.camera import CameraModel, NightPlan
 from apcal.demo.evaluate import MasterQuality, bias_quality, dark_quality, flat_quality
-from apcal.demo.synthetic import CameraModel, NightPlan, generate_night, save_truth
-from apcal.frames.model import FrameType
+from apcal.demo.synthetic import generate_night
+from apcal.demo.truth import save_truth
 from apcal.io.atomic import atomic_path
 from apcal.recipe import load_recipe
 from apcal.run.runner import RunOptions, RunOutcome, run_recipe
+from apcal.vocabulary import FrameType
 
 DEMO_RECIPE = """\
 # The demo night's recipe, written by `apcal demo`. Try: apcal plan {name}; apcal run {name}

@@ -23,226 +23,22 @@ generated one at a time, in float32, and never stacked in memory.
 
 from __future__ import annotations
 
-import json
-import math
 import zlib
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from pathlib import Path
 
 import numpy as np
 from astropy.io import fits
 
+from apcal.demo.camera import FULL_SCALE, SWCREATE, CameraModel, NightPlan, cfa_letters
+from apcal.demo.truth import NightTruth
 from apcal.errors import ApcalError
-
-FULL_SCALE = 65535.0
-"""ADU that PixInsight maps to 1.0 for 16-bit integer data."""
-
-SWCREATE = "N.I.N.A. 3.1.2.9001"
-BAYER_PATTERNS = ("RGGB", "BGGR", "GRBG", "GBRG")
-TRUTH_DIR = "truth"
-_TRUTH_VERSION = 1
 
 # Random stream ids: each (stream, ...) spawn key gives an independent generator.
 _STREAM_MAPS, _STREAM_FRAME, _STREAM_TIMELINE = 0, 1, 2
 
 
-@dataclass(frozen=True)
-class CameraModel:
-    """The sensor: geometry, electronics and defects. Defaults are a ZWO ASI2600MM Pro at gain 100 (HCG).
-
-    Attributes:
-        instrument: INSTRUME keyword.
-        rows, cols: image size (NAXIS2, NAXIS1).
-        pixel_size_um: XPIXSZ/YPIXSZ.
-        bias_level: pedestal in ADU set by the OFFSET setting (ASI2600 at offset 50 sits near 500 ADU).
-        read_noise: e- rms per frame (ASI2600 at gain 100: about 1.5 e-, i.e. 6 ADU).
-        gain_e_per_adu: conversion gain, written as EGAIN; ``gain_setting`` is the GAIN keyword (the
-            driver's setting, not e-/ADU).
-        offset_setting: OFFSET keyword.
-        readout_mode: READOUTM keyword, written only when set (ZWO drivers have none).
-        set_temp: SET-TEMP in degC; CCD-TEMP is within +/-0.2 of it.
-        column_pattern: ADU rms of the fixed per-column offsets in every frame.
-        dark_current: e-/s/pixel at ``set_temp``.
-        hot_pixel_fraction: fraction of pixels whose dark current is 50-500x (log-uniform) the rest's.
-        cosmic_ray_rate: expected hits per megapixel per second of exposure, in darks, flats and flat
-            darks (bias frames are kept clean so their mean measures the bias exactly).
-        cosmic_ray_floor: expected hits per megapixel per frame on top (readout, radioactivity).
-        prnu: rms pixel response non-uniformity (fraction).
-        bayer: CFA pattern ('RGGB', ...) of a colour sensor: BAYERPAT is written and flats get
-            ``cfa_response`` per channel; None for mono.
-        cfa_response: R, G, B sensitivities of a colour sensor's channels (relative).
-        full_well_adu: the ADU at which frames saturate (uint16 ceiling).
-    """
-
-    instrument: str = "ZWO ASI2600MM Pro"
-    rows: int = 400
-    cols: int = 600
-    pixel_size_um: float = 3.76
-    bias_level: float = 500.0
-    read_noise: float = 1.5
-    gain_e_per_adu: float = 0.25
-    gain_setting: int = 100
-    offset_setting: int = 50
-    readout_mode: str | None = None
-    set_temp: float = -10.0
-    column_pattern: float = 2.0
-    dark_current: float = 0.002
-    hot_pixel_fraction: float = 5e-4
-    cosmic_ray_rate: float = 0.01
-    cosmic_ray_floor: float = 0.5
-    prnu: float = 0.01
-    bayer: str | None = None
-    cfa_response: tuple[float, float, float] = (0.6, 1.0, 0.8)
-    full_well_adu: int = 65535
-
-    def __post_init__(self) -> None:
-        if self.rows < 8 or self.cols < 8:
-            raise ValueError(f"camera must be at least 8x8 pixels, not {self.rows}x{self.cols}")
-        if self.bayer is not None and self.bayer not in BAYER_PATTERNS:
-            raise ValueError(f"bayer must be one of {BAYER_PATTERNS} or None, not {self.bayer!r}")
-        if self.gain_e_per_adu <= 0 or self.read_noise < 0 or self.dark_current < 0:
-            raise ValueError("gain_e_per_adu must be > 0; read_noise and dark_current >= 0")
-        if not 0 < self.full_well_adu <= 65535:
-            raise ValueError("full_well_adu must be in (0, 65535]")
-
-    @property
-    def read_noise_adu(self) -> float:
-        """Read noise in ADU rms (before quantization)."""
-        return self.read_noise / self.gain_e_per_adu
-
-
-@dataclass(frozen=True)
-class NightPlan:
-    """What was shot and when. Frames are taken in this order: bias, darks (by exposure), flats (by filter),
-    flat darks, one group straight after the other, starting at ``start_local``.
-
-    Attributes:
-        night: the night's date (ISO): the date folder and the evening the sequence starts on.
-        start_local: local time of the first exposure (ISO); a sequence may run past midnight.
-        utc_offset_hours: local time minus UTC (DATE-LOC - DATE-OBS); 1.0 is CET.
-        site_latitude, site_longitude: SITELAT/SITELONG in degrees (east positive).
-        n_bias: bias frames.
-        dark_exposures, n_darks: dark exposure times (s) and frames per exposure.
-        filters, flat_exposures: flat filters and each one's exposure (s), in the same order.
-        n_flats: flats per filter.
-        n_flat_darks: flat darks (IMAGETYP 'DARKFLAT') per distinct flat exposure; 0 for none.
-        flat_level: mean flat signal above bias as a fraction of the camera's full well.
-        lamp_drift: the panel's brightness ramps linearly from 1 - drift to 1 + drift over each filter's
-            flats (plus 0.2% rms flicker), so flat normalization matters.
-        dust_donuts: dust shadows per filter; half (rounded down) sit on the sensor window and appear in
-            every filter at the same place, the rest sit on that filter only.
-        vignetting: response falls as 1 - vignetting x r^2, r = 1 at the image's half-diagonal.
-        dark_filter: FILTER written on bias, darks and flat darks (N.I.N.A. writes the wheel's current
-            filter on every frame when a wheel is connected); None writes FILTER on flats only.
-        seed: seeds every random draw.
-    """
-
-    night: str = "2026-11-23"
-    start_local: str = "21:04:11"
-    utc_offset_hours: float = 1.0
-    site_latitude: float = 50.11
-    site_longitude: float = 8.68
-    n_bias: int = 20
-    dark_exposures: tuple[float, ...] = (60.0, 300.0)
-    n_darks: int = 15
-    filters: tuple[str, ...] = ("L", "R")
-    flat_exposures: tuple[float, ...] = (1.5, 2.0)
-    n_flats: int = 20
-    n_flat_darks: int = 0
-    flat_level: float = 0.45
-    lamp_drift: float = 0.03
-    dust_donuts: int = 6
-    vignetting: float = 0.3
-    dark_filter: str | None = None
-    seed: int = 2026
-
-    def __post_init__(self) -> None:
-        date.fromisoformat(self.night)
-        time.fromisoformat(self.start_local)
-        if len(self.filters) != len(self.flat_exposures):
-            raise ValueError("filters and flat_exposures must have the same length")
-        if len(set(self.filters)) != len(self.filters):
-            raise ValueError("filters must be distinct")
-        if not 0 < self.flat_level < 1:
-            raise ValueError("flat_level must be in (0, 1)")
-        if not 0 <= self.vignetting <= 0.8:
-            raise ValueError("vignetting must be in [0, 0.8]")
-        if min(self.n_bias, self.n_darks, self.n_flats, self.n_flat_darks) < 0:
-            raise ValueError("frame counts must be >= 0")
-
-
-@dataclass(frozen=True, eq=False)
-class NightTruth:
-    """What the masters of a synthetic night should equal, in [0, 1] units (ADU / 65535).
-
-    Attributes:
-        bias: noise-free bias (pedestal + column pattern), float32 (rows, cols).
-        dark_current: thermal signal per second, hot pixels included, float32 (rows, cols).
-        flat: per filter, the flat response (vignetting x dust x PRNU [x CFA]) with mean 1.
-        read_noise: read noise of one frame, before quantization.
-        files: the frames written, by group: 'bias', 'dark_300s', 'flat_L', 'flatdark_1.5s'.
-        hot_pixels: (k, 2) int array of the hot pixels' (row, col).
-        cosmic_rays: per frame path, (m, 3) float array of (row, col, ADU added); frames without hits
-            are absent.
-        flat_levels: per filter, each flat's mean signal above bias (frame order as in ``files``).
-        camera, night: the models the night was made from.
-    """
-
-    bias: np.ndarray
-    dark_current: np.ndarray
-    flat: dict[str, np.ndarray]
-    read_noise: float
-    files: dict[str, list[Path]]
-    hot_pixels: np.ndarray
-    cosmic_rays: dict[Path, np.ndarray] = field(repr=False)
-    flat_levels: dict[str, np.ndarray] = field(repr=False)
-    camera: CameraModel = field(repr=False)
-    night: NightPlan = field(repr=False)
-
-
-# ---------------------------------------------------------------------------------------------------------
-# Helpers for tests and `apcal demo`
-
-
-def theoretical_bias_noise(camera: CameraModel, n_frames: int) -> float:
-    """Per-pixel rms of (average of ``n_frames`` bias frames - truth bias), in [0, 1] units.
-
-    One frame's noise is read noise plus rounding to integer ADU (1/12 ADU^2, uniform, since read noise
-    dithers it); an average of N frames divides it by sqrt(N). This is the floor for a plain average;
-    rejection (e.g. winsorized sigma clipping) costs a few percent more, which callers allow for.
-    """
-    per_frame = math.sqrt(camera.read_noise_adu**2 + 1.0 / 12.0)
-    return per_frame / math.sqrt(n_frames) / FULL_SCALE
-
-
-def flat_truth_normalized(truth: NightTruth, filter: str, *, per_channel: bool = False) -> np.ndarray:
-    """The filter's flat response scaled to mean 1, as a master flat compares once divided by its mean.
-
-    ``per_channel`` scales each CFA channel (R, G, B) to mean 1 separately, as PixInsight does with
-    "separate CFA flat scaling factors"; it needs a colour camera.
-    """
-    response = truth.flat[filter].astype(np.float64)
-    if not per_channel:
-        return (response / response.mean()).astype(np.float32)
-    if truth.camera.bayer is None:
-        raise ValueError("per_channel normalization needs a camera with a Bayer pattern")
-    letters = _cfa_letters(truth.camera.bayer, *response.shape)
-    out = np.empty_like(response)
-    for letter in "RGB":
-        mask = letters == letter
-        out[mask] = response[mask] / response[mask].mean()
-    return out.astype(np.float32)
-
-
-def dark_truth(truth: NightTruth, exposure: float, *, include_bias: bool = True) -> np.ndarray:
-    """What a master dark of ``exposure`` seconds should equal: bias (unless excluded) + dark current x t."""
-    signal = truth.dark_current * np.float32(exposure)
-    return truth.bias + signal if include_bias else signal
-
-
-# ---------------------------------------------------------------------------------------------------------
-# The sequence: which frames, when, under which names
 
 
 @dataclass(frozen=True)
@@ -361,10 +157,6 @@ def _key(text: str) -> int:
     return zlib.crc32(text.encode())
 
 
-def _cfa_letters(bayer: str, rows: int, cols: int) -> np.ndarray:
-    tile = np.array(list(bayer)).reshape(2, 2)
-    return np.tile(tile, ((rows + 1) // 2, (cols + 1) // 2))[:rows, :cols]
-
 
 def _dust(response: np.ndarray, rng: np.random.Generator, count: int) -> None:
     """Multiply ``response`` in place by ``count`` donut-shaped dust shadows (2-6% deep)."""
@@ -412,7 +204,7 @@ def _truth_maps(camera: CameraModel, night: NightPlan) -> tuple[np.ndarray, np.n
     _dust(shared, rng, night.dust_donuts // 2)
     shared *= 1 + np.float32(camera.prnu) * rng.standard_normal((rows, cols), dtype=np.float32)
     if camera.bayer is not None:
-        letters = _cfa_letters(camera.bayer, rows, cols)
+        letters = cfa_letters(camera.bayer, rows, cols)
         for letter, sensitivity in zip("RGB", camera.cfa_response, strict=True):
             shared[letters == letter] *= np.float32(sensitivity)
 
@@ -555,62 +347,4 @@ def generate_night(
         flat_levels=levels,
         camera=camera,
         night=night,
-    )
-
-
-# ---------------------------------------------------------------------------------------------------------
-# Truth on disk: <folder>/truth/truth.npz (maps) + truth.json (everything else, paths relative to folder)
-
-
-def save_truth(truth: NightTruth, folder: Path) -> Path:
-    """Write ``truth`` to ``folder/truth/`` (maps as npz, the rest as JSON) and return that directory.
-
-    Frame paths are stored relative to ``folder``, so the night may be moved as a whole.
-    """
-    folder = Path(folder)
-    out = folder / TRUTH_DIR
-    out.mkdir(parents=True, exist_ok=True)
-    filters = list(truth.flat)
-    arrays = {"bias": truth.bias, "dark_current": truth.dark_current, "hot_pixels": truth.hot_pixels}
-    arrays |= {f"flat_{i}": truth.flat[f] for i, f in enumerate(filters)}
-    np.savez_compressed(out / "truth.npz", **arrays)
-
-    def rel(path: Path) -> str:
-        return Path(path).relative_to(folder).as_posix()
-
-    meta = {
-        "version": _TRUTH_VERSION,
-        "camera": asdict(truth.camera),
-        "night": asdict(truth.night),
-        "read_noise": truth.read_noise,
-        "filters": filters,
-        "files": {group: [rel(p) for p in paths] for group, paths in truth.files.items()},
-        "cosmic_rays": {rel(p): hits.tolist() for p, hits in truth.cosmic_rays.items()},
-        "flat_levels": {f: levels.tolist() for f, levels in truth.flat_levels.items()},
-    }
-    (out / "truth.json").write_text(json.dumps(meta, indent=1))
-    return out
-
-
-def load_truth(folder: Path) -> NightTruth:
-    """Read what :func:`save_truth` wrote in ``folder/truth/``; frame paths resolve against ``folder``."""
-    folder = Path(folder)
-    meta = json.loads((folder / TRUTH_DIR / "truth.json").read_text())
-    if meta.get("version") != _TRUTH_VERSION:
-        raise ValueError(f"unsupported truth version {meta.get('version')!r} in {folder / TRUTH_DIR}")
-    with np.load(folder / TRUTH_DIR / "truth.npz") as arrays:
-        maps = {name: arrays[name] for name in arrays.files}
-    camera_fields = meta["camera"] | {"cfa_response": tuple(meta["camera"]["cfa_response"])}
-    night_fields = {k: tuple(v) if isinstance(v, list) else v for k, v in meta["night"].items()}
-    return NightTruth(
-        bias=maps["bias"],
-        dark_current=maps["dark_current"],
-        flat={f: maps[f"flat_{i}"] for i, f in enumerate(meta["filters"])},
-        read_noise=meta["read_noise"],
-        files={group: [folder / p for p in paths] for group, paths in meta["files"].items()},
-        hot_pixels=maps["hot_pixels"],
-        cosmic_rays={folder / p: np.array(h).reshape(-1, 3) for p, h in meta["cosmic_rays"].items()},
-        flat_levels={f: np.array(v) for f, v in meta["flat_levels"].items()},
-        camera=CameraModel(**camera_fields),
-        night=NightPlan(**night_fields),
     )

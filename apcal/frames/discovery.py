@@ -43,8 +43,9 @@ from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING, NamedTuple
 
 from apcal.errors import FrameError
-from apcal.frames.model import Frame, FrameType, SkippedFile
+from apcal.frames.model import Frame, SkippedFile
 from apcal.frames.normalize import read_frame
+from apcal.vocabulary import FrameType
 
 if TYPE_CHECKING:  # apcal.recipe.model imports apcal.frames.model: no runtime import back
     from apcal.recipe.model import Headers, InputSet

@@ -9,51 +9,9 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date
-from enum import Enum
 from pathlib import Path
-from typing import NamedTuple
 
-HeaderValue = str | float | int | bool | None
-
-
-class Keyword(NamedTuple):
-    """One FITS header card (also how XISF stores FITS keywords): name, typed value, comment."""
-
-    name: str
-    value: HeaderValue
-    comment: str = ""
-
-
-class FrameType(str, Enum):
-    """The kinds of frame apcal recognises; lights are recognised only to be ignored."""
-
-    BIAS = "bias"
-    DARK = "dark"
-    FLAT = "flat"
-    FLATDARK = "flatdark"
-    LIGHT = "light"
-
-    @property
-    def master_label(self) -> str:
-        """The IMAGETYP value PixInsight writes on a master of this type ('Master Bias', ...)."""
-        return {
-            FrameType.BIAS: "Master Bias",
-            FrameType.DARK: "Master Dark",
-            FrameType.FLAT: "Master Flat",
-            FrameType.FLATDARK: "Master Flat Dark",
-            FrameType.LIGHT: "Master Light",
-        }[self]
-
-    @property
-    def file_prefix(self) -> str:
-        """The seed's master file name prefix: masterBias, masterDark, masterFlat (and masterFlatDark)."""
-        return {
-            FrameType.BIAS: "masterBias",
-            FrameType.DARK: "masterDark",
-            FrameType.FLAT: "masterFlat",
-            FrameType.FLATDARK: "masterFlatDark",
-            FrameType.LIGHT: "masterLight",
-        }[self]
+from apcal.vocabulary import FrameType, HeaderValue
 
 
 @dataclass(frozen=True)

@@ -45,8 +45,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from apcal.errors import FrameError
-from apcal.frames.model import Fingerprint, Frame, FrameType, HeaderValue, Keyword
+from apcal.frames.model import Fingerprint, Frame
 from apcal.frames.night import observing_night
+from apcal.vocabulary import FrameType, HeaderValue, Keyword
 
 if TYPE_CHECKING:  # apcal.recipe.model imports apcal.frames.model: no runtime import back
     from apcal.recipe.model import Headers
@@ -302,7 +303,8 @@ def read_frame(path: Path, headers: Headers) -> Frame:
     Raises :class:`~apcal.errors.FrameError` (message naming the file) when the file cannot be read or
     its header declares no recognised frame type.
     """
-    from apcal.io.image import read_header, truncation  # the reader module owns FITS/XISF parsing
+    from apcal.io.base import truncation
+    from apcal.io.image import read_header  # the reader module owns FITS/XISF parsing
 
     path = Path(path)
     try:

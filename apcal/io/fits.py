@@ -44,9 +44,9 @@ from astropy.io import fits
 from astropy.io.fits.card import Undefined
 
 from apcal.errors import FrameError
-from apcal.frames.model import HeaderValue, Keyword
 from apcal.io.adu import ADU_FULL_SCALE, looks_like_adu, probe_rows
-from apcal.io.image import HeaderInfo, ImageReader, PlanarFile, SampleEncoding, is_structural, one_line
+from apcal.io.base import HeaderInfo, ImageReader, PlanarFile, SampleEncoding, is_structural, one_line
+from apcal.vocabulary import HeaderValue, Keyword
 
 _STANDARD_NAME = re.compile(r"^[A-Z0-9_-]{1,8}$")
 _COMMENTARY = frozenset({"COMMENT", "HISTORY", ""})

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from apcal.errors import FrameError
-from apcal.io.image import image_format, one_line
+from apcal.io.base import image_format, one_line
 
 _XISF_ALGORITHMS = {
     "sha1": "sha1",

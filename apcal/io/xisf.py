@@ -10,7 +10,7 @@ names (``location="attachment:POS:SIZE"``).
 
 Writer: one ``Float32`` image, ``bounds="0:1"``, planar, little endian, its block aligned to 4096 bytes
 (zero padding after the header). FITS keywords become ``<FITSKeyword name value comment/>``, less the
-structural ones of a FITS source such as BITPIX and BZERO (:func:`apcal.io.image.is_structural`).
+structural ones of a FITS source such as BITPIX and BZERO (:func:`apcal.io.base.is_structural`).
 Values are formatted as FITS does: strings quoted with doubled inner quotes, ``T``/``F``, numbers as
 Python's ``repr``; non-finite floats become strings. COMMENT/HISTORY text goes in the ``comment``
 attribute, as PixInsight writes it. Characters XML 1.0 cannot hold (control characters) become '?'.
@@ -44,10 +44,10 @@ import numpy as np
 
 import apcal
 from apcal.errors import FrameError
-from apcal.frames.model import HeaderValue, Keyword
-from apcal.io.image import HeaderInfo, ImageReader, PlanarFile, SampleEncoding, is_structural, one_line
+from apcal.io.base import HeaderInfo, ImageReader, PlanarFile, SampleEncoding, is_structural, one_line
 from apcal.io.integrity import xisf_checksum_attribute
 from apcal.io.xisf_inflate import inflate_to_file, remove
+from apcal.vocabulary import HeaderValue, Keyword
 
 SIGNATURE = b"XISF0100"
 NAMESPACE = "http://www.pixinsight.com/xisf"

@@ -13,8 +13,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import replace
 from pathlib import Path
 
-from apcal.frames.model import Fingerprint, Frame, FrameType, SkippedFile
-from apcal.grouping import group_frames
+from apcal.frames.model import Fingerprint, Frame, SkippedFile
+from apcal.grouping import Group, group_frames
 from apcal.library import LibraryIndex, dark_rank, match_master
 from apcal.plan.darkscaling import dark_scaling_notes
 from apcal.plan.identity import config_identity, group_identity, identity_cards, owned_output
@@ -26,7 +26,6 @@ from apcal.plan.keywords import (
 )
 from apcal.plan.model import (
     FlatCalibration,
-    Group,
     Job,
     MasterRef,
     PixelScreening,
@@ -34,8 +33,9 @@ from apcal.plan.model import (
     colliding_stems,
 )
 from apcal.plan.output_dir import resolved
-from apcal.quality.screening import screen_group
+from apcal.plan.screening import screen_group
 from apcal.recipe.model import Recipe, Tolerances
+from apcal.vocabulary import FrameType
 
 
 def build_plan(

@@ -11,7 +11,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from apcal.plan.model import Group, Job
+from apcal.grouping import Group
+from apcal.plan.model import Job
 
 #: A k further than this factor from the exposure ratio (either way) is warned about.
 WARN_FACTOR = 2.0

@@ -27,9 +27,9 @@ from pathlib import Path
 from loguru import logger
 
 from apcal.errors import FrameError
-from apcal.frames.model import FrameType, HeaderValue, Keyword
 from apcal.io.image import read_header
 from apcal.params import CalibrationParams, IntegrationParams
+from apcal.vocabulary import FrameType, HeaderValue, Keyword
 
 GROUP_KEYWORD = "APCALGRP"
 CONFIG_KEYWORD = "APCALCFG"

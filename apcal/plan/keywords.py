@@ -16,9 +16,10 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from apcal import __version__
-from apcal.frames.model import Frame, FrameType, HeaderValue, Keyword
+from apcal.frames.model import Frame
 from apcal.frames.normalize import MASTER_KEYWORD, canonical_name
 from apcal.params import CalibrationParams, IntegrationParams
+from apcal.vocabulary import FrameType, HeaderValue, Keyword
 
 if TYPE_CHECKING:
     from apcal.plan.model import FlatCalibration

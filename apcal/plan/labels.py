@@ -10,8 +10,8 @@ a cut label still says which group it is.
 
 from __future__ import annotations
 
+from apcal.grouping import Group
 from apcal.naming import format_value
-from apcal.plan.model import Group
 
 #: How a key's value is shown: a format with ``{}`` for the value; keys not listed show the value alone.
 _FORMATS = {

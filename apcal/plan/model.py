@@ -13,27 +13,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
-from apcal.frames.model import Frame, FrameType, HeaderValue, Keyword, SkippedFile
+from apcal.frames.model import SkippedFile
+from apcal.grouping import Group, SkippedGroup
 from apcal.params import CalibrationParams, IntegrationParams
 from apcal.recipe.model import Screening
-
-
-@dataclass(frozen=True)
-class Group:
-    """Frames of one type that share every grouping key, shape and binning, so they may be stacked.
-
-    ``keys`` are (keyword, value) pairs in the recipe's order followed by apcal's always-on geometry keys;
-    ``name`` is the filesystem-safe name built from them, unique within the run.
-    """
-
-    type: FrameType
-    keys: tuple[tuple[str, HeaderValue], ...]
-    frames: tuple[Frame, ...]
-    name: str
-
-    def key(self, keyword: str) -> HeaderValue:
-        """The group's value for ``keyword`` (None when it is not a grouping key)."""
-        return dict(self.keys).get(keyword)
+from apcal.vocabulary import FrameType, Keyword
 
 
 @dataclass(frozen=True)
@@ -90,7 +74,7 @@ def colliding_stems(frames: Sequence[Path]) -> frozenset[str]:
 
 @dataclass(frozen=True)
 class PixelScreening:
-    """What an engine needs to screen a group's frames on their pixels (see apcal.quality.screening)."""
+    """What an engine needs to screen a group's frames on their pixels (see apcal.plan.screening)."""
 
     settings: Screening
     min_frames: int
@@ -124,16 +108,6 @@ class Job:
     @property
     def inputs(self) -> tuple[Path, ...]:
         return tuple(f.path for f in self.group.frames)
-
-
-@dataclass(frozen=True)
-class SkippedGroup:
-    """A group the plan does not build, with the reason (too few frames, ...)."""
-
-    type: FrameType
-    name: str
-    frame_count: int
-    reason: str
 
 
 @dataclass(frozen=True)

@@ -5,8 +5,9 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
+from apcal.grouping import Group
 from apcal.plan.darkscaling import dark_scaling_summary
-from apcal.plan.model import Group, Job, MasterRef, Plan
+from apcal.plan.model import Job, MasterRef, Plan
 
 
 def group_to_dict(group: Group) -> dict[str, Any]:

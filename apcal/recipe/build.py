@@ -12,7 +12,6 @@ from types import MappingProxyType
 from typing import Any
 
 from apcal.errors import RecipeError
-from apcal.frames.model import FrameType
 from apcal.params import CalibrationParams, IntegrationParams
 from apcal.recipe.model import (
     EngineSettings,
@@ -28,6 +27,7 @@ from apcal.recipe.model import (
     Tolerances,
 )
 from apcal.recipe.source import Located, PathKey
+from apcal.vocabulary import FrameType
 
 _SIZE = re.compile(r"^\s*([0-9]+(?:\.[0-9]+)?)\s*([KMGT]?)(i?)(B?)\s*$")
 

@@ -11,8 +11,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
-from apcal.frames.model import FrameType
 from apcal.params import CalibrationParams, IntegrationParams
+from apcal.vocabulary import FrameType
 
 
 @dataclass(frozen=True)
@@ -56,7 +56,7 @@ class Grouping:
 
 @dataclass(frozen=True)
 class Screening:
-    """Bad-frame screening before integration (see :mod:`apcal.quality.screening`).
+    """Bad-frame screening before integration (see :mod:`apcal.plan.screening`).
 
     ``z_threshold`` is in robust standard deviations of the group's values; the flat levels are
     fractions of full scale ([0, 1]); the sensor temperature tolerance is ``grouping.tolerances.sensor_temp``.

@@ -3,7 +3,7 @@
 The order of a run, each step a function elsewhere: plan the recipe (:mod:`apcal.plan.prepare`), take
 the output folder's lock (:mod:`apcal.run.lock`), decide which jobs are up to date from the masters'
 own headers (:mod:`apcal.run.state`), let the engine build the rest in plan order (bias, dark,
-flat-dark, flat), and write the report (:mod:`apcal.run.report`) and the log, sharing one timestamp.
+flat-dark, flat), and write the report (:mod:`apcal.report.json_report`) and the log, sharing one timestamp.
 """
 
 from __future__ import annotations
@@ -20,13 +20,13 @@ from loguru import logger
 from apcal.engines import make_engine
 from apcal.engines.base import JobResult, ProgressCallback, RunContext
 from apcal.errors import EXIT_GROUP_FAILED, EXIT_OK, Terminated
-from apcal.frames.model import FrameType
 from apcal.plan.darkscaling import scale_warnings
 from apcal.plan.model import Job, Plan
 from apcal.plan.output_dir import refuse_linked_folders
 from apcal.plan.prepare import prepare_plan
 from apcal.plan.usable import NothingToBuild, nothing_to_do
 from apcal.recipe.model import Recipe
+from apcal.report.json_report import build_report, write_report
 from apcal.run.console_lines import (
     expected_skips_line,
     is_problem,
@@ -41,9 +41,9 @@ from apcal.run.lock import output_lock
 from apcal.run.logs import run_log
 from apcal.run.notify import build_digest, send_digest
 from apcal.run.prune import prune_reports
-from apcal.run.report import build_report, write_report
 from apcal.run.stale import remove, stale_temporaries
 from apcal.run.state import is_up_to_date
+from apcal.vocabulary import FrameType
 
 
 @dataclass(frozen=True)
@@ -272,7 +272,7 @@ def _job_progress(plan: Plan, progress: JobProgress | None) -> ProgressCallback 
 
 def _write_html(report: dict, path: Path) -> Path | None:
     """The visual report; a failure here never fails the run. Returns its path when written."""
-    from apcal.quality.html_report import write_html_report
+    from apcal.report.html_report import write_html_report
 
     try:
         write_html_report(report, path, previews_dir=path.parent / "previews")

@@ -13,7 +13,8 @@ from __future__ import annotations
 from loguru import logger
 
 from apcal.errors import FrameError
-from apcal.io.image import read_header, truncation
+from apcal.io.base import truncation
+from apcal.io.image import read_header
 from apcal.io.integrity import verify_checksum
 from apcal.plan.keywords import HASH_KEYWORD
 from apcal.plan.model import Job

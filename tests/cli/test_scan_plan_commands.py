@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from apcal.demo.synthetic import CameraModel, NightPlan, generate_night
+from apcal.demo.camera import CameraModel, NightPlan
+from apcal.demo.synthetic import generate_night
 from tests.cli.helpers import apcal
 
 

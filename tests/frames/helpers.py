@@ -11,8 +11,8 @@ from pathlib import Path
 import numpy as np
 from astropy.io import fits
 
-from apcal.frames.model import FrameType, HeaderValue
 from apcal.recipe.model import Grouping, Headers
+from apcal.vocabulary import FrameType, HeaderValue
 
 _serial = itertools.count(1)
 

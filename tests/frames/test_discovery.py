@@ -9,11 +9,10 @@ from pathlib import Path
 import pytest
 
 from apcal.frames.discovery import discover, glob_match
-from apcal.frames.model import FrameType
 from apcal.grouping import group_frames
 from apcal.recipe.model import InputSet
-
-from .helpers import SEED_GROUPING, headers, write_fits
+from apcal.vocabulary import FrameType
+from tests.frames.helpers import SEED_GROUPING, headers, write_fits
 
 
 def names(paths) -> list[str]:

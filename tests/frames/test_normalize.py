@@ -9,10 +9,9 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from apcal.errors import FrameError
-from apcal.frames.model import FrameType
 from apcal.frames.normalize import MASTER_KEYWORD, frame_type, normalize_keywords, read_frame
-
-from .helpers import headers, parse_dump, write_fits
+from apcal.vocabulary import FrameType
+from tests.frames.helpers import headers, parse_dump, write_fits
 
 B, D, F, FD, L = FrameType.BIAS, FrameType.DARK, FrameType.FLAT, FrameType.FLATDARK, FrameType.LIGHT
 

@@ -12,8 +12,8 @@ from pathlib import Path
 
 import numpy as np
 
-from apcal.frames.model import Keyword
 from apcal.io.xisf import _keyword_xml
+from apcal.vocabulary import Keyword
 
 
 def compressed_xisf(

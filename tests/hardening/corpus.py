@@ -21,7 +21,8 @@ from pathlib import Path
 import numpy as np
 from astropy.io import fits
 
-from apcal.demo.synthetic import CameraModel, NightPlan, generate_night
+from apcal.demo.camera import CameraModel, NightPlan
+from apcal.demo.synthetic import generate_night
 
 ROOT = Path(__file__).resolve().parents[2]
 CAMERA = CameraModel(rows=32, cols=48)
@@ -225,7 +226,7 @@ def hot_sensor(folder: Path, night: Path) -> Path:
 
 
 def _keywords(header: fits.Header):
-    from apcal.frames.model import Keyword
+    from apcal.vocabulary import Keyword
 
     return [Keyword(c.keyword, c.value, c.comment) for c in header.cards if c.keyword]
 

@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from apcal.frames.model import Keyword
+from apcal.vocabulary import Keyword
 from tests.hardening.bombs import BILLION_LAUGHS, compressed_xisf, run_measured, zlib_of_zeros
 from tests.hardening.corpus import RECIPE, assert_same_masters, donor, last_report, read_fits, run_apcal
 

@@ -20,16 +20,16 @@ import pytest
 
 from tests.hardening.corpus import RECIPE, ROOT, assert_same_masters, last_report, leftovers, run_apcal
 
-PIXINSIGHT_TESTS = ROOT / "tests" / "pixinsight"
+PIXINSIGHT_TESTS = ROOT / "tests" / "engines" / "pixinsight"
 
 # Runs apcal with the first master's write stopped half-way: the temporary file holds half the master
 # when the marker file appears, and the process then waits to be killed.
 STALLING_APCAL = """\
 import os, sys, time
 from pathlib import Path
-import apcal.io.xisf as xisf
+from apcal.io.image import FORMATS
 
-real = xisf.write_xisf
+real = FORMATS["xisf"].write
 
 def stalled(path, data, keywords):
     real(path, data, keywords)
@@ -38,7 +38,7 @@ def stalled(path, data, keywords):
     Path(os.environ["APCAL_TEST_MARK"]).write_text(str(path))
     time.sleep(120)
 
-xisf.write_xisf = stalled
+FORMATS["xisf"] = FORMATS["xisf"]._replace(write=stalled)
 from apcal.cli.main import main
 sys.exit(main(sys.argv[1:]))
 """

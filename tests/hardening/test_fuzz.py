@@ -19,10 +19,11 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from apcal.errors import FrameError, RecipeError
-from apcal.frames.model import Frame, FrameType
+from apcal.frames.model import Frame
 from apcal.frames.normalize import implausible_values, read_frame
 from apcal.recipe import load_recipe
 from apcal.recipe.model import Headers
+from apcal.vocabulary import FrameType
 
 FUZZ = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 

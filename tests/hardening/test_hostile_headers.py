@@ -10,8 +10,8 @@ from pathlib import Path
 
 import numpy as np
 
-from apcal.frames.model import Keyword
 from apcal.io.image import write_image
+from apcal.vocabulary import Keyword
 from tests.hardening.corpus import (
     HOSTILE_VALUES,
     donor,

@@ -10,8 +10,8 @@ import pytest
 from astropy.io import fits
 
 from apcal.errors import FrameError
-from apcal.frames.model import Keyword
 from apcal.io import open_image, read_header, write_image
+from apcal.vocabulary import Keyword
 
 RNG = np.random.default_rng(20240601)
 

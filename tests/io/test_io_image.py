@@ -11,8 +11,8 @@ import pytest
 from astropy.io import fits
 
 from apcal.errors import FrameError
-from apcal.frames.model import Keyword
 from apcal.io import image_format, open_image, read_header, write_image
+from apcal.vocabulary import Keyword
 
 
 @pytest.mark.parametrize(

@@ -10,7 +10,7 @@ import pytest
 import xisf as xisf_pkg
 from astropy.io import fits
 
-from apcal.io import image as image_module
+from apcal.io import base as image_module
 from apcal.io import open_image, write_image
 
 RNG = np.random.default_rng(3)

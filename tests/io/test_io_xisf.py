@@ -12,9 +12,9 @@ import pytest
 import xisf as xisf_pkg
 
 from apcal.errors import FrameError
-from apcal.frames.model import Keyword
 from apcal.io import open_image, read_header, write_image
 from apcal.io.xisf import format_value, parse_value
+from apcal.vocabulary import Keyword
 
 RNG = np.random.default_rng(7)
 

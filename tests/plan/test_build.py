@@ -11,10 +11,10 @@ import numpy as np
 import pytest
 from astropy.io import fits
 
-from apcal.frames.model import FrameType
 from apcal.plan.model import Plan
 from apcal.plan.prepare import prepare_plan
 from apcal.recipe import recipe_from_mapping
+from apcal.vocabulary import FrameType
 
 BASE = {"INSTRUME": "ZWO ASI2600MM Pro", "SET-TEMP": -10.0, "GAIN": 100, "OFFSET": 50, "XBINNING": 1}
 

@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 
 from apcal.errors import RecipeError
-from apcal.frames.model import FrameType
 from apcal.recipe import load_recipe, recipe_from_mapping
 from apcal.recipe.build import parse_size
+from apcal.vocabulary import FrameType
 
 MINIMAL = """\
 apcal: 1

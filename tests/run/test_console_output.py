@@ -21,7 +21,8 @@ import pytest
 from rich.console import Console
 
 from apcal.cli.progress import run_display
-from apcal.demo.synthetic import CameraModel, NightPlan, generate_night
+from apcal.demo.camera import CameraModel, NightPlan
+from apcal.demo.synthetic import generate_night
 from apcal.io.image import read_header
 from apcal.recipe import load_recipe
 from apcal.run.runner import run_recipe
@@ -169,7 +170,7 @@ def test_on_a_real_terminal_the_closing_lines_appear_once(night: Path) -> None:
 
 
 def test_counts_after_screening_agree_in_the_log_the_report_and_ncombine(tmp_path: Path) -> None:
-    from tests.quality.helpers import add_light_leak, small_night
+    from tests.plan.screening_nights import add_light_leak, small_night
 
     truth = small_night(tmp_path / "frames")
     add_light_leak(truth.files["bias"][3])

@@ -12,7 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from apcal.demo.synthetic import CameraModel, NightPlan, generate_night
+from apcal.demo.camera import CameraModel, NightPlan
+from apcal.demo.synthetic import generate_night
 from tests.cli.helpers import apcal
 
 NIGHT = NightPlan(n_bias=3, dark_exposures=(), n_darks=0, filters=("L",), flat_exposures=(1.0,), n_flats=3)

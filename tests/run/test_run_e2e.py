@@ -14,7 +14,8 @@ from pathlib import Path
 import jsonschema
 import pytest
 
-from apcal.demo.synthetic import CameraModel, NightPlan, generate_night
+from apcal.demo.camera import CameraModel, NightPlan
+from apcal.demo.synthetic import generate_night
 from apcal.io.image import read_header
 from tests.cli.helpers import apcal
 

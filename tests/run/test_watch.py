@@ -11,7 +11,8 @@ import time
 from datetime import datetime, timedelta
 from pathlib import Path
 
-from apcal.demo.synthetic import CameraModel, NightPlan, generate_night
+from apcal.demo.camera import CameraModel, NightPlan
+from apcal.demo.synthetic import generate_night
 from apcal.run.lock import LOCK_NAME
 from apcal.run.watch import until_time, watch_folders
 

@@ -14,7 +14,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from apcal.demo.synthetic import CameraModel, NightPlan, NightTruth, flat_truth_normalized, generate_night
+from apcal.demo.camera import CameraModel, NightPlan
+from apcal.demo.synthetic import generate_night
+from apcal.demo.truth import NightTruth, flat_truth_normalized
 from apcal.io.image import open_image
 from tests.cli.helpers import apcal
 

@@ -16,20 +16,13 @@ import numpy as np
 import pytest
 from astropy.io import fits
 
-from apcal.demo.synthetic import (
-    FULL_SCALE,
-    CameraModel,
-    NightPlan,
-    NightTruth,
-    dark_truth,
-    flat_truth_normalized,
-    generate_night,
-    theoretical_bias_noise,
-)
-from apcal.frames.model import FrameType
+from apcal.demo.camera import FULL_SCALE, CameraModel, NightPlan
+from apcal.demo.synthetic import generate_night
+from apcal.demo.truth import NightTruth, dark_truth, flat_truth_normalized, theoretical_bias_noise
 from apcal.io.image import open_image, read_header
 from apcal.recipe import recipe_from_mapping
 from apcal.run.runner import run_recipe
+from apcal.vocabulary import FrameType
 
 CAMERA = CameraModel(rows=240, cols=320, dark_current=0.05, hot_pixel_fraction=2e-3)
 N = 12

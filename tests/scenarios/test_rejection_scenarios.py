@@ -16,7 +16,9 @@ import numpy as np
 import pytest
 from astropy.io import fits
 
-from apcal.demo.synthetic import FULL_SCALE, CameraModel, NightPlan, dark_truth, generate_night
+from apcal.demo.camera import FULL_SCALE, CameraModel, NightPlan
+from apcal.demo.synthetic import generate_night
+from apcal.demo.truth import dark_truth
 from apcal.engines.native.integration import integrate
 from apcal.engines.native.stack import integrate_files
 from apcal.io.image import open_image

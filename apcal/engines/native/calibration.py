@@ -14,15 +14,10 @@ from dataclasses import dataclass
 import numpy as np
 
 from apcal.engines.native import _kernels as K
-from apcal.engines.native import _robust
-from apcal.engines.native.robust import (
-    KERNEL_DTYPES,
-    MAD_TO_SIGMA,
-    atrous_layer1,
-    ksigma_noise,
-    nan_median_mad,
-)
 from apcal.params import CalibrationParams
+from apcal.stats import _wavelet
+from apcal.stats.robust import KERNEL_DTYPES, MAD_TO_SIGMA, nan_median_mad
+from apcal.stats.wavelet import atrous_layer1
 
 MIN_MASK_PIXELS = 16
 #: A dark or frame value at or above this ([0, 1] units: 64224 of 65535 ADU) is taken as saturated.
@@ -93,31 +88,13 @@ def dark_optimization_mask(dark: np.ndarray, bias: np.ndarray | None, low: float
     """Pixels of the dark signal ``dark - bias`` above ``median + low·1.4826·MAD`` (hot and warm pixels).
 
     These carry the dark current whose residual the optimization minimizes; median and MAD come from
-    :func:`~apcal.engines.native.robust.nan_median_mad` (subsampled on large frames).
+    :func:`~apcal.stats.robust.nan_median_mad` (subsampled on large frames).
     """
     d = _dark_signal(dark, bias)
     median, mad = nan_median_mad(d)
     threshold = median + low * MAD_TO_SIGMA * mad
     with np.errstate(invalid="ignore"):
         return d > threshold
-
-
-def estimate_noise(image: np.ndarray, mask: np.ndarray | None = None) -> float:
-    """Gaussian noise sigma of ``image``, from its first à trous wavelet layer (B3 spline).
-
-    The layer is computed on the whole image (NaN replaced by the median first), then measured with an
-    iterative 3-sigma clipped standard deviation over ``mask`` (or all finite pixels) and divided by
-    0.8907, the layer's response to unit white noise — PixInsight's k-sigma noise evaluation. Signal
-    smoother than ~2 pixels does not reach the first layer, so a flat's illumination does not count.
-    """
-    img = np.asarray(image, dtype=np.float64)
-    finite = np.isfinite(img)
-    if not finite.all():
-        median, _ = nan_median_mad(img)
-        img = np.where(finite, img, 0.0 if math.isnan(median) else median)
-    layer = atrous_layer1(img)
-    select = finite if mask is None else (finite & np.asarray(mask, dtype=bool))
-    return ksigma_noise(layer, select)
 
 
 def _window(shape: tuple[int, ...], size: int) -> tuple[slice, slice]:
@@ -237,7 +214,7 @@ class DarkOptimizer:
 
     What depends only on the masters — window, mask, the dark signal's layer on it — is computed once
     here; per frame the layer is computed at the mask pixels only
-    (:func:`apcal.engines.native._robust.atrous_layer1_at`, identical to the whole-frame layer there).
+    (:func:`apcal.stats._wavelet.atrous_layer1_at`, identical to the whole-frame layer there).
     :func:`optimize_dark_scale_reference` is the whole-frame numpy definition (tests).
     """
 
@@ -260,7 +237,7 @@ class DarkOptimizer:
             has_bias = bias_p is not None
             dark_f = _float_plane(dark_p)
             bias_f = _float_plane(bias_p) if has_bias else dark_f
-            _robust.atrous_layer1_at(dark_f, bias_f, has_bias, rr, cc, d)
+            _wavelet.atrous_layer1_at(dark_f, bias_f, has_bias, rr, cc, d)
             self._parts.append((rr, cc, d))
 
     @property
@@ -284,7 +261,7 @@ class DarkOptimizer:
             image = _float_plane(image)
             bias = _float_plane(bias) if has_bias else image
             a = np.empty(rr.size)
-            _robust.atrous_layer1_at(image, bias, has_bias, rr, cc, a)
+            _wavelet.atrous_layer1_at(image, bias, has_bias, rr, cc, a)
             values = image[rr, cc].astype(np.float64)
             if has_bias:
                 values = values - bias[rr, cc]

@@ -33,8 +33,8 @@ from collections.abc import Callable
 
 import numpy as np
 
-from apcal.engines.native.robust import MAD_TO_SIGMA
 from apcal.params import CalibrationParams
+from apcal.stats.robust import MAD_TO_SIGMA
 
 F32 = np.float32
 DARK_COUNT_SMALL = 16

@@ -20,11 +20,12 @@ from loguru import logger
 from apcal.engines.base import JobResult, RunContext
 from apcal.engines.native.memory import release_free_memory
 from apcal.errors import ApcalError, EngineError
-from apcal.frames.model import Keyword, SkippedFile
+from apcal.frames.model import SkippedFile
 from apcal.plan.darkscaling import is_cfa
 from apcal.plan.labels import short_label
 from apcal.plan.model import Job, Plan
 from apcal.recipe.model import EngineSettings
+from apcal.vocabulary import Keyword
 
 #: Failures a job may meet on real data; anything else is a bug, logged with its traceback.
 _EXPECTED = (ApcalError, OSError, ValueError, MemoryError)
@@ -86,9 +87,9 @@ class NativeEngine:
         from apcal.engines.native.flatcal import calibrate_files
         from apcal.engines.native.stack import integrate_files
         from apcal.io.image import write_image
-        from apcal.quality.master_stats import master_statistics
-        from apcal.quality.screening import ScreeningResult, screen_group
+        from apcal.plan.screening import ScreeningResult, screen_group
         from apcal.recipe.model import Screening
+        from apcal.stats.master import master_statistics
 
         inputs = list(job.inputs)
         n = len(inputs)

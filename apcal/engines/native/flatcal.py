@@ -26,11 +26,11 @@ from loguru import logger
 from apcal.engines.native.calibration import DarkOptimizer, calibrate_flat
 from apcal.engines.native.darkscale_pcl import PixInsightDarkOptimizer
 from apcal.errors import FrameError
-from apcal.frames.model import Keyword
 from apcal.io.adu import HISTORY_TEMPLATE
 from apcal.io.image import open_image, read_header, write_image
 from apcal.plan.darkscaling import exposure_ratio
 from apcal.plan.model import FlatCalibration, MasterRef
+from apcal.vocabulary import Keyword
 
 #: DN -> [0, 1]: PixInsight's pedestal is in 16-bit DN.
 DN = 1.0 / 65535.0

@@ -28,8 +28,8 @@ import numpy as np
 from apcal.engines.native import _kernels as K
 from apcal.engines.native.normalization import Coefficients
 from apcal.engines.native.rejection import check_algorithm, range_masks, statistical_masks
-from apcal.engines.native.robust import esd_lambda_table
 from apcal.params import COMBINATIONS, IntegrationParams
+from apcal.stats.esd import esd_lambda_table
 
 _ALGO_CODES = {
     "none": K.NONE, "minmax": K.MINMAX, "percentile": K.PERCENTILE, "sigma": K.SIGMA,

@@ -35,7 +35,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from apcal.engines.native.robust import SUBSAMPLE, nan_median_mad
+from apcal.stats.robust import SUBSAMPLE, nan_median_mad
 
 OUTPUT_MODES = ("none", "additive", "multiplicative", "additive_scaling", "multiplicative_scaling")
 REJECTION_MODES = ("none", "scale", "equalize_fluxes")
@@ -53,7 +53,7 @@ class FrameStats:
         """Median and MAD of the finite pixels of ``image``.
 
         Frames larger than 2**21 pixels are measured on 2**21 of them, one pseudo-random pixel per
-        stratum (:func:`~apcal.engines.native.robust.subsample`: deterministic; random rather than
+        stratum (:func:`~apcal.stats.robust.subsample`: deterministic; random rather than
         strided so a Bayer mosaic is sampled evenly): the median is then known to about 0.1 % of the
         noise, far below what normalization can resolve. Exact selection in numba: ~1 ms for 2**19
         float32 pixels (0.3 ms on integer ADU data), against ~10 ms for ``np.median``.

@@ -58,15 +58,16 @@ from apcal.engines.native.tiling import (
     sample_rows,
 )
 from apcal.errors import FrameError
-from apcal.io.image import ImageReader, open_image
+from apcal.io.base import ImageReader
+from apcal.io.image import open_image
 from apcal.params import IntegrationParams
-from apcal.quality.screening import FrameQuality
+from apcal.plan.screening import FrameQuality
 
 #: Pixels per channel the statistics pass measures (see the module docstring).
 STATS_PIXELS = 1 << 19
 
 Progress = Callable[[int, int], None]
-#: Chooses the frames to integrate from their qualities (indices, in order); see apcal.quality.screening.
+#: Chooses the frames to integrate from their qualities (indices, in order); see apcal.plan.screening.
 Select = Callable[[list[FrameQuality]], Sequence[int]]
 
 

@@ -15,7 +15,7 @@ is divided by the cost of one block row, which is per pixel of the row (``channe
   and reused for every block;
 * ``n_frames x stored_bytes_per_sample`` — what each open reader keeps of the stored samples of the
   last rows it read. Planar readers now convert through a reused slab of at most
-  :data:`apcal.io.image.READ_SLAB_BYTES` (1 MiB; :func:`reader_bytes`), so a driver may pass
+  :data:`apcal.io.base.READ_SLAB_BYTES` (1 MiB; :func:`reader_bytes`), so a driver may pass
   ``stored_bytes_per_sample=0`` and add ``reader_bytes(n)`` to ``overhead``; passing the file's sample
   size (2 bytes for 16-bit files, 4 for float32) over-reserves but stays safe;
 * :data:`SCRATCH_BYTES_PER_PIXEL` = 20 — the kernel's per-block outputs (a float64 image, 8; two uint16
@@ -60,8 +60,8 @@ OUTPUT_BYTES_PER_PIXEL = 8
 
 def reader_bytes(n_frames: int) -> int:
     """Bytes the ``n_frames`` open readers of a stack keep between reads: one slab of stored samples
-    each (:data:`apcal.io.image.READ_SLAB_BYTES`), whatever the block size."""
-    from apcal.io.image import READ_SLAB_BYTES
+    each (:data:`apcal.io.base.READ_SLAB_BYTES`), whatever the block size."""
+    from apcal.io.base import READ_SLAB_BYTES
 
     return max(0, n_frames) * READ_SLAB_BYTES
 

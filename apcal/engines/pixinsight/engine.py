@@ -172,7 +172,8 @@ def master_problem(path: Path) -> str | None:
     """Why ``path`` is not a usable master (None when its header reads)."""
     if not path.is_file():
         return f"{path} was not written"
-    from apcal.io.image import read_header, truncation  # here: keeps numpy out of `apcal --help`
+    from apcal.io.base import truncation
+    from apcal.io.image import read_header  # here: keeps numpy out of `apcal --help`
 
     try:
         cut = truncation(path, read_header(path))

@@ -25,9 +25,9 @@ from typing import Any
 
 import jinja2
 
-from apcal.frames.model import HeaderValue
 from apcal.plan.darkscaling import dark_scaling_notes, is_cfa, scaled_dark
 from apcal.plan.model import FlatCalibration, Job, Plan, colliding_stems
+from apcal.vocabulary import HeaderValue
 
 # apcal value -> PixInsight enumeration element id, per (process, parameter). The only mapping table.
 ENUMS: Mapping[tuple[str, str], Mapping[str, str]] = {
@@ -284,7 +284,8 @@ def _input_hints(frames: Sequence[Path]) -> tuple[str, str]:
     one set of hints, so float frames in ADU beside float frames in [0, 1] cannot be read right by it.
     """
     from apcal.errors import FrameError
-    from apcal.io.image import image_format, open_image, read_header
+    from apcal.io.base import image_format
+    from apcal.io.image import open_image, read_header
 
     adu, unit = [], []
     for path in frames:
