@@ -60,7 +60,8 @@ def test_the_input_folder_is_refused(night: Path) -> None:
 def test_an_output_containing_the_input_is_refused(night: Path) -> None:
     set_output(night, ".")
     line = refused(night)
-    assert line.startswith(f"recipe.yaml:4:15: $.output.dir: {night} contains the input folder inputs[0].path ")
+    expected = f"recipe.yaml:4:15: $.output.dir: {night} contains the input folder inputs[0].path "
+    assert line.startswith(expected)
     assert not (night / "logs").exists() and not (night / "master").exists()
 
 
