@@ -25,7 +25,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from apcal.engines.native import _kernels as K
+from apcal.engines.native import _reject_kernels as K
+from apcal.engines.native._integrate_kernel import AVERAGE, MAXIMUM, MEDIAN, MINIMUM, integrate_rows
+from apcal.engines.native._winsorized_lanes import sorting_network
 from apcal.engines.native.normalization import Coefficients
 from apcal.engines.native.rejection import check_algorithm, range_masks, statistical_masks
 from apcal.engines.native.robust import esd_lambda_table
@@ -35,7 +37,7 @@ _ALGO_CODES = {
     "none": K.NONE, "minmax": K.MINMAX, "percentile": K.PERCENTILE, "sigma": K.SIGMA,
     "winsorized": K.WINSORIZED, "averaged_sigma": K.AVERAGED, "linear_fit": K.LINEAR_FIT, "esd": K.ESD,
 }
-_COMBINATION_CODES = {"average": K.AVERAGE, "median": K.MEDIAN, "minimum": K.MINIMUM, "maximum": K.MAXIMUM}
+_COMBINATION_CODES = {"average": AVERAGE, "median": MEDIAN, "minimum": MINIMUM, "maximum": MAXIMUM}
 
 
 @dataclass(frozen=True)
@@ -135,9 +137,9 @@ def _integrate_fast(stack, params, algorithm, combination, o_scale, o_offset, r_
     out = np.empty((rows, cols), dtype=np.float64)
     low = np.empty((rows, cols), dtype=np.uint16)
     high = np.empty((rows, cols), dtype=np.uint16)
-    K.integrate_rows(
+    integrate_rows(
         stack, _ALGO_CODES[algorithm], _COMBINATION_CODES[combination], r_scale, r_offset, o_scale,
-        o_offset, fp, ip, table, K.sorting_network(n), out, low, high,
+        o_offset, fp, ip, table, sorting_network(n), out, low, high,
     )
     return IntegrationResult(image=out.astype(np.float32), rejected_low=low, rejected_high=high)
 
