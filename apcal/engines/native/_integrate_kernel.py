@@ -26,23 +26,10 @@ import math
 import numpy as np
 from numba import njit, prange
 
+from apcal.engines.native._kernel_params import AVERAGE, MEDIAN, MINIMUM, WINSORIZED
 from apcal.engines.native._kernel_stats import _median, _sort_values
-from apcal.engines.native._reject_kernels import (
-    HIGH,
-    I_CLIP_HIGH,
-    I_CLIP_LOW,
-    I_RANGE_CLIP_HIGH,
-    I_RANGE_CLIP_LOW,
-    LOW,
-    P_RANGE_HIGH,
-    P_RANGE_LOW,
-    WINSORIZED,
-    _reject_sorted,
-)
+from apcal.engines.native._reject_kernels import HIGH, LOW, _reject_sorted
 from apcal.engines.native._winsorized_lanes import LANES, _sort_chunk, _winsorized_lanes, _winsorized_start
-
-AVERAGE, MEDIAN, MINIMUM, MAXIMUM = range(4)
-
 
 #: Columns gathered and ranked together: the ranking loops run across them (SIMD), and a chunk's
 #: float64 samples (n x CHUNK) stay in the L1/L2 cache. 128 rather than 64: 4-7 % less time per
@@ -147,29 +134,214 @@ def _combine(values, k, combination):
     return result
 
 
+@njit(cache=True)
+def _gather_chunk(stack, y, x0, width, p, fs, vals, counts, range_low_n, range_high_n):
+    """Gather the chunk's samples frame by frame (contiguous reads) into vals[i, x]: range clipping on
+    the raw values, then rejection normalization; excluded samples become +inf so they rank last.
+    Counts per column the valid samples and those range-clipped low/high."""
+    r_scale, r_offset = fs[0], fs[1]
+    for x in range(width):
+        counts[x] = 0
+        range_low_n[x] = 0
+        range_high_n[x] = 0
+    for i in range(stack.shape[0]):
+        rs = r_scale[i]
+        ro = r_offset[i]
+        src = stack[i, y, x0:x0 + width]  # a view (see CHUNK)
+        for x in range(width):
+            raw = np.float64(src[x])
+            if math.isnan(raw):
+                vals[i, x] = np.inf
+            elif p.range_clip_low and raw <= p.range_low:
+                vals[i, x] = np.inf
+                range_low_n[x] += 1
+            elif p.range_clip_high and raw >= p.range_high:
+                vals[i, x] = np.inf
+                range_high_n[x] += 1
+            else:
+                vals[i, x] = raw * rs + ro
+                counts[x] += 1
+
+
+@njit(cache=True)
+def _mark_complete(counts, n, width, elig_c):
+    """elig_c[x] = whether column x has all n samples valid (the lanes take it); True if all have."""
+    all_elig = True
+    for x in range(width):
+        elig_c[x] = counts[x] == n
+        all_elig &= counts[x] == n
+    return all_elig
+
+
+@njit(cache=True)
+def _pixel_scratch(n):
+    """Work arrays of :func:`_integrate_pixel` (n samples each), allocated once per block of rows."""
+    return (np.empty(n), np.empty(n, dtype=np.int64), np.empty(n, dtype=np.int8), np.empty(n, dtype=np.bool_),
+            np.empty(n), np.empty(n), np.empty(n), np.empty(n, dtype=np.int64), np.empty(n))
+
+
+@njit(cache=True)
+def _integrate_pixel(stack, y, c, x, p, fs, esd_table, vals, ranks, cnt, n_low, n_high, scratch, out,
+                     rejected_low, rejected_high):
+    """Reject and combine pixel (y, c), column x of its chunk, from its gathered samples ``vals[:, x]``
+    and their stable ranks: the cnt valid ones in sorted order through the rejection algorithm, then the
+    output-normalized survivors combined in frame order (the reference's order). n_low/n_high: the
+    samples already range-clipped."""
+    v, idx, flags, keep, w, w2, w3, took_low, values = scratch
+    o_scale, o_offset = fs[2], fs[3]
+    n = stack.shape[0]
+    for i in range(n):
+        keep[i] = False
+        r = ranks[i, x]
+        if r < cnt:
+            v[r] = vals[i, x]
+            idx[r] = i
+    _reject_sorted(p, v, cnt, flags, esd_table, w, w2, w3, took_low)
+    for j in range(cnt):
+        if flags[j] == LOW:
+            n_low += 1
+        elif flags[j] == HIGH:
+            n_high += 1
+        else:
+            keep[idx[j]] = True
+    rejected_low[y, c] = n_low
+    rejected_high[y, c] = n_high
+    k = 0
+    for i in range(n):
+        if keep[i]:
+            values[k] = np.float64(stack[i, y, c]) * o_scale[i] + o_offset[i]
+            k += 1
+    if k == 0:  # nothing survived: the median of every valid sample (PCL)
+        out[y, c] = median_of_valid(stack, y, c, o_scale, o_offset, values)
+    else:
+        out[y, c] = _combine(values, k, p.combination)
+
+
+@njit(cache=True)
+def _start_lanes(vals, n, width, x0, elig, network, srt, h, mean0, sig0):
+    """Sort the chunk's columns (in place: vals is not needed any more), keep the sorted samples of the
+    complete columns in the row's ``srt`` and compute their winsorization start (median, Sn)."""
+    _sort_chunk(vals, n, width, network)
+    for x in range(width):
+        if not elig[x0 + x]:
+            for j in range(n):
+                vals[j, x] = 0.0  # (unused; keeps the start's arithmetic on finite values)
+    for j in range(n):
+        dst = srt[j, x0:x0 + width]
+        for x in range(width):
+            dst[x] = vals[j, x]
+    _winsorized_start(vals, width, n, h, network, mean0[x0:x0 + width], sig0[x0:x0 + width])
+
+
+@njit(cache=True)
+def _window_values(srt, x0, width, elig, lo, hi, cvlo, cvhi):
+    """The values of each complete column's window ends, s[lo] and s[hi-1]: the survivors are the samples
+    valued within them (the window never splits equal samples: see :func:`_stable_keep`, which takes
+    over if it ever did)."""
+    for x in range(width):
+        c = x0 + x
+        if elig[c] and hi[c] > lo[c]:
+            cvlo[x] = srt[lo[c], c]
+            cvhi[x] = srt[hi[c] - 1, c]
+        else:  # unused, or nothing survived: an empty range keeps no sample
+            cvlo[x], cvhi[x] = 1.0, 0.0
+
+
+@njit(cache=True)
+def _average_chunk(stack, y, x0, width, fs, elig, lo, hi, cvlo, cvhi, ctotal, ckept, keep, values, out,
+                   rejected_low, rejected_high):
+    """Average the chunk's complete columns across the columns, adding 0.0 for the rejected samples as
+    the reference does (the same sum, in frame order)."""
+    r_scale, r_offset, o_scale, o_offset = fs
+    n = stack.shape[0]
+    for x in range(width):
+        ctotal[x] = 0.0
+        ckept[x] = 0
+    for i in range(n):
+        rs = r_scale[i]
+        ro = r_offset[i]
+        os_ = o_scale[i]
+        oo = o_offset[i]
+        src = stack[i, y, x0:x0 + width]
+        for x in range(width):
+            raw = np.float64(src[x])
+            r = raw * rs + ro  # the rejection-normalized sample, as gathered
+            kept = (r >= cvlo[x]) & (r <= cvhi[x])
+            value = raw * os_ + oo
+            ctotal[x] += value if kept else 0.0
+            ckept[x] += kept
+    for x in range(width):
+        c = x0 + x
+        if elig[c] and ckept[x] != hi[c] - lo[c]:
+            _stable_keep(stack, y, c, r_scale, r_offset, lo[c], hi[c], keep)
+            total = 0.0
+            for i in range(n):
+                value = np.float64(stack[i, y, c]) * o_scale[i] + o_offset[i]
+                total += value if keep[i] else 0.0
+            ctotal[x] = total
+            ckept[x] = hi[c] - lo[c]
+    elig_c = elig[x0:x0 + width]
+    lo_c = lo[x0:x0 + width]
+    hi_c = hi[x0:x0 + width]
+    out_c = out[y, x0:x0 + width]
+    low_c = rejected_low[y, x0:x0 + width]
+    high_c = rejected_high[y, x0:x0 + width]
+    for x in range(width):
+        if elig_c[x]:
+            low_c[x] = lo_c[x]
+            high_c[x] = n - hi_c[x]
+            out_c[x] = ctotal[x] / ckept[x] if ckept[x] else median_of_valid(
+                stack, y, x0 + x, o_scale, o_offset, values)
+
+
+@njit(cache=True)
+def _combine_chunk(stack, y, x0, width, p, fs, elig, lo, hi, cvlo, cvhi, keep, values, out, rejected_low,
+                   rejected_high):
+    """Combine the chunk's complete columns pixel by pixel (median, minimum, maximum)."""
+    r_scale, r_offset, o_scale, o_offset = fs
+    n = stack.shape[0]
+    for x in range(width):
+        c = x0 + x
+        if not elig[c]:
+            continue
+        rejected_low[y, c] = lo[c]
+        rejected_high[y, c] = n - hi[c]
+        k = 0
+        for i in range(n):
+            r = np.float64(stack[i, y, c]) * r_scale[i] + r_offset[i]
+            keep[i] = (r >= cvlo[x]) & (r <= cvhi[x])
+            k += keep[i]
+        if k != hi[c] - lo[c]:
+            _stable_keep(stack, y, c, r_scale, r_offset, lo[c], hi[c], keep)
+        k = 0
+        for i in range(n):
+            if keep[i]:
+                values[k] = np.float64(stack[i, y, c]) * o_scale[i] + o_offset[i]
+                k += 1
+        out[y, c] = _combine(values, k, p.combination) if k else median_of_valid(
+            stack, y, c, o_scale, o_offset, values)
+
+
 @njit(cache=True, parallel=True, nogil=True)
-def integrate_rows(stack, algo, combination, r_scale, r_offset, o_scale, o_offset, fp, ip, esd_table,
-                   network, out, rejected_low, rejected_high):
+def integrate_rows(stack, p, fs, esd_table, network, out, rejected_low, rejected_high):
     """Reject and combine every pixel of ``stack`` (n, rows, cols); write out/rejected_low/high.
 
-    Per row, CHUNK columns at a time: gather the samples frame by frame, rank them (the stable sorted
-    order, :func:`_rank_chunk`), then reject per pixel on its sorted samples and combine the survivors
-    in frame order. Winsorized clipping instead sorts each chunk's columns (:func:`_sort_chunk`) into
-    the row's sorted samples, computes the start (median, Sn) across the chunk's columns
-    (:func:`_winsorized_start`), runs the whole rejection across the row's columns
-    (:func:`_winsorized_lanes`), then combines chunk by chunk, keeping the samples valued within each
-    window's ends (the sorted positions lo..hi-1; :func:`_stable_keep` if a window split equal
-    samples). Pixels with missing or range-clipped samples always take the per-pixel path (ranked only
-    in the chunks that have some).
+    ``p``: the settings (:class:`._kernel_params.KernelParams`); ``fs``: the frames' rejection and
+    output normalization, a tuple (r_scale, r_offset, o_scale, o_offset) of (n,) float64 arrays;
+    ``esd_table``: ESD's critical values (ESD only); ``network``: a sorting network for n
+    (:func:`._winsorized_lanes.sorting_network`).
+
+    Per row, CHUNK columns at a time: gather the samples frame by frame (:func:`_gather_chunk`), rank
+    them (the stable sorted order, :func:`_rank_chunk`), then reject per pixel on its sorted samples and
+    combine the survivors in frame order (:func:`_integrate_pixel`). Winsorized clipping instead sorts
+    each chunk's columns into the row's sorted samples and computes their start (:func:`_start_lanes`),
+    runs the whole rejection across the row's columns (:func:`_winsorized_lanes`), then combines chunk by
+    chunk, keeping the samples valued within each window's ends (:func:`_window_values`,
+    :func:`_average_chunk`, :func:`_combine_chunk`). Pixels with missing or range-clipped samples always
+    take the per-pixel path (ranked only in the chunks that have some).
     """
     n, rows, cols = stack.shape
-    range_clip_low = ip[I_RANGE_CLIP_LOW] != 0
-    range_clip_high = ip[I_RANGE_CLIP_HIGH] != 0
-    clip_low = ip[I_CLIP_LOW] != 0
-    clip_high = ip[I_CLIP_HIGH] != 0
-    range_low = fp[P_RANGE_LOW]
-    range_high = fp[P_RANGE_HIGH]
-    chunked = algo == WINSORIZED and n >= 3
+    chunked = p.algorithm == WINSORIZED and n >= 3
     row_cols = cols if chunked else 1
     nblocks = (rows + ROW_BLOCK - 1) // ROW_BLOCK
     for blk in prange(nblocks):
@@ -192,169 +364,32 @@ def integrate_rows(stack, algo, combination, r_scale, r_offset, o_scale, o_offse
         ckept = np.empty(CHUNK, dtype=np.int64)
         cvlo = np.empty(CHUNK)
         cvhi = np.empty(CHUNK)
-        v = np.empty(n)
-        idx = np.empty(n, dtype=np.int64)
-        flags = np.empty(n, dtype=np.int8)
-        keep = np.empty(n, dtype=np.bool_)
-        w = np.empty(n)
-        w2 = np.empty(n)
-        w3 = np.empty(n)
-        took_low = np.empty(n, dtype=np.int64)
-        values = np.empty(n)
+        scratch = _pixel_scratch(n)
+        v, keep, w, values = scratch[0], scratch[3], scratch[4], scratch[8]
         for y in range(blk * ROW_BLOCK, min(rows, (blk + 1) * ROW_BLOCK)):
             for x0 in range(0, cols, CHUNK):
                 width = min(CHUNK, cols - x0)
-                # Gather the chunk frame by frame (contiguous reads): range clipping, then rejection
-                # normalization; excluded samples become +inf so they rank last.
-                for x in range(width):
-                    counts[x] = 0
-                    range_low_n[x] = 0
-                    range_high_n[x] = 0
-                for i in range(n):
-                    rs = r_scale[i]
-                    ro = r_offset[i]
-                    src = stack[i, y, x0:x0 + width]  # a view (see CHUNK)
-                    for x in range(width):
-                        raw = np.float64(src[x])
-                        if math.isnan(raw):
-                            vals[i, x] = np.inf
-                        elif range_clip_low and raw <= range_low:
-                            vals[i, x] = np.inf
-                            range_low_n[x] += 1
-                        elif range_clip_high and raw >= range_high:
-                            vals[i, x] = np.inf
-                            range_high_n[x] += 1
-                        else:
-                            vals[i, x] = raw * rs + ro
-                            counts[x] += 1
-                all_elig = True
-                if chunked:
-                    elig_c = elig[x0:x0 + width]
-                    for x in range(width):
-                        elig_c[x] = counts[x] == n
-                        all_elig &= counts[x] == n
+                _gather_chunk(stack, y, x0, width, p, fs, vals, counts, range_low_n, range_high_n)
+                all_elig = chunked and _mark_complete(counts, n, width, elig[x0:x0 + width])
                 # Pixels with missing or excluded samples (and every pixel of the other algorithms):
                 # per pixel, on the stable ranks.
-                if not (chunked and all_elig):
+                if not all_elig:
                     _rank_chunk(vals, ranks, n, width)
                 for x in range(width):
-                    if chunked and elig[x0 + x]:
-                        continue
-                    cnt = counts[x]
-                    n_low = range_low_n[x]
-                    n_high = range_high_n[x]
-                    for i in range(n):
-                        keep[i] = False
-                        r = ranks[i, x]
-                        if r < cnt:
-                            v[r] = vals[i, x]
-                            idx[r] = i
-                    _reject_sorted(algo, v, cnt, flags, fp, ip, esd_table, w, w2, w3, took_low)
-                    for j in range(cnt):
-                        if flags[j] == LOW:
-                            n_low += 1
-                        elif flags[j] == HIGH:
-                            n_high += 1
-                        else:
-                            keep[idx[j]] = True
-                    rejected_low[y, x0 + x] = n_low
-                    rejected_high[y, x0 + x] = n_high
-                    # Combine the output-normalized survivors in frame order (the reference's order).
-                    k = 0
-                    for i in range(n):
-                        if keep[i]:
-                            values[k] = np.float64(stack[i, y, x0 + x]) * o_scale[i] + o_offset[i]
-                            k += 1
-                    if k == 0:  # nothing survived: the median of every valid sample (PCL)
-                        out[y, x0 + x] = median_of_valid(stack, y, x0 + x, o_scale, o_offset, values)
-                    else:
-                        out[y, x0 + x] = _combine(values, k, combination)
+                    if not (chunked and elig[x0 + x]):
+                        _integrate_pixel(stack, y, x0 + x, x, p, fs, esd_table, vals, ranks, counts[x],
+                                         range_low_n[x], range_high_n[x], scratch, out, rejected_low,
+                                         rejected_high)
                 if chunked:
-                    # Sort the chunk's columns (in place: vals is not needed any more) and keep the sorted
-                    # samples of the complete columns for the row's rejection.
-                    _sort_chunk(vals, n, width, network)
-                    for x in range(width):
-                        if not elig[x0 + x]:
-                            for j in range(n):
-                                vals[j, x] = 0.0  # (unused; keeps the start's arithmetic on finite values)
-                    for j in range(n):
-                        dst = srt[j, x0:x0 + width]
-                        for x in range(width):
-                            dst[x] = vals[j, x]
-                    _winsorized_start(vals, width, n, h, network, mean0[x0:x0 + width], sig0[x0:x0 + width])
+                    _start_lanes(vals, n, width, x0, elig, network, srt, h, mean0, sig0)
             if chunked:
-                _winsorized_lanes(srt, cols, n, elig, mean0, sig0, fp, clip_low, clip_high, lo, hi, wl, v, w)
-                # Combine the complete columns: the survivors are the sorted positions lo..hi-1, i.e. the
-                # samples valued within [s[lo], s[hi-1]] (the window never splits equal samples: see
-                # _stable_keep, which takes over if it ever did), told apart in frame order by value.
+                _winsorized_lanes(srt, cols, n, elig, mean0, sig0, p, lo, hi, wl, v, w)
                 for x0 in range(0, cols, CHUNK):
                     width = min(CHUNK, cols - x0)
-                    for x in range(width):
-                        c = x0 + x
-                        if elig[c] and hi[c] > lo[c]:
-                            cvlo[x] = srt[lo[c], c]
-                            cvhi[x] = srt[hi[c] - 1, c]
-                        else:  # unused, or nothing survived: an empty range keeps no sample
-                            cvlo[x], cvhi[x] = 1.0, 0.0
-                    if combination == AVERAGE:
-                        # Average across the columns, adding 0.0 for the rejected samples as the reference
-                        # does (the same sum, in frame order).
-                        for x in range(width):
-                            ctotal[x] = 0.0
-                            ckept[x] = 0
-                        for i in range(n):
-                            rs = r_scale[i]
-                            ro = r_offset[i]
-                            os_ = o_scale[i]
-                            oo = o_offset[i]
-                            src = stack[i, y, x0:x0 + width]
-                            for x in range(width):
-                                raw = np.float64(src[x])
-                                r = raw * rs + ro  # the rejection-normalized sample, as gathered
-                                kept = (r >= cvlo[x]) & (r <= cvhi[x])
-                                value = raw * os_ + oo
-                                ctotal[x] += value if kept else 0.0
-                                ckept[x] += kept
-                        for x in range(width):
-                            c = x0 + x
-                            if elig[c] and ckept[x] != hi[c] - lo[c]:
-                                _stable_keep(stack, y, c, r_scale, r_offset, lo[c], hi[c], keep)
-                                total = 0.0
-                                for i in range(n):
-                                    value = np.float64(stack[i, y, c]) * o_scale[i] + o_offset[i]
-                                    total += value if keep[i] else 0.0
-                                ctotal[x] = total
-                                ckept[x] = hi[c] - lo[c]
-                        elig_c = elig[x0:x0 + width]
-                        lo_c = lo[x0:x0 + width]
-                        hi_c = hi[x0:x0 + width]
-                        out_c = out[y, x0:x0 + width]
-                        low_c = rejected_low[y, x0:x0 + width]
-                        high_c = rejected_high[y, x0:x0 + width]
-                        for x in range(width):
-                            if elig_c[x]:
-                                low_c[x] = lo_c[x]
-                                high_c[x] = n - hi_c[x]
-                                out_c[x] = ctotal[x] / ckept[x] if ckept[x] else median_of_valid(
-                                    stack, y, x0 + x, o_scale, o_offset, values)
+                    _window_values(srt, x0, width, elig, lo, hi, cvlo, cvhi)
+                    if p.combination == AVERAGE:
+                        _average_chunk(stack, y, x0, width, fs, elig, lo, hi, cvlo, cvhi, ctotal, ckept, keep,
+                                       values, out, rejected_low, rejected_high)
                     else:
-                        for x in range(width):
-                            c = x0 + x
-                            if not elig[c]:
-                                continue
-                            rejected_low[y, c] = lo[c]
-                            rejected_high[y, c] = n - hi[c]
-                            k = 0
-                            for i in range(n):
-                                r = np.float64(stack[i, y, c]) * r_scale[i] + r_offset[i]
-                                keep[i] = (r >= cvlo[x]) & (r <= cvhi[x])
-                                k += keep[i]
-                            if k != hi[c] - lo[c]:
-                                _stable_keep(stack, y, c, r_scale, r_offset, lo[c], hi[c], keep)
-                            k = 0
-                            for i in range(n):
-                                if keep[i]:
-                                    values[k] = np.float64(stack[i, y, c]) * o_scale[i] + o_offset[i]
-                                    k += 1
-                            out[y, c] = _combine(values, k, combination) if k else median_of_valid(
-                                stack, y, c, o_scale, o_offset, values)
+                        _combine_chunk(stack, y, x0, width, p, fs, elig, lo, hi, cvlo, cvhi, keep, values,
+                                       out, rejected_low, rejected_high)

@@ -16,6 +16,16 @@ import math
 
 from numba import njit
 
+from apcal.engines.native._kernel_params import (
+    AVERAGED,
+    ESD,
+    LINEAR_FIT,
+    MINMAX,
+    NONE,
+    PERCENTILE,
+    SIGMA,
+    WINSORIZED,
+)
 from apcal.engines.native._kernel_stats import (
     SN_FACTOR,
     WINSOR_CLAMP,
@@ -30,18 +40,6 @@ from apcal.engines.native._kernel_stats import (
     _sort_values,
     sn_correction,
 )
-
-# Algorithm and combination codes (the Python side maps names to these).
-NONE, MINMAX, PERCENTILE, SIGMA, WINSORIZED, AVERAGED, LINEAR_FIT, ESD = range(8)
-AVERAGE, MEDIAN, MINIMUM, MAXIMUM = range(4)
-
-# Indices into the float parameter vector.
-P_SIGMA_LOW, P_SIGMA_HIGH, P_PC_LOW, P_PC_HIGH, P_CUTOFF, P_LF_LOW, P_LF_HIGH = range(7)
-P_ESD_FRACTION, P_ESD_RELAX, P_RANGE_LOW, P_RANGE_HIGH = range(7, 11)
-N_FLOAT_PARAMS = 11
-# Indices into the integer parameter vector.
-I_CLIP_LOW, I_CLIP_HIGH, I_RANGE_CLIP_LOW, I_RANGE_CLIP_HIGH, I_MM_LOW, I_MM_HIGH, I_ESD_ROSNER = range(7)
-N_INT_PARAMS = 7
 
 KEEP, LOW, HIGH = 0, 1, 2
 
@@ -92,15 +90,15 @@ def _winsorize(v, lo, hi, cutoff, w):
 
 
 @njit(cache=True)
-def _winsorized_from(v, lo, hi, it, fp, clip_low, clip_high, w):
+def _winsorized_from(v, lo, hi, it, p, w):
     """Winsorized sigma clipping of the sorted window v[lo:hi] from rejection iteration ``it``: the
-    final window. (:func:`_winsorized_lanes` runs the same steps across columns.)"""
+    final window. (:func:`._winsorized_lanes._winsorized_lanes` runs the same steps across columns.)"""
     while hi - lo >= 3:
-        cutoff = fp[P_CUTOFF] if it == 0 else 0.0
+        cutoff = p.cutoff if it == 0 else 0.0
         mean, sigma = _winsorize(v, lo, hi, cutoff, w)
         if 1 + sigma == 1:
             break
-        cl, ch = _clip_counts(v, lo, hi, mean, sigma, fp[P_SIGMA_LOW], fp[P_SIGMA_HIGH], clip_low, clip_high)
+        cl, ch = _clip_counts(v, lo, hi, mean, sigma, p.sigma_low, p.sigma_high, p.clip_low, p.clip_high)
         if cl + ch == 0:
             break
         lo += cl
@@ -110,68 +108,102 @@ def _winsorized_from(v, lo, hi, it, fp, clip_low, clip_high, w):
 
 
 @njit(cache=True)
-def _reject_sorted(algo, v, cnt, flags, fp, ip, esd_table, w, w2, w3, took_low):
-    """Run ``algo`` on the sorted samples v[:cnt]; write KEEP/LOW/HIGH per sorted position in flags."""
-    for j in range(cnt):
-        flags[j] = KEEP
-    if algo == NONE or cnt == 0:
-        return
-    clip_low = ip[I_CLIP_LOW] != 0
-    clip_high = ip[I_CLIP_HIGH] != 0
+def _minmax_window(cnt, p):
+    """Min/max clipping (PCL ``MinMaxRejectionThread``): the window [lo, hi) of the survivors."""
+    lo = min(p.mm_low if p.clip_low else 0, cnt)
+    hi = max(cnt - min(p.mm_high if p.clip_high else 0, cnt), lo)
+    return lo, hi
+
+
+@njit(cache=True)
+def _percentile_window(v, cnt, p):
+    """Percentile clipping about the median, one pass (PCL ``PercentileClipRejectionThread``)."""
+    m = _median(v, 0, cnt)
+    if cnt >= 2 and 1 + m != 1:
+        cl, ch = _clip_counts(v, 0, cnt, m, m, p.pc_low, p.pc_high, p.clip_low, p.clip_high)
+        return cl, cnt - ch
+    return 0, cnt
+
+
+@njit(cache=True)
+def _sigma_window(v, cnt, p):
+    """Iterative sigma clipping about the median (PCL ``SigmaClipRejectionThread``)."""
     lo = 0
     hi = cnt
+    while hi - lo >= 3:
+        sigma = _sigma(v, lo, hi)
+        if 1 + sigma == 1:
+            break
+        m = _median(v, lo, hi)
+        cl, ch = _clip_counts(v, lo, hi, m, sigma, p.sigma_low, p.sigma_high, p.clip_low, p.clip_high)
+        if cl + ch == 0:
+            break
+        lo += cl
+        hi -= ch
+    return lo, hi
 
-    if algo == MINMAX:
-        lo = min(ip[I_MM_LOW] if clip_low else 0, cnt)
-        hi = max(cnt - min(ip[I_MM_HIGH] if clip_high else 0, cnt), lo)
-    elif algo == PERCENTILE:
-        m = _median(v, 0, cnt)
-        if cnt >= 2 and 1 + m != 1:
-            cl, ch = _clip_counts(v, 0, cnt, m, m, fp[P_PC_LOW], fp[P_PC_HIGH], clip_low, clip_high)
-            lo, hi = cl, cnt - ch
-    elif algo == SIGMA:
-        while hi - lo >= 3:
-            sigma = _sigma(v, lo, hi)
+
+@njit(cache=True)
+def _averaged_window(v, cnt, p):
+    """Averaged sigma clipping (PCL ``AveragedSigmaClipRejectionThread``): the Poisson-scaled sigma
+    taken once about the median, then iterated clips about the survivors' median."""
+    lo = 0
+    hi = cnt
+    m = _median(v, 0, cnt)
+    if cnt >= 3 and 1 + m != 1:
+        acc = 0.0
+        for j in range(cnt):
+            d = v[j] - m
+            acc += d * d / m
+        scale = math.sqrt(acc / (cnt - 1))
+        while True:
+            sigma = scale * math.sqrt(m)
             if 1 + sigma == 1:
                 break
-            m = _median(v, lo, hi)
-            cl, ch = _clip_counts(v, lo, hi, m, sigma, fp[P_SIGMA_LOW], fp[P_SIGMA_HIGH], clip_low, clip_high)
+            cl, ch = _clip_counts(v, lo, hi, m, sigma, p.sigma_low, p.sigma_high, p.clip_low, p.clip_high)
             if cl + ch == 0:
                 break
             lo += cl
             hi -= ch
-    elif algo == WINSORIZED:
-        lo, hi = _winsorized_from(v, 0, cnt, 0, fp, clip_low, clip_high, w)
-    elif algo == AVERAGED:
-        m = _median(v, 0, cnt)
-        if cnt >= 3 and 1 + m != 1:
-            acc = 0.0
-            for j in range(cnt):
-                d = v[j] - m
-                acc += d * d / m
-            scale = math.sqrt(acc / (cnt - 1))
-            while True:
-                sigma = scale * math.sqrt(m)
-                if 1 + sigma == 1:
-                    break
-                cl, ch = _clip_counts(
-                    v, lo, hi, m, sigma, fp[P_SIGMA_LOW], fp[P_SIGMA_HIGH], clip_low, clip_high
-                )
-                if cl + ch == 0:
-                    break
-                lo += cl
-                hi -= ch
-                if hi - lo < 3:
-                    break
-                m = _median(v, lo, hi)
-    elif algo == LINEAR_FIT:
-        if cnt >= 5:
-            _linear_fit(v, cnt, flags, fp, clip_low, clip_high, w, w2, w3)
-        return
-    elif algo == ESD:
-        _esd(v, cnt, flags, fp, clip_low, clip_high, ip[I_ESD_ROSNER] != 0, esd_table, w, took_low)
-        return
+            if hi - lo < 3:
+                break
+            m = _median(v, lo, hi)
+    return lo, hi
 
+
+@njit(cache=True)
+def _window(v, cnt, p, w):
+    """The surviving window [lo, hi) of the sorted samples v[:cnt] for the algorithms that reject from
+    the ends of the sorted order (all but linear fit and ESD)."""
+    algo = p.algorithm
+    if algo == MINMAX:
+        return _minmax_window(cnt, p)
+    if algo == PERCENTILE:
+        return _percentile_window(v, cnt, p)
+    if algo == SIGMA:
+        return _sigma_window(v, cnt, p)
+    if algo == WINSORIZED:
+        return _winsorized_from(v, 0, cnt, 0, p, w)
+    if algo == AVERAGED:
+        return _averaged_window(v, cnt, p)
+    return 0, cnt
+
+
+@njit(cache=True)
+def _reject_sorted(p, v, cnt, flags, esd_table, w, w2, w3, took_low):
+    """Run ``p.algorithm`` on the sorted samples v[:cnt]; write KEEP/LOW/HIGH per sorted position in flags."""
+    for j in range(cnt):
+        flags[j] = KEEP
+    if p.algorithm == NONE or cnt == 0:
+        return
+    if p.algorithm == LINEAR_FIT:
+        if cnt >= 5:
+            _linear_fit(v, cnt, flags, p, w, w2, w3)
+        return
+    if p.algorithm == ESD:
+        _esd(v, cnt, flags, p, esd_table, w, took_low)
+        return
+    lo, hi = _window(v, cnt, p, w)
     for j in range(lo):
         flags[j] = LOW
     for j in range(hi, cnt):
@@ -259,8 +291,10 @@ def _lad_fit(y, n, work):
 
 
 @njit(cache=True)
-def _linear_fit(v, cnt, flags, fp, clip_low, clip_high, y, pos, work):
+def _linear_fit(v, cnt, flags, p, y, pos, work):
     """Iterative LAD line fit on the sorted survivors (see rejection._linear_fit)."""
+    clip_low = p.clip_low
+    clip_high = p.clip_high
     na = cnt
     for j in range(cnt):
         y[j] = v[j]
@@ -274,9 +308,9 @@ def _linear_fit(v, cnt, flags, fp, clip_low, clip_high, y, pos, work):
         for j in range(na):
             f = a + b * float(j)
             if y[j] < f:
-                if clip_low and (f - y[j]) / sigma >= fp[P_LF_LOW]:
+                if clip_low and (f - y[j]) / sigma >= p.lf_low:
                     nc += 1
-            elif clip_high and (y[j] - f) / sigma >= fp[P_LF_HIGH]:
+            elif clip_high and (y[j] - f) / sigma >= p.lf_high:
                 nc += 1
         if nc == 0:
             break
@@ -285,9 +319,9 @@ def _linear_fit(v, cnt, flags, fp, clip_low, clip_high, y, pos, work):
             f = a + b * float(j)
             rejected = 0
             if y[j] < f:
-                if clip_low and (f - y[j]) / sigma >= fp[P_LF_LOW]:
+                if clip_low and (f - y[j]) / sigma >= p.lf_low:
                     rejected = LOW
-            elif clip_high and (y[j] - f) / sigma >= fp[P_LF_HIGH]:
+            elif clip_high and (y[j] - f) / sigma >= p.lf_high:
                 rejected = HIGH
             if rejected != 0:
                 flags[int(pos[j])] = rejected
@@ -301,11 +335,11 @@ def _linear_fit(v, cnt, flags, fp, clip_low, clip_high, y, pos, work):
 
 
 @njit(cache=True)
-def _esd(v, cnt, flags, fp, clip_low, clip_high, rosner, table, r_values, took_low):
+def _esd(v, cnt, flags, p, table, r_values, took_low):
     """Generalized ESD on the sorted samples (see rejection._esd)."""
     if cnt < 3:
         return
-    frac, relax = fp[P_ESD_FRACTION], fp[P_ESD_RELAX]
+    frac, relax = p.esd_fraction, p.esd_relax
     k = min(max(int(frac * cnt), 1), cnt - 2)
     lo, hi, tested = 0, cnt, 0
     for i in range(k):
@@ -335,16 +369,7 @@ def _esd(v, cnt, flags, fp, clip_low, clip_high, rosner, table, r_values, took_l
             took_low[i] = 0
             hi -= 1
         tested += 1
-    nc = 0
-    if rosner:
-        for i in range(tested):
-            if r_values[i] >= table[cnt, i]:
-                nc = i + 1
-    else:
-        while nc < tested and r_values[nc] >= table[cnt, nc]:
-            nc += 1
-        if nc == tested:  # untested steps (the rest all equal) pass, as PCL's 0/0 statistic
-            nc = k
+    nc = _esd_outliers(r_values, table, cnt, tested, k, p.esd_rosner)
     if nc == 0:
         return
     nl = nc - min(nc, tested)  # those untested candidates come from the low end (equal values)
@@ -355,7 +380,24 @@ def _esd(v, cnt, flags, fp, clip_low, clip_high, rosner, table, r_values, took_l
     for j in range(cnt):
         if j < nl or j >= cnt - nh:
             if v[j] > median:
-                if clip_high:
+                if p.clip_high:
                     flags[j] = HIGH
-            elif clip_low:
+            elif p.clip_low:
                 flags[j] = LOW
+
+
+@njit(cache=True)
+def _esd_outliers(r_values, table, cnt, tested, k, rosner):
+    """How many of ESD's candidates are outliers, from their statistics r_values[:tested] and the
+    critical values ``table[cnt, i]`` (of k candidates; see rejection._esd)."""
+    nc = 0
+    if rosner:
+        for i in range(tested):
+            if r_values[i] >= table[cnt, i]:
+                nc = i + 1
+    else:
+        while nc < tested and r_values[nc] >= table[cnt, nc]:
+            nc += 1
+        if nc == tested:  # untested steps (the rest all equal) pass, as PCL's 0/0 statistic
+            nc = k
+    return nc

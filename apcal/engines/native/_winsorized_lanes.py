@@ -27,7 +27,6 @@ from apcal.engines.native._kernel_stats import (
     _sn_windows,
     sn_correction,
 )
-from apcal.engines.native._reject_kernels import P_CUTOFF, P_SIGMA_HIGH, P_SIGMA_LOW
 
 
 def sorting_network(n: int) -> np.ndarray:
@@ -107,7 +106,7 @@ def _winsorized_start(wc, width, n, h, network, mean0, sig0):
 LANES = 64
 
 @njit(cache=True, error_model="numpy")
-def _winsorized_lanes(s, cols, n, elig, mean0, sig0, fp, clip_low, clip_high, lo, hi, w, v, wv):
+def _winsorized_lanes(s, cols, n, elig, mean0, sig0, p, lo, hi, w, v, wv):
     """Winsorized sigma clipping of every column c < cols of a row's sorted samples ``s[j, c]`` (n each)
     where ``elig[c]``, from the start mean0/sig0[c] (:func:`_winsorized_start`); writes each column's
     surviving window [lo[c], hi[c]).
@@ -126,9 +125,11 @@ def _winsorized_lanes(s, cols, n, elig, mean0, sig0, fp, clip_low, clip_high, lo
     ``w`` is (n, LANES) scratch, ``v``/``wv`` (n,). The lanes' state is one 1D array per quantity (not
     rows of one array): the compiler then knows the step's loops do not alias, and vectorizes them.
     """
-    cutoff = fp[P_CUTOFF]
-    low_t = fp[P_SIGMA_LOW]
-    high_t = fp[P_SIGMA_HIGH]
+    cutoff = p.cutoff
+    low_t = p.sigma_low
+    high_t = p.sigma_high
+    clip_low = p.clip_low
+    clip_high = p.clip_high
     lmean, lsig, lt0, lt1, lc0, lc1, ltot, lvar, leps = (
         np.empty(LANES), np.empty(LANES), np.empty(LANES), np.empty(LANES), np.empty(LANES), np.empty(LANES),
         np.empty(LANES), np.empty(LANES), np.empty(LANES))
