@@ -175,46 +175,53 @@ def _mark_complete(counts, n, width, elig_c):
 
 @njit(cache=True)
 def _pixel_scratch(n):
-    """Work arrays of :func:`_integrate_pixel` (n samples each), allocated once per block of rows."""
+    """Work arrays of :func:`_integrate_pixels` (n samples each), allocated once per block of rows."""
     return (np.empty(n), np.empty(n, dtype=np.int64), np.empty(n, dtype=np.int8), np.empty(n, dtype=np.bool_),
             np.empty(n), np.empty(n), np.empty(n), np.empty(n, dtype=np.int64), np.empty(n))
 
 
 @njit(cache=True)
-def _integrate_pixel(stack, y, c, x, p, fs, esd_table, vals, ranks, cnt, n_low, n_high, scratch, out,
-                     rejected_low, rejected_high):
-    """Reject and combine pixel (y, c), column x of its chunk, from its gathered samples ``vals[:, x]``
-    and their stable ranks: the cnt valid ones in sorted order through the rejection algorithm, then the
-    output-normalized survivors combined in frame order (the reference's order). n_low/n_high: the
-    samples already range-clipped."""
+def _integrate_pixels(stack, y, x0, width, chunked, elig, p, fs, esd_table, vals, ranks, counts, range_low_n,
+                      range_high_n, scratch, out, rejected_low, rejected_high):
+    """Reject and combine pixel by pixel the chunk's columns the lanes do not take, from their gathered
+    samples ``vals[:, x]`` and stable ranks: each pixel's valid samples in sorted order through the
+    rejection algorithm, then the output-normalized survivors combined in frame order (the reference's
+    order). One call per chunk, not per pixel: the call passes every work array."""
     v, idx, flags, keep, w, w2, w3, took_low, values = scratch
     o_scale, o_offset = fs[2], fs[3]
     n = stack.shape[0]
-    for i in range(n):
-        keep[i] = False
-        r = ranks[i, x]
-        if r < cnt:
-            v[r] = vals[i, x]
-            idx[r] = i
-    _reject_sorted(p, v, cnt, flags, esd_table, w, w2, w3, took_low)
-    for j in range(cnt):
-        if flags[j] == LOW:
-            n_low += 1
-        elif flags[j] == HIGH:
-            n_high += 1
+    for x in range(width):
+        if chunked and elig[x0 + x]:
+            continue
+        c = x0 + x
+        cnt = counts[x]
+        n_low = range_low_n[x]  # the samples already range-clipped
+        n_high = range_high_n[x]
+        for i in range(n):
+            keep[i] = False
+            r = ranks[i, x]
+            if r < cnt:
+                v[r] = vals[i, x]
+                idx[r] = i
+        _reject_sorted(p, v, cnt, flags, esd_table, w, w2, w3, took_low)
+        for j in range(cnt):
+            if flags[j] == LOW:
+                n_low += 1
+            elif flags[j] == HIGH:
+                n_high += 1
+            else:
+                keep[idx[j]] = True
+        rejected_low[y, c] = n_low
+        rejected_high[y, c] = n_high
+        k = 0
+        for i in range(n):
+            if keep[i]:
+                values[k] = np.float64(stack[i, y, c]) * o_scale[i] + o_offset[i]
+                k += 1
+        if k == 0:  # nothing survived: the median of every valid sample (PCL)
+            out[y, c] = median_of_valid(stack, y, c, o_scale, o_offset, values)
         else:
-            keep[idx[j]] = True
-    rejected_low[y, c] = n_low
-    rejected_high[y, c] = n_high
-    k = 0
-    for i in range(n):
-        if keep[i]:
-            values[k] = np.float64(stack[i, y, c]) * o_scale[i] + o_offset[i]
-            k += 1
-    if k == 0:  # nothing survived: the median of every valid sample (PCL)
-        out[y, c] = median_of_valid(stack, y, c, o_scale, o_offset, values)
-    else:
-        out[y, c] = _combine(values, k, p.combination)
+            out[y, c] = _combine(values, k, p.combination)
 
 
 @njit(cache=True)
@@ -333,7 +340,7 @@ def integrate_rows(stack, p, fs, esd_table, network, out, rejected_low, rejected
 
     Per row, CHUNK columns at a time: gather the samples frame by frame (:func:`_gather_chunk`), rank
     them (the stable sorted order, :func:`_rank_chunk`), then reject per pixel on its sorted samples and
-    combine the survivors in frame order (:func:`_integrate_pixel`). Winsorized clipping instead sorts
+    combine the survivors in frame order (:func:`_integrate_pixels`). Winsorized clipping instead sorts
     each chunk's columns into the row's sorted samples and computes their start (:func:`_start_lanes`),
     runs the whole rejection across the row's columns (:func:`_winsorized_lanes`), then combines chunk by
     chunk, keeping the samples valued within each window's ends (:func:`_window_values`,
@@ -375,11 +382,8 @@ def integrate_rows(stack, p, fs, esd_table, network, out, rejected_low, rejected
                 # per pixel, on the stable ranks.
                 if not all_elig:
                     _rank_chunk(vals, ranks, n, width)
-                for x in range(width):
-                    if not (chunked and elig[x0 + x]):
-                        _integrate_pixel(stack, y, x0 + x, x, p, fs, esd_table, vals, ranks, counts[x],
-                                         range_low_n[x], range_high_n[x], scratch, out, rejected_low,
-                                         rejected_high)
+                _integrate_pixels(stack, y, x0, width, chunked, elig, p, fs, esd_table, vals, ranks, counts,
+                                  range_low_n, range_high_n, scratch, out, rejected_low, rejected_high)
                 if chunked:
                     _start_lanes(vals, n, width, x0, elig, network, srt, h, mean0, sig0)
             if chunked:
