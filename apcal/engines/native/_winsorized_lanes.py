@@ -5,7 +5,7 @@ Each chunk's columns are sorted by a sorting network (:func:`_sort_chunk`), the 
 taken per chunk (:func:`_winsorized_start`), then every rejection iteration runs in lanes that take the
 row's columns in turn (:func:`_winsorized_lanes`). Same float64 operations in the same order as the
 per-pixel :func:`._reject_kernels._winsorized_from` and the numpy reference
-(:func:`apcal.engines.native.rejection` winsorized clipping), so all agree exactly (tests). Source: PCL
+(:func:`apcal.engines.native.rejection._winsorized`), so all agree exactly (tests). Source: PCL
 ``IntegrationRejectionEngine.cpp``, ``WinsorizedSigmaClipRejectionThread`` and ``RejectionWinsorization``
 (vahlkar/PCL commit fd570d584), Sn from ``include/pcl/Math.h``.
 """
