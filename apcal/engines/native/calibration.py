@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from apcal.engines.native import _kernels as K
+from apcal.engines.native._flat_kernel import calibrate_rows
 from apcal.params import CalibrationParams
 from apcal.stats import _wavelet
 from apcal.stats.robust import KERNEL_DTYPES, MAD_TO_SIGMA, nan_median_mad
@@ -52,7 +52,7 @@ def calibrate_flat(
         ]
         return np.stack(planes)
     out = np.empty(raw.shape, dtype=np.float32)
-    K.calibrate_rows(
+    calibrate_rows(
         _float_plane(raw),
         _float_plane(raw if bias is None else bias),
         _float_plane(raw if dark is None else dark),

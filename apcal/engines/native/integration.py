@@ -25,17 +25,13 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from apcal.engines.native import _kernels as K
+from apcal.engines.native._integrate_kernel import integrate_rows
+from apcal.engines.native._kernel_params import kernel_params
+from apcal.engines.native._winsorized_lanes import sorting_network
 from apcal.engines.native.normalization import Coefficients
 from apcal.engines.native.rejection import check_algorithm, range_masks, statistical_masks
 from apcal.params import COMBINATIONS, IntegrationParams
 from apcal.stats.esd import esd_lambda_table
-
-_ALGO_CODES = {
-    "none": K.NONE, "minmax": K.MINMAX, "percentile": K.PERCENTILE, "sigma": K.SIGMA,
-    "winsorized": K.WINSORIZED, "averaged_sigma": K.AVERAGED, "linear_fit": K.LINEAR_FIT, "esd": K.ESD,
-}
-_COMBINATION_CODES = {"average": K.AVERAGE, "median": K.MEDIAN, "minimum": K.MINIMUM, "maximum": K.MAXIMUM}
 
 
 @dataclass(frozen=True)
@@ -95,30 +91,6 @@ def integrate(
     return _integrate_reference(stack, params, algorithm, combination, o_scale, o_offset, r_scale, r_offset)
 
 
-def _params_vectors(params: IntegrationParams) -> tuple[np.ndarray, np.ndarray]:
-    fp = np.zeros(K.N_FLOAT_PARAMS)
-    fp[K.P_SIGMA_LOW] = params.sigma_low
-    fp[K.P_SIGMA_HIGH] = params.sigma_high
-    fp[K.P_PC_LOW] = params.pc_clip_low
-    fp[K.P_PC_HIGH] = params.pc_clip_high
-    fp[K.P_CUTOFF] = params.winsorization_cutoff
-    fp[K.P_LF_LOW] = params.linear_fit_low
-    fp[K.P_LF_HIGH] = params.linear_fit_high
-    fp[K.P_ESD_FRACTION] = params.esd_outliers_fraction
-    fp[K.P_ESD_RELAX] = params.esd_low_relaxation
-    fp[K.P_RANGE_LOW] = params.range_low
-    fp[K.P_RANGE_HIGH] = params.range_high
-    ip = np.zeros(K.N_INT_PARAMS, dtype=np.int64)
-    ip[K.I_CLIP_LOW] = params.clip_low
-    ip[K.I_CLIP_HIGH] = params.clip_high
-    ip[K.I_RANGE_CLIP_LOW] = params.range_clip_low
-    ip[K.I_RANGE_CLIP_HIGH] = params.range_clip_high
-    ip[K.I_MM_LOW] = params.min_max_low
-    ip[K.I_MM_HIGH] = params.min_max_high
-    ip[K.I_ESD_ROSNER] = params.esd_rule == "rosner"
-    return fp, ip
-
-
 def _integrate_fast(stack, params, algorithm, combination, o_scale, o_offset, r_scale, r_offset):
     n, rows, cols = stack.shape
     # The kernel is compiled for native-endian float32 and float64; anything else (>f4, integers) is
@@ -126,7 +98,6 @@ def _integrate_fast(stack, params, algorithm, combination, o_scale, o_offset, r_
     if stack.dtype not in (np.dtype(np.float32), np.dtype(np.float64)):
         stack = stack.astype(np.float32 if stack.dtype.itemsize <= 4 else np.float64)
     stack = np.ascontiguousarray(stack)
-    fp, ip = _params_vectors(params)
     if algorithm == "esd":
         # A writable copy: the cached table is read-only, which numba would compile a second time for.
         table = np.array(esd_lambda_table(n, params.esd_alpha, params.esd_outliers_fraction))
@@ -135,9 +106,9 @@ def _integrate_fast(stack, params, algorithm, combination, o_scale, o_offset, r_
     out = np.empty((rows, cols), dtype=np.float64)
     low = np.empty((rows, cols), dtype=np.uint16)
     high = np.empty((rows, cols), dtype=np.uint16)
-    K.integrate_rows(
-        stack, _ALGO_CODES[algorithm], _COMBINATION_CODES[combination], r_scale, r_offset, o_scale,
-        o_offset, fp, ip, table, K.sorting_network(n), out, low, high,
+    integrate_rows(
+        stack, kernel_params(params, algorithm, combination), (r_scale, r_offset, o_scale, o_offset), table,
+        sorting_network(n), out, low, high,
     )
     return IntegrationResult(image=out.astype(np.float32), rejected_low=low, rejected_high=high)
 

@@ -2,9 +2,9 @@
 
 :func:`reject` takes a stack ``(n, rows, cols)`` and returns two boolean masks of the same shape, the
 samples rejected low and high. NaN marks a missing sample: it is never rejected and never counted. Each
-algorithm is vectorized over pixels and iterates until no pixel changes; the numba kernels in
-:mod:`apcal.engines.native._kernels` run the very same arithmetic per pixel (same float64 operations in
-the same order), so both paths give identical results (tests).
+algorithm is vectorized over pixels and iterates until no pixel changes; the numba kernels
+(:mod:`apcal.engines.native._reject_kernels` and its neighbours) run the very same arithmetic per pixel
+(same float64 operations in the same order), so both paths give identical results (tests).
 
 Source followed: PixInsight's PCL, ``src/modules/processes/ImageIntegration/IntegrationRejectionEngine.cpp``
 and ``.h``, and ``IntegrationEngine.cpp`` (vahlkar/PCL, ImageIntegration as last open, commit fd570d584),

@@ -12,7 +12,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from apcal.engines.native import _kernels as K
+from apcal.engines.native import _integrate_kernel as K
+from apcal.engines.native import _kernel_stats as S
+from apcal.engines.native import _winsorized_lanes as W
 from apcal.engines.native.integration import integrate
 from apcal.engines.native.normalization import Coefficients
 from apcal.params import IntegrationParams
@@ -57,7 +59,7 @@ def test_winsorized_lanes_over_long_rows_and_row_blocks_match_reference(cutoff: 
     # samples by the mean).
     n = 20
     rng = np.random.default_rng(7)
-    rows, cols = K.ROW_BLOCK + 3, 4 * K.LANES + 29
+    rows, cols = K.ROW_BLOCK + 3, 4 * W.LANES + 29
     dn = 1000 + 8 * rng.standard_normal((n, rows, cols))
     hits = rng.random(dn.shape) < 0.06
     dn[hits] += rng.uniform(20, 3000, size=hits.sum())
@@ -192,7 +194,7 @@ def sorted_windows(seed: int, trials: int, *, odd: bool = False):
 def test_two_pointer_sn_equals_the_merge_walk():
     work = np.empty(70)
     for v, lo, hi in sorted_windows(4, 400):
-        assert K._sn(v, lo, hi, work) == _sn_merge(v, lo, hi)
+        assert S._sn(v, lo, hi, work) == _sn_merge(v, lo, hi)
 
 
 def test_sn_windows_equals_two_pointer_sn():
@@ -200,15 +202,15 @@ def test_sn_windows_equals_two_pointer_sn():
     non-finite end (where it falls back to _sn itself)."""
     work = np.empty(70)
     for v, lo, hi in sorted_windows(5, 3000, odd=True):
-        expected = K._sn(v, lo, hi, work)
-        got = K._sn_windows(v, lo, hi, work)
+        expected = S._sn(v, lo, hi, work)
+        got = S._sn_windows(v, lo, hi, work)
         assert got == expected or (np.isnan(got) and np.isnan(expected))
 
 
 @pytest.mark.parametrize("n", range(1, 17))
 def test_sorting_network_sorts_every_zero_one_input(n: int):
     x = ((np.arange(2**n)[:, None] >> np.arange(n)) & 1).astype(np.int8)
-    for a, b in K.sorting_network(n):
+    for a, b in W.sorting_network(n):
         assert a < b < n
         x[:, a], x[:, b] = np.minimum(x[:, a], x[:, b]), np.maximum(x[:, a], x[:, b])
     assert (np.diff(x, axis=1) >= 0).all()
@@ -217,6 +219,6 @@ def test_sorting_network_sorts_every_zero_one_input(n: int):
 @pytest.mark.parametrize("n", [17, 20, 33, 60, 100])
 def test_sorting_network_sorts_random_inputs(n: int):
     x = np.round(np.random.default_rng(n).standard_normal((2000, n)) * 4)
-    for a, b in K.sorting_network(n):
+    for a, b in W.sorting_network(n):
         x[:, a], x[:, b] = np.minimum(x[:, a], x[:, b]), np.maximum(x[:, a], x[:, b])
     assert (np.diff(x, axis=1) >= 0).all()
