@@ -62,11 +62,18 @@ def test_a_zlib_xisf_that_inflates_beyond_its_header_is_refused_within_memory(ni
     compressed_xisf(bomb, np.zeros(shape, np.uint16), bias_cards(night), shuffle=False,
                     stream=zlib_of_zeros(2**30))
     assert bomb.stat().st_size < 2 * 2**20
-    code, stderr, peak = run_measured(["run", "recipe.yaml"], night)
+    # The same run without the bomb first: its peak is the baseline (the process's libraries, and numba
+    # compiling whatever kernels its cache lacks, can take a few hundred MiB on their own).
+    hidden = bomb.rename(night / "bomb.xisf.aside")
+    code, stderr, baseline = run_measured(["run", "recipe.yaml", "--force"], night)
+    assert code == 0, stderr
+    hidden.rename(bomb)
+    code, stderr, peak = run_measured(["run", "recipe.yaml", "--force"], night)
     assert code == 1, stderr
     assert f"{bomb}: XISF data inflates to more than the {2 * shape[0] * shape[1]} bytes declared" in stderr
     assert "Traceback" not in stderr and "internal error" not in stderr
-    assert peak < 600 * 2**20, f"peak {peak / 2**20:.0f} MiB"
+    # Inflating the whole stream would add 1 GiB; stopping past the declared size adds nothing to speak of.
+    assert peak < baseline + 128 * 2**20, f"peak {peak / 2**20:.0f} MiB, baseline {baseline / 2**20:.0f} MiB"
     bomb.unlink()
     assert run_apcal("run", "recipe.yaml", "-q", cwd=night).returncode == 0
     assert_same_masters(night, clean)
