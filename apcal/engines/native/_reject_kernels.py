@@ -37,7 +37,6 @@ from apcal.engines.native._kernel_stats import (
     _sigma,
     _sigma_about,
     _sn,
-    _sort_values,
     sn_correction,
 )
 
@@ -198,7 +197,7 @@ def _reject_sorted(p, v, cnt, flags, esd_table, w, w2, w3, took_low):
         return
     if p.algorithm == LINEAR_FIT:
         if cnt >= 5:
-            _linear_fit(v, cnt, flags, p, w, w2, w3)
+            _linear_fit(v, cnt, flags, p.clip_low, p.clip_high, p.lf_low, p.lf_high, w, w2, w3)
         return
     if p.algorithm == ESD:
         _esd(v, cnt, flags, p, esd_table, w, took_low)
@@ -215,26 +214,64 @@ LAD_MAX_STEPS = 100
 
 
 @njit(cache=True)
+def _median_in_place(work, n):
+    """Median of work[:n], reordering it: Wirth's selection of the upper middle element leaves the
+    smaller ones before it, so the lower middle one (even n) is their maximum. Same value as sorting."""
+    half = n // 2
+    lo = 0
+    hi = n - 1
+    while lo < hi:
+        x = work[half]
+        i = lo
+        j = hi
+        while True:
+            while work[i] < x:
+                i += 1
+            while x < work[j]:
+                j -= 1
+            if i <= j:
+                t = work[i]
+                work[i] = work[j]
+                work[j] = t
+                i += 1
+                j -= 1
+            if i > j:
+                break
+        if j < half:
+            lo = i
+        if half < i:
+            hi = j
+    if n % 2 == 1:
+        return work[half]
+    below = work[0]
+    for j in range(1, half):
+        if work[j] > below:
+            below = work[j]
+    return (below + work[half]) / 2
+
+
+@njit(cache=True)
 def _rofunc(b, y, n, work):
-    """For slope b: a = median(y - b·x) and Σ x_j·sign(y_j - a - b·x_j), with x_j = j."""
+    """For slope b, x_j = j: (Σ x_j·sign(residual_j), a = median(y - b·x), Σ |residual_j|); see
+    rejection_lad._rofunc."""
     for j in range(n):
         work[j] = y[j] - b * float(j)
-    _sort_values(work, n)
-    half = n // 2
-    a = work[half] if n % 2 == 1 else (work[half - 1] + work[half]) / 2
+    a = _median_in_place(work, n)
     total = 0.0
+    abdev = 0.0
     for j in range(n):
         d = y[j] - (b * float(j) + a)
+        abdev += abs(d)
         if y[j] != 0:
             d /= abs(y[j])
         if abs(d) > LAD_EPS:
             total += float(j) if d >= 0 else -float(j)
-    return total, a
+    return total, a, abdev
 
 
 @njit(cache=True)
 def _lad_fit(y, n, work):
-    """Least-absolute-deviation line through (j, y_j): returns (a, b, adev). See rejection._lad_fit."""
+    """NR ``medfit`` line through (j, y_j): returns (a, b, adev). See rejection_lad._lad_fit."""
     sx = 0.0
     sy = 0.0
     sxy = 0.0
@@ -253,48 +290,42 @@ def _lad_fit(y, n, work):
         d = y[j] - (a + b * float(j))
         chisq += d * d
     sigb = math.sqrt(chisq / delta)
+    b1 = b
+    f1, a, abdev = _rofunc(b1, y, n, work)
     if sigb > 0:
-        b1 = b
-        f1, _ = _rofunc(b1, y, n, work)
-        if f1 != 0:
-            b2 = b1 + (3 * sigb if f1 > 0 else -3 * sigb)
-            f2, _ = _rofunc(b2, y, n, work)
-            steps = 0
-            while f1 * f2 > 0 and steps < LAD_MAX_STEPS:
-                bb = b2 + 1.6 * (b2 - b1)
-                b1 = b2
-                f1 = f2
-                b2 = bb
-                f2, _ = _rofunc(b2, y, n, work)
-                steps += 1
-            b = b2
-            tol = 0.01 * sigb
-            steps = 0
-            while abs(b2 - b1) > tol and steps < LAD_MAX_STEPS:
-                bb = b1 + 0.5 * (b2 - b1)
-                if bb == b1 or bb == b2:  # noqa: SIM109 (kept numba-plain)
-                    break
-                b = bb
-                f, _ = _rofunc(bb, y, n, work)
-                if f * f1 >= 0:
-                    f1 = f
-                    b1 = bb
-                else:
-                    f2 = f
-                    b2 = bb
-                steps += 1
-    _, a = _rofunc(b, y, n, work)
-    total = 0.0
-    for j in range(n):
-        total += abs(y[j] - (a + b * float(j)))
-    return a, b, total / n
+        b2 = b + (3 * sigb if f1 >= 0 else -3 * sigb)
+        f2, a, abdev = _rofunc(b2, y, n, work)
+        if b2 == b1:
+            return a, b, abdev / n
+        steps = 0
+        while f1 * f2 > 0 and steps < LAD_MAX_STEPS:
+            b = b2 + 1.6 * (b2 - b1)
+            b1 = b2
+            f1 = f2
+            b2 = b
+            f2, a, abdev = _rofunc(b2, y, n, work)
+            steps += 1
+        tol = 0.01 * sigb
+        steps = 0
+        while abs(b2 - b1) > tol and steps < LAD_MAX_STEPS:
+            b = b1 + 0.5 * (b2 - b1)
+            if b == b1 or b == b2:  # noqa: SIM109 (kept numba-plain)
+                break
+            f, a, abdev = _rofunc(b, y, n, work)
+            if f * f1 >= 0:
+                f1 = f
+                b1 = b
+            else:
+                f2 = f
+                b2 = b
+            steps += 1
+    return a, b, abdev / n
 
 
 @njit(cache=True)
-def _linear_fit(v, cnt, flags, p, y, pos, work):
-    """Iterative LAD line fit on the sorted survivors (see rejection._linear_fit)."""
-    clip_low = p.clip_low
-    clip_high = p.clip_high
+def _linear_fit(v, cnt, flags, clip_low, clip_high, lf_low, lf_high, y, pos, work):
+    """Iterative LAD line fit on the sorted survivors (see rejection_lad._linear_fit). Takes the four
+    settings it reads as scalars, not the parameter tuple, which numba would copy into every call."""
     na = cnt
     for j in range(cnt):
         y[j] = v[j]
@@ -308,9 +339,9 @@ def _linear_fit(v, cnt, flags, p, y, pos, work):
         for j in range(na):
             f = a + b * float(j)
             if y[j] < f:
-                if clip_low and (f - y[j]) / sigma >= p.lf_low:
+                if clip_low and (f - y[j]) / sigma >= lf_low:
                     nc += 1
-            elif clip_high and (y[j] - f) / sigma >= p.lf_high:
+            elif clip_high and (y[j] - f) / sigma >= lf_high:
                 nc += 1
         if nc == 0:
             break
@@ -319,9 +350,9 @@ def _linear_fit(v, cnt, flags, p, y, pos, work):
             f = a + b * float(j)
             rejected = 0
             if y[j] < f:
-                if clip_low and (f - y[j]) / sigma >= p.lf_low:
+                if clip_low and (f - y[j]) / sigma >= lf_low:
                     rejected = LOW
-            elif clip_high and (y[j] - f) / sigma >= p.lf_high:
+            elif clip_high and (y[j] - f) / sigma >= lf_high:
                 rejected = HIGH
             if rejected != 0:
                 flags[int(pos[j])] = rejected

@@ -8,6 +8,8 @@ samples too far from it are rejected (:func:`_linear_fit`), until nothing change
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from apcal.params import IntegrationParams
@@ -16,28 +18,37 @@ LAD_EPS = 1e-7
 LAD_MAX_STEPS = 100
 
 
-def _rofunc(b: float, y: list[float]) -> tuple[float, float]:
-    """For slope b: a = median(y - b·x) and Σ x_j·sign(y_j - a - b·x_j) with x_j = j (NR ``rofunc``)."""
+def _rofunc(b: float, y: list[float]) -> tuple[float, float, float]:
+    """For slope b, with x_j = j (NR ``rofunc``): a = median(y - b·x), Σ x_j·sign(y_j - a - b·x_j)
+    over the points farther than LAD_EPS (relative to |y_j|) from the line, and Σ |y_j - a - b·x_j|.
+
+    Returns (sign sum, a, absolute deviation sum)."""
     n = len(y)
     r = sorted(yj - b * float(j) for j, yj in enumerate(y))
     half = n // 2
     a = r[half] if n % 2 == 1 else (r[half - 1] + r[half]) / 2
     total = 0.0
+    abdev = 0.0
     for j, yj in enumerate(y):
         d = yj - (b * float(j) + a)
+        abdev += abs(d)
         if yj != 0:
             d /= abs(yj)
         if abs(d) > LAD_EPS:
             total += float(j) if d >= 0 else -float(j)
-    return total, a
+    return total, a, abdev
 
 
 def _lad_fit(y: list[float]) -> tuple[float, float, float]:
     """Least-absolute-deviation line y = a + b·x through (j, y_j): returns (a, b, mean |residual|).
 
-    Numerical Recipes' ``medfit``, the method of ``pcl::LinearFit``: start from the least-squares line,
-    bracket the root of ``rofunc`` in b (steps of 3σ_b, growing by 1.6), bisect it down to 0.01·σ_b;
-    a = median(y - b·x) for the final b.
+    Numerical Recipes' ``medfit`` (2nd ed. §15.7; ``Fitmed`` in the 3rd), the method we take
+    ``pcl::LinearFit`` to use (its solver is closed: LinearFit.h documents the objective, the outputs
+    a, b, adev of NR's routine and an iteration count unknown in advance): start from the least-squares
+    slope, step 3·σ_b in the direction of ``rofunc``'s sign (up when it is 0) and grow the step by 1.6
+    until the sign changes, bisect down to 0.01·σ_b. As in NR, b is the last slope tried and a and the
+    deviation come from the last ``rofunc`` evaluation. The step caps are a guard only: NR's loops end
+    on their own.
     """
     n = len(y)
     sx = sy = sxy = sxx = 0.0
@@ -54,37 +65,33 @@ def _lad_fit(y: list[float]) -> tuple[float, float, float]:
     for j, yj in enumerate(y):
         d = yj - (a + b * float(j))
         chisq += d * d
-    sigb = (chisq / delta) ** 0.5
+    sigb = math.sqrt(chisq / delta)  # sqrt, not ** 0.5 (pow), which can differ in the last bit
+    b1 = b
+    f1, a, abdev = _rofunc(b1, y)
     if sigb > 0:
-        b1 = b
-        f1, _ = _rofunc(b1, y)
-        if f1 != 0:
-            b2 = b1 + (3 * sigb if f1 > 0 else -3 * sigb)
-            f2, _ = _rofunc(b2, y)
-            steps = 0
-            while f1 * f2 > 0 and steps < LAD_MAX_STEPS:
-                b1, f1, b2 = b2, f2, b2 + 1.6 * (b2 - b1)
-                f2, _ = _rofunc(b2, y)
-                steps += 1
-            b = b2
-            tol = 0.01 * sigb
-            steps = 0
-            while abs(b2 - b1) > tol and steps < LAD_MAX_STEPS:
-                bb = b1 + 0.5 * (b2 - b1)
-                if bb in (b1, b2):
-                    break
-                b = bb
-                f, _ = _rofunc(bb, y)
-                if f * f1 >= 0:
-                    f1, b1 = f, bb
-                else:
-                    f2, b2 = f, bb
-                steps += 1
-    _, a = _rofunc(b, y)
-    total = 0.0
-    for j, yj in enumerate(y):
-        total += abs(yj - (a + b * float(j)))
-    return a, b, total / n
+        b2 = b + (3 * sigb if f1 >= 0 else -3 * sigb)
+        f2, a, abdev = _rofunc(b2, y)
+        if b2 == b1:
+            return a, b, abdev / n
+        steps = 0
+        while f1 * f2 > 0 and steps < LAD_MAX_STEPS:
+            b = b2 + 1.6 * (b2 - b1)
+            b1, f1, b2 = b2, f2, b
+            f2, a, abdev = _rofunc(b2, y)
+            steps += 1
+        tol = 0.01 * sigb
+        steps = 0
+        while abs(b2 - b1) > tol and steps < LAD_MAX_STEPS:
+            b = b1 + 0.5 * (b2 - b1)
+            if b in (b1, b2):
+                break
+            f, a, abdev = _rofunc(b, y)
+            if f * f1 >= 0:
+                f1, b1 = f, b
+            else:
+                f2, b2 = f, b
+            steps += 1
+    return a, b, abdev / n
 
 
 def _linear_fit_pixel(v: list[float], params: IntegrationParams) -> list[int]:
@@ -97,7 +104,7 @@ def _linear_fit_pixel(v: list[float], params: IntegrationParams) -> list[int]:
     pos = list(range(cnt))
     while True:
         a, b, adev = _lad_fit(y)
-        sigma = 2 * adev * (1 + b * b) ** 0.5
+        sigma = 2 * adev * math.sqrt(1 + b * b)
         if 1 + sigma == 1:
             break
         verdict = []

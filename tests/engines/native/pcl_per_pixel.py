@@ -1,8 +1,9 @@
 """PixInsight's pixel rejection and combination for ONE pixel, in plain Python loops, written for the
 tests from PCL's own routines (vahlkar/PCL at fd570d584: IntegrationRejectionEngine.cpp/.h,
 IntegrationEngine.cpp; include/pcl/Math.h for Sn, StdDev and TrimmedMean; include/pcl/LinearFit.h for
-what the line fit minimises). Deliberately independent of apcal: no apcal import, no vectorisation,
-nothing shared with apcal's reference or kernels, so a mistake there cannot hide here.
+what the line fit minimises, Numerical Recipes' ``medfit`` for how). Deliberately independent of
+apcal: no apcal import, no vectorisation, nothing shared with apcal's reference or kernels, so a
+mistake there cannot hide here.
 
 :func:`integrate_pixel` takes one pixel's samples (NaN = missing) and returns (value, rejected low,
 rejected high).
@@ -195,27 +196,71 @@ def averaged_sigma(v, p):
     return lo, hi
 
 
-def l1_line(y: list[float]) -> tuple[float, float, float]:
-    """The line a + b·x through (j, y_j), j = 0..n-1, of least mean absolute deviation, and that
-    deviation (what pcl::LinearFit minimises; its solver is not public). An L1 line passes through a
-    data point: for each anchor k the best slope is the weighted median of the slopes to the other
-    points (weights |j - k|)."""
+def medfit(y: list[float]) -> tuple[float, float, float]:
+    """Numerical Recipes' ``medfit`` (2nd ed. section 15.7) for the points (j, y_j), j = 0..n-1: the
+    line a + b·x of least absolute deviation as NR finds it, and the mean absolute deviation. PCL's
+    LinearFit.h documents this objective and NR's outputs (a, b, adev); its solver is closed.
+
+    NR's recipe: b starts at the least-squares slope; ``rofunc(b)`` sets a to the median of y - b·x and
+    returns the sum of x_j·sign(residual_j), a residual counting only when |residual|/|y_j| (y_j != 0)
+    exceeds 1e-7. Step from b by 3·sigma_b toward the sign of rofunc (upward for 0), enlarging each step
+    by 1.6 until rofunc changes sign (product not > 0); bisect until the bracket is 0.01·sigma_b wide
+    or the midpoint equals an end. The answer is the last slope tried, with a and the deviation left by
+    the last rofunc call."""
     n = len(y)
-    best = (math.inf, 0.0, 0.0)
-    for k in range(n):
-        pairs = sorted(((y[j] - y[k]) / (j - k), abs(j - k)) for j in range(n) if j != k)
-        half = sum(w for _, w in pairs) / 2
-        acc = 0.0
-        for slope, w in pairs:
-            acc += w
-            if acc >= half:
-                b = slope
+    xs = [float(j) for j in range(n)]
+    state = {}
+
+    def rofunc(slope):
+        shifted = sorted(y[j] - slope * xs[j] for j in range(n))
+        mid = n // 2
+        state["a"] = shifted[mid] if n % 2 else 0.5 * (shifted[mid - 1] + shifted[mid])
+        state["abdev"] = 0.0
+        s = 0.0
+        for j in range(n):
+            d = y[j] - (slope * xs[j] + state["a"])
+            state["abdev"] += abs(d)
+            if y[j] != 0.0:
+                d /= abs(y[j])
+            if abs(d) > 1e-7:
+                s += xs[j] if d >= 0.0 else -xs[j]
+        return s
+
+    sx = sy = sxy = sxx = 0.0  # NR's plain running sums (Python's sum() would compensate)
+    for j in range(n):
+        sx += xs[j]
+        sy += y[j]
+        sxy += xs[j] * y[j]
+        sxx += xs[j] * xs[j]
+    det = n * sxx - sx * sx
+    a_ls = (sxx * sy - sx * sxy) / det
+    b = (n * sxy - sx * sy) / det
+    chisq = 0.0
+    for j in range(n):
+        chisq += (y[j] - (a_ls + b * xs[j])) ** 2
+    sigb = math.sqrt(chisq / det)
+    lo = b
+    f_lo = rofunc(lo)
+    if sigb > 0.0:
+        hi = b + math.copysign(3.0 * sigb, 1.0 if f_lo >= 0.0 else -1.0)
+        f_hi = rofunc(hi)
+        if hi == lo:
+            return state["a"], b, state["abdev"] / n
+        while f_lo * f_hi > 0.0:
+            b = hi + 1.6 * (hi - lo)
+            lo, f_lo = hi, f_hi
+            hi = b
+            f_hi = rofunc(hi)
+        while abs(hi - lo) > 0.01 * sigb:
+            b = lo + 0.5 * (hi - lo)
+            if b in (lo, hi):
                 break
-        a = y[k] - b * k
-        dev = sum(abs(y[j] - (a + b * j)) for j in range(n)) / n
-        if dev < best[0]:
-            best = (dev, a, b)
-    return best[1], best[2], best[0]
+            f = rofunc(b)
+            if f * f_lo >= 0.0:
+                lo, f_lo = b, f
+            else:
+                hi, f_hi = b, f
+    return state["a"], b, state["abdev"] / n
 
 
 def linear_fit(v, p):
@@ -227,7 +272,7 @@ def linear_fit(v, p):
     if n < 5:
         return low, high, y
     while True:
-        a, b, adev = l1_line(y)
+        a, b, adev = medfit(y)
         s = 2 * adev * math.sqrt(1 + b * b)
         if 1 + s == 1:
             break
