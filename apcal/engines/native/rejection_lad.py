@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from apcal.engines.native.rejection_window import Masks
 from apcal.params import IntegrationParams
 
 LAD_EPS = 1e-7
@@ -120,7 +121,7 @@ def _linear_fit_pixel(v: list[float], params: IntegrationParams) -> list[int]:
     return flags
 
 
-def _linear_fit(s: np.ndarray, count: np.ndarray, params: IntegrationParams):
+def _linear_fit(s: np.ndarray, count: np.ndarray, params: IntegrationParams) -> Masks:
     """Linear fit clipping (PCL ``LinearFitRejectionThread`` with ``pcl::LinearFit``).
 
     Fit y = a + b·x to the sorted survivors y against their rank x = 0..N-1 by least absolute
