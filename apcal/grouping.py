@@ -142,7 +142,7 @@ def _cluster(
         members = by_value[key]
         value = value_of(members[0])
         numeric = key[0] == 2 and tolerance is not None
-        if numeric and start is not None and key[1] - start <= tolerance:
+        if numeric and start is not None and tolerance is not None and key[1] - start <= tolerance:
             current.append((value, members))
             continue
         close()

@@ -148,6 +148,23 @@ def dark_rank(dark: Frame, flat_group: Group, tolerances: Tolerances) -> tuple[i
     return (1, exposure)
 
 
+def _compare_keys(
+    flat_group: Group, candidate: Frame, tolerances: Tolerances
+) -> tuple[str | None, list[str]]:
+    """The first of MATCH_KEYS on which ``candidate`` differs from the flat group (None: none), and a
+    caution for each key only one side has (not compared)."""
+    cautions: list[str] = []
+    for keyword in MATCH_KEYS:
+        ours, theirs = _group_value(flat_group, keyword), candidate.keywords.get(keyword)
+        if ours is not None and theirs is not None:
+            if not _same(keyword, ours, theirs, tolerances):
+                return keyword, cautions
+        elif ours is not None or theirs is not None:
+            missing = "the master" if theirs is None else "the flat group"
+            cautions.append(f"{keyword} not compared: {missing} has no {keyword} ({candidate.path.name})")
+    return None, cautions
+
+
 def match_master(
     flat_group: Group, candidates: Sequence[Frame], frame_type: FrameType, tolerances: Tolerances
 ) -> MatchResult:
@@ -170,17 +187,7 @@ def match_master(
         if frame_value(candidate, "BINNING") != binning:
             rejected["binning"] += 1
             continue
-        warnings: list[str] = []
-        mismatch = None
-        for keyword in MATCH_KEYS:
-            ours, theirs = _group_value(flat_group, keyword), candidate.keywords.get(keyword)
-            if ours is not None and theirs is not None:
-                if not _same(keyword, ours, theirs, tolerances):
-                    mismatch = keyword
-                    break
-            elif ours is not None or theirs is not None:
-                missing = "the master" if theirs is None else "the flat group"
-                warnings.append(f"{keyword} not compared: {missing} has no {keyword} ({candidate.path.name})")
+        mismatch, cautions = _compare_keys(flat_group, candidate, tolerances)
         if mismatch:
             rejected[mismatch] += 1
             continue
@@ -195,7 +202,7 @@ def match_master(
         ):
             rejected["EXPOSURE"] += 1
             continue
-        accepted.append((candidate, tuple(warnings)))
+        accepted.append((candidate, tuple(cautions)))
 
     if not accepted:
         if not rejected:
@@ -218,14 +225,16 @@ def match_master(
         accepted,
         key=lambda item: (*dark_rank(item[0], flat_group, tolerances), *_preference(item[0])),
     )
+    exposure = master.exposure
+    assert exposure is not None  # darks without EXPOSURE were rejected above
     if dark_rank(master, flat_group, tolerances)[0] == 0:
         reason = (
-            f"{label} {master.path.name}: {_seconds(master.exposure)}, the longest not longer than "
+            f"{label} {master.path.name}: {_seconds(exposure)}, the longest not longer than "
             f"the flats' {_seconds(flat_exposure)}"
         )
     else:
         reason = (
-            f"{label} {master.path.name}: {_seconds(master.exposure)}, the shortest available "
+            f"{label} {master.path.name}: {_seconds(exposure)}, the shortest available "
             f"(every matching dark is longer than the flats' {_seconds(flat_exposure)})"
         )
     return MatchResult(master, warnings, reason)

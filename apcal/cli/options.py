@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any, TypeVar
+
 import click
+
+_Command = TypeVar("_Command", bound=Callable[..., Any])
 
 json_option = click.option("--json", "as_json", is_flag=True, help="Print JSON instead of tables.")
 recipe_argument = click.argument("recipe", type=click.Path(dir_okay=False))
 
 
-def verbosity_options(func):  # type: ignore[no-untyped-def]
+def verbosity_options(func: _Command) -> _Command:
     """-q (warnings only) and -v (debug), folded into one ``verbosity`` argument: -1, 0 or 1."""
     func = click.option("-v", "--verbose", "verbosity", flag_value=1, help="Show debug messages.")(func)
     return click.option(

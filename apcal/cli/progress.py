@@ -9,8 +9,9 @@ ends (its one-line result stays), so the closing lines of a run are never hidden
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from typing import TYPE_CHECKING, TextIO, cast
 
 from loguru import logger
 from rich.console import Console
@@ -18,6 +19,9 @@ from rich.progress import BarColumn, Progress, TaskID, TextColumn, TimeElapsedCo
 from rich.text import Text
 
 from apcal.run.logs import configure_console, console_level, escape_messages, plain_format
+
+if TYPE_CHECKING:
+    from loguru import Message
 
 _STYLES = {"WARNING": "yellow", "ERROR": "bold red", "CRITICAL": "bold red", "DEBUG": "dim"}
 
@@ -40,8 +44,8 @@ class JobBars:
             self._bars.remove_task(task)
 
 
-def _terminal_sink(console: Console):  # type: ignore[no-untyped-def]
-    def write(message) -> None:  # type: ignore[no-untyped-def]
+def _terminal_sink(console: Console) -> Callable[[Message], None]:
+    def write(message: Message) -> None:
         level = message.record["level"].name
         line = Text()
         if level in _STYLES and level != "DEBUG":
@@ -63,7 +67,9 @@ def run_display(verbosity: int = 0, console: Console | None = None) -> Iterator[
     escape_messages()
     logger.remove()
     if not console.is_terminal:
-        handler = logger.add(console.file, level=level, format=plain_format, colorize=False)
+        # rich types its file as IO[str], loguru wants a TextIO: the same text stream either way.
+        sink = cast("TextIO", console.file)
+        handler = logger.add(sink, level=level, format=plain_format, colorize=False)
         try:
             yield None
         finally:

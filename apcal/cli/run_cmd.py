@@ -95,4 +95,4 @@ def _is_clock_time(text: str) -> bool:
     import re
 
     match = re.fullmatch(r"(\d{1,2}):(\d{2})", text)
-    return bool(match) and int(match.group(1)) < 24 and int(match.group(2)) < 60
+    return match is not None and int(match.group(1)) < 24 and int(match.group(2)) < 60

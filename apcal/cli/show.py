@@ -43,9 +43,9 @@ def print_groups(out: Console, groups: tuple[Group, ...], skipped: tuple[Skipped
         table.add_column(column, overflow="fold")
     for group in groups:
         table.add_row(group.type.value, group.name, str(len(group.frames)), keys_text(group))
-    for group in skipped:
+    for skip in skipped:
         table.add_row(
-            group.type.value, group.name, str(group.frame_count), f"[yellow]skipped: {group.reason}"
+            skip.type.value, skip.name, str(skip.frame_count), f"[yellow]skipped: {skip.reason}"
         )
     out.print(table)
 

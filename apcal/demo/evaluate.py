@@ -41,7 +41,7 @@ class MasterQuality:
 def _header_value(path: Path, name: str) -> float | str | None:
     for card in read_header(path).keywords:
         if card.name == name:
-            return card.value  # type: ignore[return-value]
+            return card.value
     return None
 
 

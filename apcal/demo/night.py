@@ -17,7 +17,7 @@ from apcal.demo.synthetic import generate_night
 from apcal.demo.truth import save_truth
 from apcal.io.atomic import atomic_path
 from apcal.recipe import load_recipe
-from apcal.run.runner import RunOptions, RunOutcome, run_recipe
+from apcal.run.runner import JobProgress, RunOptions, RunOutcome, run_recipe
 from apcal.vocabulary import FrameType
 
 DEMO_RECIPE = """\
@@ -52,7 +52,7 @@ def run_demo(
     camera: CameraModel | None = None,
     night: NightPlan | None = None,
     run: RunOptions | None = None,
-    **run_kwargs: object,
+    progress: JobProgress | None = None,
 ) -> DemoResult:
     """Generate the night under ``folder/frames``, write ``folder/demo.yaml``, build, measure."""
     folder.mkdir(parents=True, exist_ok=True)
@@ -63,7 +63,7 @@ def run_demo(
     with atomic_path(recipe_path) as tmp:
         tmp.write_text(DEMO_RECIPE.format(name=recipe_path), encoding="utf-8")
     options = run if run is not None else RunOptions(force=True)
-    outcome = run_recipe(load_recipe(recipe_path), options, **run_kwargs)  # type: ignore[arg-type]
+    outcome = run_recipe(load_recipe(recipe_path), options, progress=progress)
     qualities = []
     built = {r.job_id for r in outcome.results if r.status in ("built", "up_to_date")}
     for job in outcome.plan.jobs:

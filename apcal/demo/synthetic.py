@@ -180,7 +180,9 @@ def _dust(response: np.ndarray, rng: np.random.Generator, count: int) -> None:
         response[r0:r1, c0:c1] *= (1 - depth * ring).astype(np.float32)
 
 
-def _truth_maps(camera: CameraModel, night: NightPlan) -> tuple[np.ndarray, np.ndarray, dict, np.ndarray]:
+def _truth_maps(
+    camera: CameraModel, night: NightPlan
+) -> tuple[np.ndarray, np.ndarray, dict[str, np.ndarray], np.ndarray]:
     """Bias (ADU), dark current (e-/s), flat responses (mean 1) and hot pixel (row, col) pairs."""
     rows, cols = camera.rows, camera.cols
     rng = _rng(night.seed, _STREAM_MAPS)
@@ -258,6 +260,7 @@ def _render(
     per_e = np.float32(1.0 / camera.gain_e_per_adu)
     noise = rng.standard_normal(shape, dtype=np.float32)
     if shot.kind == "FLAT":
+        assert shot.filter is not None  # every flat shot is taken through a filter (plan_shots)
         # Poisson(lambda) with lambda of thousands of e-: a Gaussian of the same variance, drawn together
         # with read noise.
         signal_e = maps.flats[shot.filter] * np.float32(level * FULL_SCALE / per_e)
@@ -326,7 +329,9 @@ def generate_night(
     files: dict[str, list[Path]] = {}
     cosmic_rays: dict[Path, np.ndarray] = {}
     for shot in shots:
-        level = float(levels[shot.filter][shot.number - 1]) if shot.kind == "FLAT" else 0.0
+        level = 0.0
+        if shot.kind == "FLAT" and shot.filter is not None:
+            level = float(levels[shot.filter][shot.number - 1])
         data, hits = _render(shot, level, maps, camera, night.seed)
         path = folder / shot.relpath
         path.parent.mkdir(parents=True, exist_ok=True)

@@ -6,6 +6,7 @@ import json
 import math
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -101,7 +102,10 @@ def save_truth(truth: NightTruth, folder: Path) -> Path:
     out = folder / TRUTH_DIR
     out.mkdir(parents=True, exist_ok=True)
     filters = list(truth.flat)
-    arrays = {"bias": truth.bias, "dark_current": truth.dark_current, "hot_pixels": truth.hot_pixels}
+    # Any: savez_compressed's stub matches **kwds against its allow_pickle flag too.
+    arrays: dict[str, Any] = {
+        "bias": truth.bias, "dark_current": truth.dark_current, "hot_pixels": truth.hot_pixels
+    }
     arrays |= {f"flat_{i}": truth.flat[f] for i, f in enumerate(filters)}
     np.savez_compressed(out / "truth.npz", **arrays)
 
@@ -131,7 +135,9 @@ def load_truth(folder: Path) -> NightTruth:
     with np.load(folder / TRUTH_DIR / "truth.npz") as arrays:
         maps = {name: arrays[name] for name in arrays.files}
     camera_fields = meta["camera"] | {"cfa_response": tuple(meta["camera"]["cfa_response"])}
-    night_fields = {k: tuple(v) if isinstance(v, list) else v for k, v in meta["night"].items()}
+    night_fields: dict[str, Any] = {
+        k: tuple(v) if isinstance(v, list) else v for k, v in meta["night"].items()
+    }
     return NightTruth(
         bias=maps["bias"],
         dark_current=maps["dark_current"],

@@ -213,31 +213,47 @@ def _walk(input_set: InputSet, skipped: list[SkippedFile]) -> Iterator[_Candidat
             except OSError:
                 is_dir = is_file = False
             if is_dir:
-                if not input_set.recursive:
-                    continue
-                try:
-                    est = entry.stat(follow_symlinks=True)
-                except OSError:
-                    continue
-                key = (est.st_dev, est.st_ino)
-                if key not in seen_dirs:
-                    seen_dirs.add(key)
+                if input_set.recursive and _first_visit(entry, seen_dirs):
                     subfolders.append((path, child_rel))
-            elif is_included(input_set.include, child_rel):
-                if is_file:
-                    est = entry.stat(follow_symlinks=True)
-                    yield _Candidate(path, (est.st_dev, est.st_ino))
-                elif entry.is_symlink():
-                    yield _Candidate(path, None)
-            elif is_file and (command := compressed_frame(child_rel)) is not None:
-                stem = child_rel.rsplit(".", 1)[0]
-                if not input_set.include or any(glob_match(p, stem) for p in input_set.include):
-                    ext = "." + child_rel.rsplit(".", 1)[1]
-                    reason = f"{_compressed_kind(ext)} is not read: {command} it first"
-                    yield _Candidate(path, None, reason)
-            elif is_file and not child_rel.casefold().endswith(FRAME_EXTENSIONS):
-                yield _Candidate(path, None, f"{NOT_A_FRAME} ({Path(entry.name).suffix or 'no extension'})")
+                continue
+            candidate = _file_candidate(input_set, entry, path, child_rel, is_file)
+            if candidate is not None:
+                yield candidate
         stack.extend(reversed(subfolders))
+
+
+def _first_visit(entry: os.DirEntry[str], seen_dirs: set[tuple[int, int]]) -> bool:
+    """True (and ``entry`` noted as seen) for a folder not met before by device and inode."""
+    try:
+        est = entry.stat(follow_symlinks=True)
+    except OSError:
+        return False
+    key = (est.st_dev, est.st_ino)
+    if key in seen_dirs:
+        return False
+    seen_dirs.add(key)
+    return True
+
+
+def _file_candidate(
+    input_set: InputSet, entry: os.DirEntry[str], path: Path, child_rel: str, is_file: bool
+) -> _Candidate | None:
+    """What a non-folder entry yields: a frame to read (included), a compressed frame or a file that
+    is not a frame to report, or nothing."""
+    if is_included(input_set.include, child_rel):
+        if is_file:
+            est = entry.stat(follow_symlinks=True)
+            return _Candidate(path, (est.st_dev, est.st_ino))
+        return _Candidate(path, None) if entry.is_symlink() else None
+    if is_file and (command := compressed_frame(child_rel)) is not None:
+        stem = child_rel.rsplit(".", 1)[0]
+        if input_set.include and not any(glob_match(p, stem) for p in input_set.include):
+            return None
+        ext = "." + child_rel.rsplit(".", 1)[1]
+        return _Candidate(path, None, f"{_compressed_kind(ext)} is not read: {command} it first")
+    if is_file and not child_rel.casefold().endswith(FRAME_EXTENSIONS):
+        return _Candidate(path, None, f"{NOT_A_FRAME} ({Path(entry.name).suffix or 'no extension'})")
+    return None
 
 
 def _compressed_kind(ext: str) -> str:

@@ -131,7 +131,7 @@ def _get(raw: Mapping[str, HeaderValue], name: str) -> HeaderValue:
     if name in raw:
         return raw[name]
     for key, value in raw.items():
-        if isinstance(key, str) and key.strip().upper() == name:
+        if str(key).strip().upper() == name:
             return value
     return None
 

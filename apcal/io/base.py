@@ -32,8 +32,9 @@ import math
 import re
 import threading
 from dataclasses import dataclass
+from io import BufferedReader
 from pathlib import Path
-from typing import BinaryIO, Literal
+from typing import Literal
 
 import numpy as np
 
@@ -303,7 +304,7 @@ class PlanarFile:
         self.shape3 = shape3
         self.dtype = dtype
         self._buffer = np.empty(0, dtype=dtype)
-        self._file: BinaryIO | None = open(path, "rb")  # noqa: SIM115 - held open across reads
+        self._file: BufferedReader | None = open(path, "rb")  # noqa: SIM115 - held open across reads
 
     def read(self, start: int, stop: int) -> np.ndarray:
         """Stored samples of rows ``start:stop``, shape ``(channels, stop-start, cols)``, in ``dtype``."""
@@ -317,7 +318,7 @@ class PlanarFile:
         row_bytes = cols * self.dtype.itemsize
         for c in range(channels):
             self._file.seek(self.offset + (c * rows + start) * row_bytes)
-            got = self._file.readinto(memoryview(out[c].reshape(-1).view(np.uint8)))
+            got = self._file.readinto(out[c].reshape(-1).view(np.uint8).data)
             if got != count * self.dtype.itemsize:
                 raise FrameError(
                     f"{self.path}: truncated pixel data (rows {start}:{stop} of channel {c} missing)"
@@ -342,7 +343,7 @@ class PlanarFile:
                 r1 = min(stop, r0 + slab)
                 raw = self._buffer[: (r1 - r0) * cols].reshape(r1 - r0, cols)
                 self._file.seek(self.offset + (c * rows + r0) * row_bytes)
-                got = self._file.readinto(memoryview(raw.reshape(-1).view(np.uint8)))
+                got = self._file.readinto(raw.reshape(-1).view(np.uint8).data)
                 if got != raw.nbytes:
                     raise FrameError(
                         f"{self.path}: truncated pixel data (rows {r0}:{r1} of channel {c} missing)"

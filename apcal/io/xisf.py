@@ -38,6 +38,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import IO
 from xml.sax.saxutils import escape, quoteattr
 
 import numpy as np
@@ -126,7 +127,7 @@ def _local(tag: str) -> str:
     return tag.rsplit("}", 1)[-1]
 
 
-def _read_xml(path: Path, file) -> ET.Element:
+def _read_xml(path: Path, file: IO[bytes]) -> ET.Element:
     head = file.read(16)
     if len(head) == 0:
         raise FrameError(f"{path}: empty file (0 bytes)")
@@ -413,13 +414,12 @@ def write_xisf(
     if array.ndim == 2:
         array = array[np.newaxis]
     size = array.nbytes
-    checksum = xisf_checksum_attribute(memoryview(array.reshape(-1)).cast("B"))
+    checksum = xisf_checksum_attribute(array.reshape(-1).data.cast("B"))
     creator = creator or f"apcal {apcal.__version__}"
     created = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
     position = BLOCK_ALIGNMENT
     while True:  # the offset's own digits change the header length; settle on a fixed point
-        xml = _header_xml(array.shape, position, size, keywords, creator, created, checksum)
-        xml = xml.encode("utf-8")
+        xml = _header_xml(array.shape, position, size, keywords, creator, created, checksum).encode("utf-8")
         needed = -(-(16 + len(xml)) // BLOCK_ALIGNMENT) * BLOCK_ALIGNMENT
         if needed == position:
             break
@@ -428,7 +428,7 @@ def write_xisf(
         file.write(SIGNATURE + struct.pack("<I", len(xml)) + b"\0\0\0\0")
         file.write(xml)
         file.write(b"\0" * (position - 16 - len(xml)))
-        file.write(memoryview(array.reshape(-1)).cast("B"))
+        file.write(array.reshape(-1).data.cast("B"))
 
 
 def _header_xml(

@@ -66,7 +66,8 @@ def build_plan(
         group, excluded, warnings = _screen_headers(found, screening)
         integration = recipe.integration[group.type].resolved(len(group.frames), group.type)
         named = master_dir / f"{group.type.file_prefix}_{group.name}.{ext}"
-        calibration, notes, master_ids = None, (), []
+        calibration, master_ids = None, []
+        notes: tuple[str, ...] = ()
         depends: tuple[str, ...] = ()
         if group.type is FrameType.FLAT:
             calibration, notes = _flat_calibration(
@@ -212,21 +213,21 @@ def _flat_calibration(
             candidates = [m for m in candidates if m.path != lib.master.path]
             lib = match_master(group, candidates, frame_type, tolerances)
         new = match_master(group, run_frames, frame_type, tolerances)
-        chosen, source = lib, "library"
+        chosen = lib
         if new.master is not None and (
             lib.master is None or _rank(new.master, group, tolerances) <= _rank(lib.master, group, tolerances)
         ):
-            chosen, source = new, "run"
+            chosen = new
         if chosen.master is None:
             reasons = {lib.reason, new.reason} if run_frames else {lib.reason}
             notes.append(f"no master {frame_type.value}: " + "; ".join(sorted(reasons)))
             return None
-        job = jobs_by_path.get(chosen.master.path) if source == "run" else None
+        job = jobs_by_path.get(chosen.master.path) if chosen is new else None
         notes.extend(chosen.warnings)
         return MasterRef(
             path=chosen.master.path,
             type=frame_type,
-            source=source,  # type: ignore[arg-type]
+            source="run" if chosen is new else "library",
             exposure=chosen.master.exposure,
             job_id=job.id if job else None,
             warnings=chosen.warnings,

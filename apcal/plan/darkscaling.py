@@ -65,9 +65,9 @@ def implausible(k: float | None, ratio: float | None) -> bool:
 def scale_warnings(job: Job, dark_scales: Mapping[str, float | None]) -> list[str]:
     """One line per frame whose k is implausible against the group's exposure ratio."""
     ratio = job_exposure_ratio(job)
-    if not scaled_dark(job) or ratio is None:
+    if job.calibration is None or not scaled_dark(job) or ratio is None:
         return []
-    method = job.calibration.params.dark_scaling  # type: ignore[union-attr]
+    method = job.calibration.params.dark_scaling
     return [
         f"{name}: dark scale k = {k:.4f} is more than {WARN_FACTOR:g}x away from the exposure ratio "
         f"{ratio:.4f} (dark_scaling: {method}): warm pixels of the master flat are mis-corrected"

@@ -48,13 +48,14 @@ def parse_size(value: int | str) -> int:
 def build_recipe(located: Located, data: dict[str, Any]) -> Recipe:
     """Build the Recipe from ``data`` (validated and defaults-filled); ``located`` gives path origins."""
 
-    def path(value: str | None, key: PathKey) -> Path | None:
-        if value is None:
-            return None
+    def path(value: str, key: PathKey) -> Path:
         p = Path(value).expanduser()
         if not p.is_absolute():
             p = located.mark(key).file.parent / p
         return Path(_normalize(p))
+
+    def optional_path(value: str | None, key: PathKey) -> Path | None:
+        return None if value is None else path(value, key)
 
     g = data["grouping"]
     tol = g["tolerances"]
@@ -69,7 +70,7 @@ def build_recipe(located: Located, data: dict[str, Any]) -> Recipe:
         name=data["name"],
         inputs=tuple(
             InputSet(
-                path=path(item["path"], ("inputs", i, "path")),  # type: ignore[arg-type]
+                path=path(item["path"], ("inputs", i, "path")),
                 recursive=item["recursive"],
                 include=tuple(item["include"]),
                 exclude=tuple(item["exclude"]),
@@ -85,15 +86,15 @@ def build_recipe(located: Located, data: dict[str, Any]) -> Recipe:
             tolerances=Tolerances(**tol),
         ),
         library=Library(
-            bias=path(lib.get("bias"), ("library", "bias")),
-            dark=path(lib.get("dark"), ("library", "dark")),
-            flatdark=path(lib.get("flatdark"), ("library", "flatdark")),
+            bias=optional_path(lib.get("bias"), ("library", "bias")),
+            dark=optional_path(lib.get("dark"), ("library", "dark")),
+            flatdark=optional_path(lib.get("flatdark"), ("library", "flatdark")),
             use_new_masters=lib["use_new_masters"],
         ),
         output=Output(
-            dir=path(out["dir"], ("output", "dir")),  # type: ignore[arg-type]
+            dir=path(out["dir"], ("output", "dir")),
             format=out["format"],
-            script_dir=path(out.get("script_dir"), ("output", "script_dir")),
+            script_dir=optional_path(out.get("script_dir"), ("output", "script_dir")),
             rejection_maps=out["rejection_maps"],
             keep_reports=out["keep_reports"],
         ),

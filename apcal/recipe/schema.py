@@ -9,6 +9,7 @@ from __future__ import annotations
 import copy
 import difflib
 import json
+from collections.abc import Mapping
 from functools import cache
 from importlib import resources
 from typing import Any
@@ -40,8 +41,7 @@ def validate(located: Located) -> list[str]:
             mark = located.mark((*path, "<key>")) if at_key else located.mark(path)
             found.append(((str(mark.file), mark.line, mark.col), f"{mark}: {json_path(path)}: {message}"))
     found.sort()
-    seen: set[str] = set()
-    return [m for _, m in found if not (m in seen or seen.add(m))]
+    return list(dict.fromkeys(m for _, m in found))  # first occurrence of each, in order
 
 
 def _explain(error: jsonschema.ValidationError) -> list[tuple[PathKey, str, bool]]:
@@ -66,7 +66,8 @@ def _explain(error: jsonschema.ValidationError) -> list[tuple[PathKey, str, bool
         best = min(error.context, key=lambda e: len(list(e.absolute_path)))
         return [(path, best.message, False)]
     if error.validator == "enum" and isinstance(error.instance, str):
-        allowed = [str(v) for v in error.validator_value]
+        values = error.validator_value
+        allowed = [str(v) for v in values] if isinstance(values, list) else []
         close = difflib.get_close_matches(error.instance, allowed, n=1)
         hint = f"did you mean '{close[0]}'?" if close else f"allowed: {', '.join(allowed)}"
         return [(path, f"{error.instance!r} is not one of {', '.join(allowed)} ({hint})", False)]
@@ -75,7 +76,9 @@ def _explain(error: jsonschema.ValidationError) -> list[tuple[PathKey, str, bool
     return [(path, error.message, False)]
 
 
-def _properties(schema: dict[str, Any]) -> dict[str, Any]:
+def _properties(schema: object) -> dict[str, Any]:
+    if not isinstance(schema, Mapping):  # jsonschema types a subschema as a mapping, bool or unset
+        return {}
     props = dict(schema.get("properties", {}))
     ref = schema.get("$ref")
     if ref:

@@ -206,10 +206,13 @@ def _collect_marks(
             if key in seen:
                 problems.append(f"{key_mark}: {json_path((*path, key))}: duplicate key")
             seen.add(key)
-            marks[(*path, key)] = _mark(file, value_node.start_mark)
-            marks[(*path, key, "<key>")] = key_mark
-            _collect_marks(value_node, (*path, key), file, marks, problems)
+            child = (*path, key)
+            marks[child] = _mark(file, value_node.start_mark)
+            key_path = (*child, "<key>")
+            marks[key_path] = key_mark
+            _collect_marks(value_node, child, file, marks, problems)
     elif isinstance(node, yaml.SequenceNode):
         for index, item in enumerate(node.value):
-            marks[(*path, index)] = _mark(file, item.start_mark)
-            _collect_marks(item, (*path, index), file, marks, problems)
+            child = (*path, index)
+            marks[child] = _mark(file, item.start_mark)
+            _collect_marks(item, child, file, marks, problems)

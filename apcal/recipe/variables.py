@@ -44,23 +44,7 @@ def expand_variables(located: Located, environ: Mapping[str, str] | None = None)
     if not isinstance(raw_vars, dict):
         problems.append(f"{located.mark(('vars',))}: $.vars: must be a mapping of names to values")
         raw_vars = {}
-    values: dict[str, Any] = {}
-
-    def resolve(name: str, stack: tuple[str, ...]) -> Any:
-        if name in values:
-            return values[name]
-        if name not in raw_vars:
-            raise _Undefined(f"undefined variable '{name}'")
-        if name in stack:
-            raise _Undefined("variable loop: " + " -> ".join((*stack[stack.index(name) :], name)))
-        if len(stack) >= MAX_DEPTH:
-            raise _Refused(f"variables refer to variables more than {MAX_DEPTH} deep (refused)")
-        value = raw_vars[name]
-        if isinstance(value, str):
-            value = _substitute(value, lambda n: resolve(n, (*stack, name)), env)
-        values[name] = value
-        return value
-
+    resolve = _Resolver(raw_vars, env)
     for name in raw_vars:
         try:
             resolve(name, ())
@@ -68,6 +52,38 @@ def expand_variables(located: Located, environ: Mapping[str, str] | None = None)
             problems.append(f"{located.mark(('vars', name))}: {json_path(('vars', name))}: {exc}")
             if isinstance(exc, _Refused):
                 return problems[-1:]
+    located.data = _expand_values(located, resolve, env, problems)
+    return problems
+
+
+class _Resolver:
+    """The value of each ``vars`` entry, its own references expanded once (memoized); loops, undefined
+    names and chains deeper than MAX_DEPTH raise."""
+
+    def __init__(self, raw_vars: dict[str, Any], env: Mapping[str, str]) -> None:
+        self._raw = raw_vars
+        self._env = env
+        self._values: dict[str, Any] = {}
+
+    def __call__(self, name: str, stack: tuple[str, ...] = ()) -> Any:
+        if name in self._values:
+            return self._values[name]
+        if name not in self._raw:
+            raise _Undefined(f"undefined variable '{name}'")
+        if name in stack:
+            raise _Undefined("variable loop: " + " -> ".join((*stack[stack.index(name) :], name)))
+        if len(stack) >= MAX_DEPTH:
+            raise _Refused(f"variables refer to variables more than {MAX_DEPTH} deep (refused)")
+        value = self._raw[name]
+        if isinstance(value, str):
+            value = _substitute(value, lambda n: self(n, (*stack, name)), self._env)
+        self._values[name] = value
+        return value
+
+
+def _expand_values(located: Located, resolve: _Resolver, env: Mapping[str, str], problems: list[str]) -> Any:
+    """``located.data`` with every string's references expanded; the written form of each changed
+    value is kept in ``located.expanded``, problems appended to ``problems``."""
 
     def walk(value: Any, path: PathKey) -> Any:
         if isinstance(value, dict):
@@ -85,8 +101,7 @@ def expand_variables(located: Located, environ: Mapping[str, str] | None = None)
                 return expanded
         return value
 
-    located.data = walk(located.data, ())
-    return problems
+    return walk(located.data, ())
 
 
 def _substitute(text: str, variable: Any, env: Mapping[str, str]) -> Any:

@@ -23,11 +23,14 @@ import math
 import os
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from apcal.io.atomic import atomic_path
+
+if TYPE_CHECKING:
+    import jinja2
 
 #: Statuses whose master exists on disk and gets a preview.
 _WITH_MASTER = ("built", "up_to_date")
@@ -214,7 +217,7 @@ def _read_master(path: Path) -> tuple[np.ndarray | None, str | None]:
         return None, f"preview unavailable: {text}"
 
 
-def _template():
+def _template() -> jinja2.Template:
     import jinja2
 
     env = jinja2.Environment(

@@ -20,11 +20,14 @@ import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import IO
+from typing import IO, TYPE_CHECKING
 
 from loguru import logger
 
 from apcal.errors import ApcalError
+
+if TYPE_CHECKING:
+    from loguru import Record
 
 _FILE = "{time:YYYY-MM-DD HH:mm:ss.SSS} {level: <7} {message}"
 _CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029]")
@@ -36,7 +39,7 @@ def escape_controls(text: str) -> str:
     return _CONTROL.sub(lambda m: _NAMED.get(m.group()) or m.group().encode("unicode_escape").decode(), text)
 
 
-def _escape_record(record: dict) -> None:
+def _escape_record(record: Record) -> None:
     record["message"] = escape_controls(record["message"])
 
 
@@ -45,7 +48,7 @@ def console_level(verbosity: int) -> str:
     return {-1: "WARNING", 0: "INFO"}.get(verbosity, "DEBUG")
 
 
-def plain_format(record: dict) -> str:  # type: ignore[type-arg]
+def plain_format(record: Record) -> str:
     """One plain line: an information as it is, anything else prefixed with its level."""
     level = record["level"].name
     prefix = "" if level in ("INFO", "SUCCESS") else f"{level.lower()}: "
@@ -54,7 +57,7 @@ def plain_format(record: dict) -> str:  # type: ignore[type-arg]
 
 def escape_messages() -> None:
     """Escape control characters in every message from now on, whatever sinks are added later."""
-    logger.configure(patcher=_escape_record)  # type: ignore[arg-type]
+    logger.configure(patcher=_escape_record)
 
 
 def configure_console(verbosity: int = 0) -> None:

@@ -13,7 +13,7 @@ from collections.abc import Collection, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from loguru import logger
 
@@ -44,6 +44,9 @@ from apcal.run.prune import prune_reports
 from apcal.run.stale import remove, stale_temporaries
 from apcal.run.state import is_up_to_date
 from apcal.vocabulary import FrameType
+
+if TYPE_CHECKING:
+    from loguru import Message
 
 
 @dataclass(frozen=True)
@@ -77,6 +80,7 @@ class RunOutcome:
 def with_engine(recipe: Recipe, engine: str | None) -> Recipe:
     if engine is None or engine == recipe.engine.name:
         return recipe
+    # The command line offers ENGINES' names only (click.Choice), which EngineSettings.name's Literal lists.
     return replace(recipe, engine=replace(recipe.engine, name=engine))  # type: ignore[arg-type]
 
 
@@ -229,9 +233,9 @@ def _log_plan(recipe: Recipe, plan: Plan, jobs: list[Job], current: set[str], en
             logger.bind(named=True).warning(skipped_line(skipped))
         else:
             logger.debug(skipped_line(skipped))
-    line = expected_skips_line(plan.skipped_files, plan.output_dir)
-    if line:
-        logger.info(line)
+    skips = expected_skips_line(plan.skipped_files, plan.output_dir)
+    if skips:
+        logger.info(skips)
     for note in plan.notes:
         logger.warning(note)
     for job in jobs:
@@ -247,7 +251,7 @@ def _collected_warnings() -> Iterator[list[str]]:
     (``named``) are left out, as the summary counts them instead of naming them twice."""
     collected: list[str] = []
 
-    def keep(message) -> None:  # type: ignore[no-untyped-def]
+    def keep(message: Message) -> None:
         if not message.record["extra"].get("named"):
             collected.append(message.record["message"])
 
@@ -270,7 +274,7 @@ def _job_progress(plan: Plan, progress: JobProgress | None) -> ProgressCallback 
     return update
 
 
-def _write_html(report: dict, path: Path) -> Path | None:
+def _write_html(report: dict[str, Any], path: Path) -> Path | None:
     """The visual report; a failure here never fails the run. Returns its path when written."""
     from apcal.report.html_report import write_html_report
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import overload
 
 import numpy as np
 
@@ -162,7 +163,17 @@ def least_squares(a: np.ndarray, d: np.ndarray, ratio: float | None) -> DarkScal
     return DarkScaleFit(combine_with_exposure(fit, error, n, ratio), fit, error, n)
 
 
-def _planes(image: np.ndarray | None, window: tuple[slice, slice], cfa: bool) -> list[np.ndarray | None]:
+@overload
+def _planes(image: np.ndarray, window: tuple[slice, slice], cfa: bool) -> list[np.ndarray]: ...
+@overload
+def _planes(image: None, window: tuple[slice, slice], cfa: bool) -> list[None]: ...
+@overload
+def _planes(
+    image: np.ndarray | None, window: tuple[slice, slice], cfa: bool
+) -> list[np.ndarray] | list[None]: ...
+def _planes(
+    image: np.ndarray | None, window: tuple[slice, slice], cfa: bool
+) -> list[np.ndarray] | list[None]:
     """The windowed image's planes the layers are computed on: one for mono, each plane of a colour
     frame, the four 2x2 phases (one colour each) of a CFA mosaic (contiguous copies)."""
     if image is None:
@@ -236,7 +247,7 @@ class DarkOptimizer:
             d = np.empty(rr.size)
             has_bias = bias_p is not None
             dark_f = _float_plane(dark_p)
-            bias_f = _float_plane(bias_p) if has_bias else dark_f
+            bias_f = _float_plane(bias_p) if bias_p is not None else dark_f
             _wavelet.atrous_layer1_at(dark_f, bias_f, has_bias, rr, cc, d)
             self._parts.append((rr, cc, d))
 
@@ -259,7 +270,7 @@ class DarkOptimizer:
                                             strict=True):
             has_bias = bias is not None
             image = _float_plane(image)
-            bias = _float_plane(bias) if has_bias else image
+            bias = _float_plane(bias) if bias is not None else image
             a = np.empty(rr.size)
             _wavelet.atrous_layer1_at(image, bias, has_bias, rr, cc, a)
             values = image[rr, cc].astype(np.float64)

@@ -14,6 +14,7 @@ import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from loguru import logger
 
@@ -26,6 +27,11 @@ from apcal.plan.labels import short_label
 from apcal.plan.model import Job, Plan
 from apcal.recipe.model import EngineSettings
 from apcal.vocabulary import Keyword
+
+if TYPE_CHECKING:
+    import numpy as np
+
+    from apcal.io.base import ImageFormat
 
 #: Failures a job may meet on real data; anything else is a bug, logged with its traceback.
 _EXPECTED = (ApcalError, OSError, ValueError, MemoryError)
@@ -87,7 +93,7 @@ class NativeEngine:
         from apcal.engines.native.flatcal import calibrate_files
         from apcal.engines.native.stack import integrate_files
         from apcal.io.image import write_image
-        from apcal.plan.screening import ScreeningResult, screen_group
+        from apcal.plan.screening import FrameQuality, ScreeningResult, screen_group
         from apcal.recipe.model import Screening
         from apcal.stats.master import master_statistics
 
@@ -128,7 +134,7 @@ class NativeEngine:
         screened: list[ScreeningResult] = []
         frames = job.group.frames  # inputs[i] is frames[i], raw or calibrated
 
-        def select(qualities: list) -> list[int]:  # type: ignore[type-arg]
+        def select(qualities: list[FrameQuality]) -> list[int]:
             # Without screening, frames mostly of NaN/inf pixels are still left out (screen_group).
             screening = job.screening
             result = screen_group(
@@ -205,7 +211,9 @@ def _adu_history(job_id: str, count: int) -> tuple[Keyword, ...]:
     return (Keyword("HISTORY", HISTORY_TEMPLATE.format(count=count), ""),)
 
 
-def _write_rejection_maps(job: Job, low, high, used: int, output_format: str) -> None:  # type: ignore[no-untyped-def]
+def _write_rejection_maps(
+    job: Job, low: np.ndarray, high: np.ndarray, used: int, output_format: ImageFormat
+) -> None:
     """``<master stem>_rejection_low/high``: the fraction of each pixel's samples rejected, as
     PixInsight's rejection maps show it. Typed 'Rejection Map' so no scan takes them for frames."""
     from apcal.io.image import write_image

@@ -27,6 +27,7 @@ from apcal.engines.native.calibration import DarkOptimizer, calibrate_flat
 from apcal.engines.native.darkscale_pcl import PixInsightDarkOptimizer
 from apcal.errors import FrameError
 from apcal.io.adu import HISTORY_TEMPLATE
+from apcal.io.base import ImageFormat
 from apcal.io.image import open_image, read_header, write_image
 from apcal.plan.darkscaling import exposure_ratio
 from apcal.plan.model import FlatCalibration, MasterRef
@@ -73,7 +74,7 @@ def load_master(ref: MasterRef | None, shape: tuple[int, ...]) -> np.ndarray | N
 def calibrate_files(
     paths: Sequence[Path],
     calibration: FlatCalibration,
-    output_format: str,
+    output_format: ImageFormat,
     *,
     failed_jobs: Collection[str] = (),
     progress: Callable[[int, int], None] | None = None,
@@ -94,9 +95,11 @@ def calibrate_files(
     bias = load_master(calibration.bias, shape)
     dark = load_master(calibration.dark, shape)
     flatdark = load_master(calibration.flatdark, shape)
-    scaled = flatdark is None and bias is not None and dark is not None
     # What depends only on the masters (mask, the dark's wavelet layer) is prepared once per group.
-    scaler = _DarkScaler(calibration, bias, dark, cfa) if scaled else None
+    scaler = None
+    if flatdark is None and bias is not None and dark is not None:
+        scaler = _DarkScaler(calibration, bias, dark, cfa)
+    scaled = scaler is not None
     pedestal = params.pedestal * DN
     calibration.output_dir.mkdir(parents=True, exist_ok=True)
     out_paths: list[Path] = []
@@ -125,7 +128,7 @@ def calibrate_files(
                 keywords += (Keyword("HISTORY", HISTORY_TEMPLATE.format(count=1), ""),)
             if pending is not None:
                 pending.result()  # one write in flight at most (memory); re-raises its error
-            pending = writer.submit(write_image, target, result, keywords, format=output_format)  # type: ignore[arg-type]
+            pending = writer.submit(write_image, target, result, keywords, format=output_format)
             logger.debug("calibrated {} -> {} (k = {:.4f})", path.name, target.name, k)
             out_paths.append(target)
             if calibration.dark is not None and flatdark is None:
@@ -172,7 +175,15 @@ class _DarkScaler:
         return 1.0
 
 
-def _calibrate(raw, *, bias, dark, flatdark, k: float, pedestal: float) -> np.ndarray:
+def _calibrate(
+    raw: np.ndarray,
+    *,
+    bias: np.ndarray | None,
+    dark: np.ndarray | None,
+    flatdark: np.ndarray | None,
+    k: float,
+    pedestal: float,
+) -> np.ndarray:
     return calibrate_flat(raw, bias=bias, dark=dark, k=k, flatdark=flatdark, pedestal=pedestal)
 
 

@@ -91,7 +91,16 @@ def integrate(
     return _integrate_reference(stack, params, algorithm, combination, o_scale, o_offset, r_scale, r_offset)
 
 
-def _integrate_fast(stack, params, algorithm, combination, o_scale, o_offset, r_scale, r_offset):
+def _integrate_fast(
+    stack: np.ndarray,
+    params: IntegrationParams,
+    algorithm: str,
+    combination: str,
+    o_scale: np.ndarray,
+    o_offset: np.ndarray,
+    r_scale: np.ndarray,
+    r_offset: np.ndarray,
+) -> IntegrationResult:
     n, rows, cols = stack.shape
     # The kernel is compiled for native-endian float32 and float64; anything else (>f4, integers) is
     # converted once here.
@@ -113,7 +122,16 @@ def _integrate_fast(stack, params, algorithm, combination, o_scale, o_offset, r_
     return IntegrationResult(image=out.astype(np.float32), rejected_low=low, rejected_high=high)
 
 
-def _integrate_reference(stack, params, algorithm, combination, o_scale, o_offset, r_scale, r_offset):
+def _integrate_reference(
+    stack: np.ndarray,
+    params: IntegrationParams,
+    algorithm: str,
+    combination: str,
+    o_scale: np.ndarray,
+    o_offset: np.ndarray,
+    r_scale: np.ndarray,
+    r_offset: np.ndarray,
+) -> IntegrationResult:
     x = np.asarray(stack, dtype=np.float64)
     missing = np.isnan(x)
     range_low, range_high = range_masks(x, params)

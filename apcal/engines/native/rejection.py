@@ -36,6 +36,7 @@ import numpy as np
 from apcal.engines.native.rejection_esd import _esd
 from apcal.engines.native.rejection_lad import _linear_fit
 from apcal.engines.native.rejection_window import (
+    Masks,
     _apply,
     _clip_counts,
     _median,
@@ -124,7 +125,7 @@ def statistical_masks(
 # returns (low, high) boolean masks in sorted order.
 
 
-def _minmax(s: np.ndarray, count: np.ndarray, params: IntegrationParams):
+def _minmax(s: np.ndarray, count: np.ndarray, params: IntegrationParams) -> Masks:
     """Min/max clipping: drop the ``min_max_low`` lowest and ``min_max_high`` highest samples.
 
     PCL ``MinMaxRejectionThread``: one pass; each count is capped at N, so together they may reject every
@@ -136,7 +137,7 @@ def _minmax(s: np.ndarray, count: np.ndarray, params: IntegrationParams):
     return _window_masks(s.shape[0], count, nl, np.maximum(count - nh, nl))
 
 
-def _percentile(s: np.ndarray, count: np.ndarray, params: IntegrationParams):
+def _percentile(s: np.ndarray, count: np.ndarray, params: IntegrationParams) -> Masks:
     """Percentile clipping, one pass around the median m (PCL ``PercentileClipRejectionThread``).
 
     Low: ``(m - x)/m > pc_clip_low``; high: ``(x - m)/m > pc_clip_high``. Skipped for N < 2 or when
@@ -152,7 +153,7 @@ def _percentile(s: np.ndarray, count: np.ndarray, params: IntegrationParams):
     return _window_masks(s.shape[0], count, lo, hi)
 
 
-def _sigma_clip(s: np.ndarray, count: np.ndarray, params: IntegrationParams):
+def _sigma_clip(s: np.ndarray, count: np.ndarray, params: IntegrationParams) -> Masks:
     """Iterative sigma clipping (PCL ``SigmaClipRejectionThread``).
 
     Each iteration: m = median, σ = stdev (N - 1) of the survivors; reject ``x < m - sigma_low·σ`` and
@@ -200,7 +201,9 @@ def _sn(s: np.ndarray, lo: np.ndarray, hi: np.ndarray, chunk: int = 1 << 21) -> 
     return out
 
 
-def _winsorize(s, lo, hi, cutoff, active):
+def _winsorize(
+    s: np.ndarray, lo: np.ndarray, hi: np.ndarray, cutoff: float, active: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
     """PCL ``RejectionWinsorization`` on each window: returns (mean, sigma) of the winsorized sample.
 
     Start from m = median, σ = 1.1926·c_n·Sn (c_n: :func:`sn_correction`, part of PCL's ``Sn``);
@@ -240,7 +243,7 @@ def _winsorize(s, lo, hi, cutoff, active):
     return mean, sigma
 
 
-def _winsorized(s: np.ndarray, count: np.ndarray, params: IntegrationParams):
+def _winsorized(s: np.ndarray, count: np.ndarray, params: IntegrationParams) -> Masks:
     """Winsorized sigma clipping (PCL ``WinsorizedSigmaClipRejectionThread``).
 
     Each iteration estimates (m, σ) robustly by Huber winsorization (:func:`_winsorize`), then rejects
@@ -266,7 +269,7 @@ def _winsorized(s: np.ndarray, count: np.ndarray, params: IntegrationParams):
     return _window_masks(n, count, lo, hi)
 
 
-def _averaged_sigma(s: np.ndarray, count: np.ndarray, params: IntegrationParams):
+def _averaged_sigma(s: np.ndarray, count: np.ndarray, params: IntegrationParams) -> Masks:
     """Averaged sigma clipping (PCL ``AveragedSigmaClipRejectionThread``).
 
     Poisson-like noise model: once per pixel, m = median and s = sqrt(Σ(x - m)²/m / (N - 1)) over all

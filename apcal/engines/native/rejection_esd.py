@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import numpy as np
 
-from apcal.engines.native.rejection_window import _at, _median, _sigma, _sum, _window, _window_masks
+from apcal.engines.native.rejection_window import Masks, _at, _median, _sigma, _sum, _window, _window_masks
 from apcal.params import IntegrationParams
 from apcal.stats.esd import esd_lambda_table, esd_max_outliers
 
 
-def _esd(s: np.ndarray, count: np.ndarray, params: IntegrationParams):
+def _esd(s: np.ndarray, count: np.ndarray, params: IntegrationParams) -> Masks:
     """Generalized extreme Studentized deviate test (Rosner 1983; PCL ``ESDRejectionThread``).
 
     Up to k = trunc(esd_outliers_fraction·N), clamped to [1, N - 2], candidates are removed one at a

@@ -12,6 +12,7 @@ import math
 
 import numpy as np
 
+from apcal.engines.native.rejection_window import Masks
 from apcal.params import IntegrationParams
 
 LAD_EPS = 1e-7
@@ -127,7 +128,7 @@ def _linear_fit_pixel(v: list[float], params: IntegrationParams) -> list[int]:
     return flags
 
 
-def _linear_fit(s: np.ndarray, count: np.ndarray, params: IntegrationParams):
+def _linear_fit(s: np.ndarray, count: np.ndarray, params: IntegrationParams) -> Masks:
     """Linear fit clipping (PCL ``LinearFitRejectionThread`` with ``pcl::LinearFit``).
 
     Fit y = a + b·x to the sorted survivors y against their rank x = 0..N-1 by least absolute

@@ -7,7 +7,15 @@ narrow such windows for all pixels at once.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
+
+if TYPE_CHECKING:
+    from apcal.params import IntegrationParams
+
+Masks = tuple[np.ndarray, np.ndarray]
+"""(low, high): boolean masks of the rejected samples, shaped like the stack."""
 
 #: Finite-sample correction c_n of Sn for n = 2..9 (PCL include/pcl/Math.h, ``Sn``; Croux & Rousseeuw
 #: 1992); for n >= 10 it is n/(n - 0.9) for odd n and 1 for even n (:func:`sn_correction`).
@@ -43,7 +51,9 @@ def _sum(values: np.ndarray, member: np.ndarray) -> np.ndarray:
     return np.sum(np.where(member, values, 0.0), axis=0)
 
 
-def _sigma(values: np.ndarray, member: np.ndarray, cnt: np.ndarray, centre: np.ndarray | None = None):
+def _sigma(
+    values: np.ndarray, member: np.ndarray, cnt: np.ndarray, centre: np.ndarray | None = None
+) -> np.ndarray:
     """PCL's RejectionSigma: sqrt((Σd² - (Σd)²/N)/(N-1)), d = x - mean (or x - centre); 0 for N < 2."""
     with np.errstate(invalid="ignore", divide="ignore"):
         if centre is None:
@@ -70,7 +80,7 @@ def _trailing(cond: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
     return np.logical_and.accumulate(c[::-1], axis=0).sum(axis=0) - (n - hi)
 
 
-def _window_masks(n: int, count: np.ndarray, lo: np.ndarray, hi: np.ndarray):
+def _window_masks(n: int, count: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> Masks:
     j = _rows(n)
     return j < lo, (j >= hi) & (j < count)
 
@@ -85,7 +95,17 @@ def sn_correction(count: np.ndarray) -> np.ndarray:
     return np.where(n < 2, 1.0, c)
 
 
-def _clip_counts(s, lo, hi, centre, sigma, low_t, high_t, params, active):
+def _clip_counts(
+    s: np.ndarray,
+    lo: np.ndarray,
+    hi: np.ndarray,
+    centre: np.ndarray,
+    sigma: np.ndarray,
+    low_t: float,
+    high_t: float,
+    params: IntegrationParams,
+    active: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray]:
     """Low/high rejection counts for ``(c - x)/σ > low_t`` and ``(x - c)/σ > high_t`` on active pixels."""
     zero = np.zeros_like(lo)
     with np.errstate(invalid="ignore", divide="ignore"):
@@ -94,7 +114,9 @@ def _clip_counts(s, lo, hi, centre, sigma, low_t, high_t, params, active):
     return np.where(active, cl, 0), np.where(active, ch, 0)
 
 
-def _apply(lo, hi, cl, ch, active):
+def _apply(
+    lo: np.ndarray, hi: np.ndarray, cl: np.ndarray, ch: np.ndarray, active: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Apply the counts on active pixels; return (lo, hi, still_active: the pixels that changed)."""
     step = active & ((cl + ch) > 0)
     return lo + np.where(step, cl, 0), hi - np.where(step, ch, 0), step

@@ -96,7 +96,44 @@ def set_threads(threads: int) -> None:
     if threads > 0:
         import numba
 
-        numba.set_num_threads(min(threads, numba.config.NUMBA_NUM_THREADS))
+        # numba.config sets its settings at import time from the environment: no declaration for mypy.
+        started = numba.config.NUMBA_NUM_THREADS  # type: ignore[attr-defined]
+        numba.set_num_threads(min(threads, started))
+
+
+def _statistics_pass(
+    readers: list[ImageReader],
+    sampled: list[tuple[int, int]],
+    whole: np.ndarray | None,
+    channels: int,
+    *,
+    with_quality: bool,
+    progress: Progress | None,
+    total: int,
+) -> tuple[list[FrameStats], list[FrameQuality], list[list[FrameStats]]]:
+    """Each frame's statistics on the ``sampled`` rows (whole frame, and per channel for colour), and
+    its quality when screening will select; with ``whole`` (one block) every frame is read into it
+    first and measured there. ``progress(i + 1, total)`` after each frame."""
+    frame_stats: list[FrameStats] = []
+    qualities: list[FrameQuality] = []
+    channel_stats: list[list[FrameStats]] = [[] for _ in range(channels)]
+    for i, reader in enumerate(readers):
+        if whole is not None:
+            _read_into(reader, 0, whole.shape[2], whole[:, i])  # whole: (channels, n, rows, cols)
+            parts = [whole[:, i, r0:r1] for r0, r1 in sampled]
+        else:
+            parts = [_read3(reader, r0, r1) for r0, r1 in sampled]
+        sample = parts[0] if len(parts) == 1 else np.concatenate(parts, axis=1)
+        stats = FrameStats.of(sample)
+        frame_stats.append(stats)
+        if with_quality:  # the same pixels' median and MAD: measured once
+            image = sample[0] if channels == 1 else sample
+            qualities.append(FrameQuality.of(image, median=stats.median, mad=stats.mad))
+        for c in range(channels):
+            channel_stats[c].append(FrameStats.of(sample[c]) if channels > 1 else frame_stats[-1])
+        if progress:
+            progress(i + 1, total)
+    return frame_stats, qualities, channel_stats
 
 
 def integrate_files(
@@ -152,25 +189,9 @@ def integrate_files(
         whole = None
         if len(ranges) == 1:
             whole = buffer.reshape(channels, n, rows, cols)
-        frame_stats: list[FrameStats] = []
-        qualities: list[FrameQuality] = []
-        channel_stats: list[list[FrameStats]] = [[] for _ in range(channels)]
-        for i, reader in enumerate(readers):
-            if whole is not None:
-                _read_into(reader, 0, rows, whole[:, i])
-                parts = [whole[:, i, r0:r1] for r0, r1 in sampled]
-            else:
-                parts = [_read3(reader, r0, r1) for r0, r1 in sampled]
-            sample = parts[0] if len(parts) == 1 else np.concatenate(parts, axis=1)
-            stats = FrameStats.of(sample)
-            frame_stats.append(stats)
-            if select is not None:  # the same pixels' median and MAD: measured once
-                image = sample[0] if channels == 1 else sample
-                qualities.append(FrameQuality.of(image, median=stats.median, mad=stats.mad))
-            for c in range(channels):
-                channel_stats[c].append(FrameStats.of(sample[c]) if channels > 1 else frame_stats[-1])
-            if progress:
-                progress(i + 1, total)
+        frame_stats, qualities, channel_stats = _statistics_pass(
+            readers, sampled, whole, channels, with_quality=select is not None, progress=progress, total=total
+        )
         kept = list(range(n)) if select is None else list(select(qualities))
         if not kept:
             raise ValueError("screening left no frame to integrate")

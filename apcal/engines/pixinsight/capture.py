@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import threading
 from pathlib import Path
-from typing import BinaryIO
+from typing import IO
 
 HEAD_BYTES = 1024 * 1024
 TAIL_BYTES = 1024 * 1024
@@ -21,7 +21,7 @@ def _omitted(count: int) -> bytes:
     return f"\n[... {count} bytes of PixInsight output left out ...]\n".encode()
 
 
-def copy_capped(source: BinaryIO, dest: BinaryIO, head: int = HEAD_BYTES, tail: int = TAIL_BYTES) -> None:
+def copy_capped(source: IO[bytes], dest: IO[bytes], head: int = HEAD_BYTES, tail: int = TAIL_BYTES) -> None:
     """Copy ``source`` to ``dest`` until end of file, keeping only its first ``head`` and last ``tail``
     bytes when it is longer than both."""
     written = 0
@@ -43,7 +43,7 @@ def copy_capped(source: BinaryIO, dest: BinaryIO, head: int = HEAD_BYTES, tail: 
     dest.write(bytes(kept))
 
 
-def start_copier(source: BinaryIO, dest: BinaryIO) -> threading.Thread:
+def start_copier(source: IO[bytes], dest: IO[bytes]) -> threading.Thread:
     """:func:`copy_capped` in a daemon thread (join it once the process has ended)."""
     thread = threading.Thread(target=copy_capped, args=(source, dest), daemon=True, name="apcal-pi-output")
     thread.start()

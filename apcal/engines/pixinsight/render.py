@@ -200,6 +200,9 @@ def _calibration_view(job: Job) -> _CalibrationView:
     cal = job.calibration
     assert cal is not None
     targets = job.inputs
+    bias: Path | None
+    dark: Path | None
+    masters: tuple[tuple[str, Path, str | None], ...]
     if cal.flatdark is not None:
         # A flat-dark holds bias and dark signal for the flats' exposure: subtracted as is, in the
         # dark slot, with no bias, no bias subtraction from it and no scaling.
@@ -287,7 +290,8 @@ def _input_hints(frames: Sequence[Path]) -> tuple[str, str]:
     from apcal.io.base import image_format
     from apcal.io.image import open_image, read_header
 
-    adu, unit = [], []
+    adu: list[Path] = []
+    unit: list[Path] = []
     for path in frames:
         try:
             if image_format(path) != "fits" or not read_header(path).sample_format.startswith("float"):

@@ -89,11 +89,12 @@ def run_pixinsight(command: Sequence[str], *, timeout: float, log_path: Path) ->
 
 def _new_group() -> dict[str, Any]:
     """PixInsight in a process group of its own (killed as a group) that dies with apcal on Linux."""
-    if os.name == "nt":
-        return {"creationflags": subprocess.CREATE_NEW_PROCESS_GROUP}  # type: ignore[attr-defined]
+    if sys.platform == "win32":
+        return {"creationflags": subprocess.CREATE_NEW_PROCESS_GROUP}
+    options: dict[str, Any] = {"start_new_session": True}
     if sys.platform.startswith("linux"):
-        return {"start_new_session": True, "preexec_fn": _die_with_parent}
-    return {"start_new_session": True}
+        options["preexec_fn"] = _die_with_parent
+    return options
 
 
 def _die_with_parent() -> None:
@@ -109,7 +110,7 @@ def _die_with_parent() -> None:
         os._exit(1)
 
 
-def _kill_group(process: subprocess.Popen) -> None:
+def _kill_group(process: subprocess.Popen[bytes]) -> None:
     if os.name == "nt":
         # taskkill /T ends the whole tree PixInsight started (Windows has no killpg).
         subprocess.run(["taskkill", "/F", "/T", "/PID", str(process.pid)], capture_output=True, check=False)
