@@ -19,6 +19,7 @@ from typing import Any
 from loguru import logger
 
 from apcal.engines.base import JobResult, RunContext
+from apcal.engines.capabilities import assess
 from apcal.engines.pixinsight.capture import read_capped
 from apcal.engines.pixinsight.render import calibrated_path, render_script
 from apcal.engines.pixinsight.runner import (
@@ -45,7 +46,8 @@ class PixInsightEngine:
         self.settings = settings
 
     def check(self, plan: Plan) -> None:
-        """Raise EngineError, before anything is written, when PixInsight cannot be run on this plan."""
+        """Raise EngineError, before anything is written, when PixInsight cannot be run on this plan or
+        would build another master than the plan asks for (:func:`apcal.engines.capabilities.assess`)."""
         script = script_path(plan, "<stamp>")
         if "," in str(script.absolute()):
             # -r=<script>,<arg>... : PixInsight would cut the path at the comma.
@@ -53,6 +55,9 @@ class PixInsightEngine:
                 f"the script folder {plan.logs_dir} contains a comma, which PixInsight's -r= option "
                 "reads as an argument separator: choose output.script_dir without one"
             )
+        refusals = assess(plan, self.name).refusals
+        if refusals:
+            raise EngineError("; ".join(refusals))
         if self.settings.script_only:
             return
         binary = self.settings.binary
@@ -74,6 +79,8 @@ class PixInsightEngine:
         jobs = tuple(jobs)
         if not jobs:
             return
+        for warning in assess(plan, self.name).warnings:  # what the plan asks and this engine omits
+            logger.warning(warning)
         for job in jobs:  # what ImageCalibration cannot do as asked, in the run log too
             if job.calibration is not None and scaled_dark(job):
                 for note in dark_scaling_notes(job.calibration.params.dark_scaling, self.name):
