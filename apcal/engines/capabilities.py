@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 
 from apcal.params import DARK_SCALINGS, ESD_RULES, REJECTIONS
 from apcal.plan.model import Plan
+from apcal.vocabulary import IMAGE_FORMATS
 
 
 @dataclass(frozen=True)
@@ -66,7 +67,7 @@ CAPABILITIES: dict[str, Capabilities] = {
         pixel_screening=True,
         rejection_maps=True,
         master_statistics=True,
-        calibrated_formats=frozenset({"xisf", "fits"}),  # the plan's output_format
+        calibrated_formats=frozenset(IMAGE_FORMATS),
         float_adu_input=True,
     ),
     "pixinsight": Capabilities(

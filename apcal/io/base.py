@@ -33,14 +33,12 @@ import re
 import threading
 from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO, Literal
+from typing import BinaryIO
 
 import numpy as np
 
 from apcal.errors import FrameError
-from apcal.vocabulary import Keyword
-
-ImageFormat = Literal["xisf", "fits"]
+from apcal.vocabulary import ImageFormat, Keyword
 
 FITS_SUFFIXES = frozenset({".fit", ".fits", ".fts"})
 XISF_SUFFIXES = frozenset({".xisf"})
