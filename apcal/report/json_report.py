@@ -21,7 +21,7 @@ from apcal.engines.base import JOB_STATUSES, JobResult
 from apcal.io.atomic import atomic_path
 from apcal.plan.darkscaling import scale_warnings
 from apcal.plan.model import Plan
-from apcal.plan.serialize import job_to_dict
+from apcal.plan.serialize import job_to_dict, skipped_to_dict
 from apcal.report.units import egain, in_adu, in_electrons
 
 REPORT_FORMAT = 1
@@ -85,11 +85,7 @@ def build_report(
         "log": str(log_path),
         "summary": counts,
         "groups": groups,
-        "skipped_groups": [
-            {"type": g.type.value, "name": g.name, "frames": g.frame_count, "reason": g.reason}
-            for g in plan.skipped_groups
-        ],
-        "skipped_files": [{"path": s.shown, "reason": s.reason} for s in plan.skipped_files],
+        **skipped_to_dict(plan.skipped_groups, plan.skipped_files),
         "notes": list(plan.notes),
     }
 
