@@ -30,6 +30,7 @@ from apcal.engines.pixinsight.runner import (
     run_pixinsight,
 )
 from apcal.errors import EngineError, FrameError
+from apcal.io.temporary_names import pixinsight_capture, script_temporary
 from apcal.plan.darkscaling import dark_scaling_notes, scaled_dark
 from apcal.plan.model import Job, Plan
 from apcal.recipe.model import PixInsightSettings
@@ -91,8 +92,8 @@ class PixInsightEngine:
             # No run to collect from: the console log is for whoever runs the script.
             console_log, status_file = logs / f"{context.stamp}_pixinsight.log", None
         else:
-            console_log = logs / f".{context.stamp}_pixinsight_console.tmp"
-            status_file = logs / f".{context.stamp}_pixinsight_status.tmp"
+            console_log = pixinsight_capture(logs, context.stamp, "console")
+            status_file = pixinsight_capture(logs, context.stamp, "status")
         text = render_script(plan, jobs, log_path=console_log, status_path=status_file)
         logs.mkdir(parents=True, exist_ok=True)
         _write_atomic(script, text)
@@ -190,7 +191,7 @@ def master_problem(path: Path) -> str | None:
 
 
 def _write_atomic(path: Path, text: str) -> None:
-    temporary = path.with_name(path.name + ".tmp")
+    temporary = script_temporary(path)
     temporary.write_text(text, encoding="ascii")  # render_script emits ASCII only
     os.replace(temporary, path)
 
