@@ -10,6 +10,27 @@ EXIT_OK = 0
 EXIT_GROUP_FAILED = 1
 EXIT_USAGE = 2
 EXIT_LOCKED = 3
+EXIT_INTERNAL = 70
+EXIT_INTERRUPTED = 130  # Ctrl-C: 128 + SIGINT
+EXIT_TERMINATED = 143  # 128 + SIGTERM, as a shell reports a process killed by the signal
+
+#: The one table of exit codes and what each means (``apcal run --help`` prints it).
+EXIT_CODES: tuple[tuple[tuple[int, ...], str], ...] = (
+    ((EXIT_OK,), "everything built or already up to date"),
+    (
+        (EXIT_GROUP_FAILED,),
+        "at least one group failed (the others were still built), or the report was not written",
+    ),
+    ((EXIT_USAGE,), "recipe or usage error, or no usable frame to build (nothing was built)"),
+    ((EXIT_LOCKED,), "another run holds the output folder's lock"),
+    ((EXIT_INTERNAL,), "internal error (a bug: a crash log is written)"),
+    (
+        (EXIT_INTERRUPTED, EXIT_TERMINATED),
+        "interrupted (Ctrl-C) or terminated (SIGTERM); a rerun completes the work",
+    ),
+)
+#: The exit codes a run that ran its jobs records in its report.
+RUN_REPORT_EXIT_CODES: tuple[int, ...] = (EXIT_OK, EXIT_GROUP_FAILED)
 
 
 class ApcalError(Exception):
@@ -48,4 +69,4 @@ class Terminated(KeyboardInterrupt):
     Exception`` (one job's failure handler) can swallow it.
     """
 
-    exit_code = 143  # 128 + SIGTERM, as a shell reports a process killed by the signal
+    exit_code = EXIT_TERMINATED

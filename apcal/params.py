@@ -9,8 +9,10 @@ ImageCalibration parameter ids. Field names are PixInsight's ids in snake_case (
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
-from typing import Literal
+from typing import Literal, get_args
 
+# One table per vocabulary: the Literal is the table (type checkers read it), the tuples derive from it
+# (schema enums, CLI choices, engine capabilities and PixInsight's render tables are tested against them).
 Combination = Literal["average", "median", "minimum", "maximum"]
 Rejection = Literal[
     "none", "minmax", "percentile", "sigma", "winsorized", "averaged_sigma", "linear_fit", "esd", "auto"
@@ -19,27 +21,14 @@ Normalization = Literal["none", "additive", "multiplicative", "additive_scaling"
 RejectionNormalization = Literal["none", "scale", "equalize_fluxes"]
 EsdRule = Literal["pixinsight", "rosner"]
 
-COMBINATIONS: tuple[str, ...] = ("average", "median", "minimum", "maximum")
-REJECTIONS: tuple[str, ...] = (
-    "none",
-    "minmax",
-    "percentile",
-    "sigma",
-    "winsorized",
-    "averaged_sigma",
-    "linear_fit",
-    "esd",
-    "auto",
-)
-NORMALIZATIONS: tuple[str, ...] = (
-    "none",
-    "additive",
-    "multiplicative",
-    "additive_scaling",
-    "multiplicative_scaling",
-)
-REJECTION_NORMALIZATIONS: tuple[str, ...] = ("none", "scale", "equalize_fluxes")
-ESD_RULES: tuple[str, ...] = ("pixinsight", "rosner")
+COMBINATIONS: tuple[Combination, ...] = get_args(Combination)
+REJECTIONS: tuple[Rejection, ...] = get_args(Rejection)
+#: The methods an engine runs: every rejection but ``auto``, which the plan resolves per group. Their
+#: order is the native kernels' algorithm codes (``apcal.engines.native._kernel_params``).
+RESOLVED_REJECTIONS: tuple[Rejection, ...] = tuple(r for r in REJECTIONS if r != "auto")
+NORMALIZATIONS: tuple[Normalization, ...] = get_args(Normalization)
+REJECTION_NORMALIZATIONS: tuple[RejectionNormalization, ...] = get_args(RejectionNormalization)
+ESD_RULES: tuple[EsdRule, ...] = get_args(EsdRule)
 
 
 @dataclass(frozen=True)
@@ -118,7 +107,7 @@ def auto_rejection(frame_count: int, frame_type: str) -> Rejection:
 
 
 DarkScaling = Literal["optimize", "pixinsight", "exposure", "none"]
-DARK_SCALINGS: tuple[str, ...] = ("optimize", "pixinsight", "exposure", "none")
+DARK_SCALINGS: tuple[DarkScaling, ...] = get_args(DarkScaling)
 
 
 @dataclass(frozen=True)

@@ -1,4 +1,5 @@
-"""apcal's header vocabulary: the words io, frames, recipes and plans share about a frame file.
+"""apcal's header vocabulary: the words io, frames, recipes and plans share about a frame file
+(header cards, frame types, image formats), each declared once.
 
 A bottom module on purpose: the readers (io) produce keywords, the frame model (frames) interprets them,
 and neither should have to import the other to name a header card or a frame type.
@@ -7,9 +8,13 @@ and neither should have to import the other to name a header card or a frame typ
 from __future__ import annotations
 
 from enum import Enum
-from typing import NamedTuple
+from typing import Literal, NamedTuple, get_args
 
 HeaderValue = str | float | int | bool | None
+
+#: The image file formats apcal reads and writes (io's FORMATS registry, a recipe's output.format).
+ImageFormat = Literal["xisf", "fits"]
+IMAGE_FORMATS: tuple[ImageFormat, ...] = get_args(ImageFormat)
 
 
 class Keyword(NamedTuple):
@@ -50,3 +55,9 @@ class FrameType(str, Enum):
             FrameType.FLATDARK: "masterFlatDark",
             FrameType.LIGHT: "masterLight",
         }[self]
+
+
+#: The frame types apcal builds masters of, in FrameType's order (lights are only recognised).
+MASTER_TYPES: tuple[FrameType, ...] = tuple(t for t in FrameType if t is not FrameType.LIGHT)
+#: The types ``apcal run --only`` offers: flat-darks go with flats (``apcal.run.runner.selected``).
+ONLY_TYPES: tuple[FrameType, ...] = tuple(t for t in MASTER_TYPES if t is not FrameType.FLATDARK)

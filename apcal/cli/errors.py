@@ -21,19 +21,19 @@ from typing import Any
 import click
 
 from apcal import __version__
-from apcal.errors import EXIT_GROUP_FAILED, ApcalError, RecipeError, Terminated
+from apcal.errors import (
+    EXIT_CODES,
+    EXIT_GROUP_FAILED,
+    EXIT_INTERNAL,
+    EXIT_INTERRUPTED,
+    ApcalError,
+    RecipeError,
+    Terminated,
+)
 
-EXIT_INTERNAL = 70
-EXIT_INTERRUPTED = 130  # Ctrl-C: 128 + SIGINT
-
-EXIT_CODES_HELP = """\b
-Exit codes:
-  0  everything built or already up to date
-  1  at least one group failed (the others were still built), or the report was not written
-  2  recipe or usage error, or no usable frame to build (nothing was built)
-  3  another run holds the output folder's lock
-  70 internal error (a bug: a crash log is written)
-  130, 143 interrupted (Ctrl-C) or terminated (SIGTERM); a rerun completes the work"""
+EXIT_CODES_HELP = "\b\nExit codes:\n" + "\n".join(
+    f"  {', '.join(map(str, codes)):<2} {meaning}" for codes, meaning in EXIT_CODES
+)
 
 
 def handle_errors(call: Callable[[], Any]) -> int:

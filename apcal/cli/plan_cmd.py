@@ -16,7 +16,8 @@ from apcal.cli.options import json_option, recipe_argument
 def command(recipe: str, as_json: bool, files: bool) -> None:
     """Show the jobs RECIPE would run: groups, frame counts, matched masters and output paths."""
     from apcal.cli.show import console, print_plan, print_skipped_files
-    from apcal.errors import RecipeError
+    from apcal.engines.capabilities import assess
+    from apcal.errors import EngineError, RecipeError
     from apcal.plan.prepare import prepare_plan
     from apcal.plan.serialize import plan_to_dict
     from apcal.recipe.checks import check_recipe
@@ -27,12 +28,19 @@ def command(recipe: str, as_json: bool, files: bool) -> None:
     if problems:
         raise RecipeError(problems)
     plan = prepare_plan(loaded)
+    verdict = assess(plan, loaded.engine.name)
     if as_json:
-        click.echo(json.dumps(plan_to_dict(plan), indent=2))
-        return
-    out = console()
-    print_plan(out, plan)
-    if files:
-        print_skipped_files(out, plan.skipped_files)
-    elif plan.skipped_files:
-        out.print(f"{len(plan.skipped_files)} files not used (--files lists them)")
+        data = plan_to_dict(plan)
+        data["engine"] = {"name": verdict.engine, "warnings": verdict.warnings, "refusals": verdict.refusals}
+        click.echo(json.dumps(data, indent=2))
+    else:
+        out = console()
+        print_plan(out, plan)
+        if files:
+            print_skipped_files(out, plan.skipped_files)
+        elif plan.skipped_files:
+            out.print(f"{len(plan.skipped_files)} files not used (--files lists them)")
+        for warning in verdict.warnings:
+            out.print(f"[yellow]warning:[/yellow] {warning}")
+    if verdict.refusals:  # the run would refuse too (Engine.check): say so with its exit code
+        raise EngineError("; ".join(verdict.refusals))

@@ -7,6 +7,7 @@ import click
 from apcal.cli.errors import EXIT_CODES_HELP
 from apcal.cli.options import recipe_argument, verbosity_options
 from apcal.engines import ENGINES
+from apcal.vocabulary import ONLY_TYPES
 
 
 @click.command("run", epilog=EXIT_CODES_HELP)
@@ -17,7 +18,7 @@ from apcal.engines import ENGINES
     "--only",
     "only",
     multiple=True,
-    type=click.Choice(["bias", "dark", "flat"]),
+    type=click.Choice([t.value for t in ONLY_TYPES]),
     help="Build only these types (repeatable); flat includes flat-darks.",
 )
 @click.option("--engine", type=click.Choice(list(ENGINES)), help="Override the recipe's engine.")

@@ -27,7 +27,7 @@ def command(folders: tuple[Path, ...], recipe_path: str | None, as_json: bool) -
     from apcal.errors import RecipeError
     from apcal.frames.discovery import discover
     from apcal.grouping import group_frames
-    from apcal.plan.serialize import group_to_dict
+    from apcal.plan.serialize import group_to_dict, skipped_to_dict
     from apcal.recipe import load_recipe, recipe_from_mapping
     from apcal.recipe.model import InputSet
 
@@ -47,11 +47,7 @@ def command(folders: tuple[Path, ...], recipe_path: str | None, as_json: bool) -
     if as_json:
         data = {
             "groups": [group_to_dict(g) for g in grouped.groups],
-            "skipped_groups": [
-                {"type": g.type.value, "name": g.name, "frames": g.frame_count, "reason": g.reason}
-                for g in grouped.skipped
-            ],
-            "skipped_files": [{"path": s.shown, "reason": s.reason} for s in found.skipped],
+            **skipped_to_dict(grouped.skipped, found.skipped),
         }
         click.echo(json.dumps(data, indent=2))
         return

@@ -11,13 +11,14 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal, Protocol
+from typing import Literal, Protocol, get_args
 
 from apcal.frames.model import SkippedFile
 from apcal.plan.model import Job, Plan
 
 ProgressCallback = Callable[..., None]
 JobStatus = Literal["built", "failed", "up_to_date", "script_only"]
+JOB_STATUSES: tuple[JobStatus, ...] = get_args(JobStatus)
 
 
 @dataclass(frozen=True)

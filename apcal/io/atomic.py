@@ -10,18 +10,11 @@ from __future__ import annotations
 
 import contextlib
 import os
-import secrets
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-
-def temp_path_for(final: Path) -> Path:
-    """A hidden sibling of ``final`` that keeps its extension last: ``dir/.<name>.<random>.part<ext>``.
-
-    Keeping the extension last lets a writer that picks its format from the suffix still do so.
-    """
-    return final.with_name(f".{final.name}.{secrets.token_hex(4)}.part{final.suffix}")
+from apcal.io.temporary_names import atomic_temporary
 
 
 @contextmanager
@@ -33,7 +26,7 @@ def atomic_path(final: Path) -> Iterator[Path]:
     partial. An existing ``final`` is replaced.
     """
     final = Path(final)
-    tmp = temp_path_for(final)
+    tmp = atomic_temporary(final)
     try:
         yield tmp
         _fsync_file(tmp)

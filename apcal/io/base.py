@@ -34,14 +34,11 @@ import threading
 from dataclasses import dataclass
 from io import BufferedReader
 from pathlib import Path
-from typing import Literal
 
 import numpy as np
 
 from apcal.errors import FrameError
-from apcal.vocabulary import Keyword
-
-ImageFormat = Literal["xisf", "fits"]
+from apcal.vocabulary import ImageFormat, Keyword
 
 FITS_SUFFIXES = frozenset({".fit", ".fits", ".fts"})
 XISF_SUFFIXES = frozenset({".xisf"})

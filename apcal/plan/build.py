@@ -19,6 +19,7 @@ from apcal.library import LibraryIndex, dark_rank, match_master
 from apcal.plan.darkscaling import dark_scaling_notes
 from apcal.plan.identity import config_identity, group_identity, identity_cards, owned_output
 from apcal.plan.keywords import (
+    HASH_KEYWORD,
     calibration_history,
     job_hash,
     master_keywords,
@@ -270,7 +271,7 @@ def _master_identity(ref: MasterRef, jobs: Sequence[Job]) -> list[object]:
     built in the run (so rebuilding a dark rebuilds the flats that use it), the file's for a library's."""
     if ref.job_id is not None:
         job = next(j for j in jobs if j.id == ref.job_id)
-        digest = next(k.value for k in job.keywords if k.name == "APCALHSH")
+        digest = next(k.value for k in job.keywords if k.name == HASH_KEYWORD)
         return ["run", ref.job_id, digest]
     return ["library", *_library_identity(ref.path)]
 

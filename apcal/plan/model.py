@@ -17,7 +17,7 @@ from apcal.frames.model import SkippedFile
 from apcal.grouping import Group, SkippedGroup
 from apcal.params import CalibrationParams, IntegrationParams
 from apcal.recipe.model import Screening
-from apcal.vocabulary import FrameType, Keyword
+from apcal.vocabulary import FrameType, ImageFormat, Keyword
 
 
 @dataclass(frozen=True)
@@ -115,7 +115,7 @@ class Plan:
     """All jobs of a run in execution order (bias, dark, flat-dark, flat), and what was left out."""
 
     output_dir: Path
-    output_format: Literal["xisf", "fits"]
+    output_format: ImageFormat
     jobs: tuple[Job, ...]
     skipped_files: tuple[SkippedFile, ...] = ()
     skipped_groups: tuple[SkippedGroup, ...] = ()

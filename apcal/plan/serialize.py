@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Sequence
 from typing import Any
 
-from apcal.grouping import Group
+from apcal.frames.model import SkippedFile
+from apcal.grouping import Group, SkippedGroup
 from apcal.plan.darkscaling import dark_scaling_summary
+from apcal.plan.keywords import HASH_KEYWORD
 from apcal.plan.model import Job, MasterRef, Plan
 
 
@@ -52,7 +55,19 @@ def job_to_dict(job: Job) -> dict[str, Any]:
         "depends_on": list(job.depends_on),
         "excluded": [{"path": str(e.path), "reason": e.reason} for e in job.excluded],
         "notes": list(job.notes),
-        "hash": next((k.value for k in job.keywords if k.name == "APCALHSH"), None),
+        "hash": next((k.value for k in job.keywords if k.name == HASH_KEYWORD), None),
+    }
+
+
+def skipped_to_dict(groups: Sequence[SkippedGroup], files: Sequence[SkippedFile]) -> dict[str, Any]:
+    """``skipped_groups`` and ``skipped_files`` as ``apcal scan``, ``apcal plan`` and the run report give
+    them (one serialization for all three)."""
+    return {
+        "skipped_groups": [
+            {"type": g.type.value, "name": g.name, "frames": g.frame_count, "reason": g.reason}
+            for g in groups
+        ],
+        "skipped_files": [{"path": s.shown, "reason": s.reason} for s in files],
     }
 
 
@@ -61,10 +76,6 @@ def plan_to_dict(plan: Plan) -> dict[str, Any]:
         "output_dir": str(plan.output_dir),
         "output_format": plan.output_format,
         "jobs": [job_to_dict(j) for j in plan.jobs],
-        "skipped_groups": [
-            {"type": g.type.value, "name": g.name, "frames": g.frame_count, "reason": g.reason}
-            for g in plan.skipped_groups
-        ],
-        "skipped_files": [{"path": s.shown, "reason": s.reason} for s in plan.skipped_files],
+        **skipped_to_dict(plan.skipped_groups, plan.skipped_files),
         "notes": list(plan.notes),
     }

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Literal
 
 from apcal.params import CalibrationParams, IntegrationParams
-from apcal.vocabulary import FrameType
+from apcal.vocabulary import FrameType, ImageFormat
 
 
 @dataclass(frozen=True)
@@ -82,7 +82,7 @@ class Library:
 @dataclass(frozen=True)
 class Output:
     dir: Path
-    format: Literal["xisf", "fits"] = "xisf"
+    format: ImageFormat = "xisf"
     script_dir: Path | None = None
     rejection_maps: bool = False
     keep_reports: int = 30  # runs whose logs and reports stay in logs/ (see apcal.run.prune)

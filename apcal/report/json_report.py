@@ -17,14 +17,17 @@ from pathlib import Path
 from typing import Any
 
 from apcal import __version__
-from apcal.engines.base import JobResult
+from apcal.engines.base import JOB_STATUSES, JobResult
 from apcal.io.atomic import atomic_path
 from apcal.plan.darkscaling import scale_warnings
 from apcal.plan.model import Plan
-from apcal.plan.serialize import job_to_dict
+from apcal.plan.serialize import job_to_dict, skipped_to_dict
 from apcal.report.units import egain, in_adu, in_electrons
 
 REPORT_FORMAT = 1
+#: A group's status in the report: an engine's job status, or ``not_run`` for a job --only left out.
+NOT_RUN = "not_run"
+REPORT_STATUSES: tuple[str, ...] = (*JOB_STATUSES, NOT_RUN)
 
 
 def build_report(
@@ -48,7 +51,7 @@ def build_report(
         stats = result.stats if result else {}
         gain = egain(job.keywords)
         entry.update(
-            status=result.status if result else "not_run",
+            status=result.status if result else NOT_RUN,
             message=result.message if result else "not selected for this run (--only)",
             seconds=round(result.seconds, 3) if result else 0.0,
             stats={k: _finite(v) for k, v in in_adu(stats).items()},
@@ -82,11 +85,7 @@ def build_report(
         "log": str(log_path),
         "summary": counts,
         "groups": groups,
-        "skipped_groups": [
-            {"type": g.type.value, "name": g.name, "frames": g.frame_count, "reason": g.reason}
-            for g in plan.skipped_groups
-        ],
-        "skipped_files": [{"path": s.shown, "reason": s.reason} for s in plan.skipped_files],
+        **skipped_to_dict(plan.skipped_groups, plan.skipped_files),
         "notes": list(plan.notes),
     }
 

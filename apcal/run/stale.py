@@ -6,11 +6,9 @@ or tagged), but it takes space and confuses people, so the next run, once it hol
 lock (no other run can be writing them), removes them and says so in its log. Only names apcal itself
 writes are matched:
 
-* ``.<name>.<8 hex digits>.part[<ext>]``: :func:`apcal.io.atomic.temp_path_for` (masters, calibrated
-  flats, reports, previews);
-* ``<stem>.apcal-partial<ext>``: a master the PixInsight script had not finished moving into place;
-* ``.<stamp>_pixinsight_console.tmp``, ``.<stamp>_pixinsight_status.tmp`` and
-  ``<stamp>_calibrate_masters.js.tmp``: the PixInsight engine's files in the logs folder.
+:func:`apcal.io.temporary_names.is_temporary`, beside the functions that make those names (atomic
+writes' ``.<name>.<hex>.part<ext>``, the PixInsight engine's ``.apcal-partial`` masters and ``.tmp``
+captures and scripts).
 
 A file is removed only when apcal can tell it made it: its name matches, it is a regular file (not a
 link, FIFO or device), it belongs to the user running apcal, and it was reached without passing through
@@ -22,22 +20,11 @@ from __future__ import annotations
 
 import contextlib
 import os
-import re
 import stat
 from collections.abc import Iterable
 from pathlib import Path
 
-_PATTERNS = (
-    re.compile(r"^\..+\.[0-9a-f]{8}\.part(\.[^./]+)?$"),
-    re.compile(r"^.+\.apcal-partial(\.[^./]+)?$"),
-    re.compile(r"^\.\d{8}_\d{6}_pixinsight_(console|status)\.tmp$"),
-    re.compile(r"^\d{8}_\d{6}_calibrate_masters\.js\.tmp$"),
-)
-
-
-def is_temporary(name: str) -> bool:
-    """True for the name of a temporary file apcal writes (see the module docstring)."""
-    return any(p.match(name) for p in _PATTERNS)
+from apcal.io.temporary_names import is_temporary
 
 
 def stale_temporaries(master_dir: Path, logs_dir: Path) -> list[Path]:

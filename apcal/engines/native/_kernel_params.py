@@ -13,17 +13,19 @@ from __future__ import annotations
 
 from typing import NamedTuple
 
-from apcal.params import IntegrationParams
+from apcal.params import COMBINATIONS, RESOLVED_REJECTIONS, IntegrationParams
 
-# Algorithm and combination codes (the Python side maps names to these).
-NONE, MINMAX, PERCENTILE, SIGMA, WINSORIZED, AVERAGED, LINEAR_FIT, ESD = range(8)
-AVERAGE, MEDIAN, MINIMUM, MAXIMUM = range(4)
-
-ALGORITHM_CODES = {
-    "none": NONE, "minmax": MINMAX, "percentile": PERCENTILE, "sigma": SIGMA, "winsorized": WINSORIZED,
-    "averaged_sigma": AVERAGED, "linear_fit": LINEAR_FIT, "esd": ESD,
-}
-COMBINATION_CODES = {"average": AVERAGE, "median": MEDIAN, "minimum": MINIMUM, "maximum": MAXIMUM}
+# Algorithm and combination codes: a name's position in its vocabulary table (apcal.params).
+ALGORITHM_CODES: dict[str, int] = {name: code for code, name in enumerate(RESOLVED_REJECTIONS)}
+COMBINATION_CODES: dict[str, int] = {name: code for code, name in enumerate(COMBINATIONS)}
+# The codes the kernels branch on, as compile-time integer constants.
+NONE, MINMAX, PERCENTILE, SIGMA, WINSORIZED, AVERAGED, LINEAR_FIT, ESD = (
+    ALGORITHM_CODES[name]
+    for name in ("none", "minmax", "percentile", "sigma", "winsorized", "averaged_sigma", "linear_fit", "esd")
+)
+AVERAGE, MEDIAN, MINIMUM, MAXIMUM = (
+    COMBINATION_CODES[name] for name in ("average", "median", "minimum", "maximum")
+)
 
 
 class KernelParams(NamedTuple):

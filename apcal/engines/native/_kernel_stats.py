@@ -15,11 +15,11 @@ import math
 import numpy as np
 from numba import njit
 
-WINSOR_CLAMP = 1.5
-WINSOR_SIGMA = 1.134
-SN_FACTOR = 1.1926
-WINSOR_TOLERANCE = 0.0005
-WINSOR_MAX_ITERATIONS = 100
+# The reference's Sn table, imported rather than copied, so the two paths cannot drift apart.
+from apcal.engines.native.rejection_window import SN_SMALL_SAMPLE
+
+#: c_n for n = 2..9 as a tuple numba freezes into the compiled code.
+_SN_SMALL = tuple(SN_SMALL_SAMPLE[n] for n in range(2, 10))
 
 
 @njit(cache=True)
@@ -29,7 +29,7 @@ def sn_correction(n):
     if n < 2:
         return 1.0
     if n <= 9:
-        return (0.743, 1.851, 0.954, 1.351, 0.993, 1.198, 1.005, 1.131)[n - 2]
+        return _SN_SMALL[n - 2]
     if n % 2 == 1:
         return n / (n - 0.9)
     return 1.0

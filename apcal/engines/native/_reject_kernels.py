@@ -27,17 +27,19 @@ from apcal.engines.native._kernel_params import (
     WINSORIZED,
 )
 from apcal.engines.native._kernel_stats import (
-    SN_FACTOR,
-    WINSOR_CLAMP,
-    WINSOR_MAX_ITERATIONS,
-    WINSOR_SIGMA,
-    WINSOR_TOLERANCE,
     _clip_counts,
     _median,
     _sigma,
     _sigma_about,
     _sn,
     sn_correction,
+)
+from apcal.engines.native.rejection import (  # the reference's constants, never copied
+    SN_FACTOR,
+    WINSOR_CLAMP,
+    WINSOR_MAX_ITERATIONS,
+    WINSOR_SIGMA,
+    WINSOR_TOLERANCE,
 )
 
 KEEP, LOW, HIGH = 0, 1, 2

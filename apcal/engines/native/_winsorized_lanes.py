@@ -18,14 +18,16 @@ import numpy as np
 from numba import njit
 
 from apcal.engines.native._kernel_stats import (
+    _median,
+    _sn_windows,
+    sn_correction,
+)
+from apcal.engines.native.rejection import (  # the reference's constants, never copied
     SN_FACTOR,
     WINSOR_CLAMP,
     WINSOR_MAX_ITERATIONS,
     WINSOR_SIGMA,
     WINSOR_TOLERANCE,
-    _median,
-    _sn_windows,
-    sn_correction,
 )
 
 

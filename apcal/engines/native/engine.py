@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING
 from loguru import logger
 
 from apcal.engines.base import JobResult, RunContext
+from apcal.engines.capabilities import assess
 from apcal.engines.native.memory import release_free_memory
 from apcal.errors import ApcalError, EngineError
 from apcal.frames.model import SkippedFile
@@ -51,6 +52,9 @@ class NativeEngine:
             problem = _unwritable(folder)
             if problem:
                 raise EngineError(f"output folder {folder} {problem}")
+        refusals = assess(plan, self.name).refusals  # none today: the native engine runs every setting
+        if refusals:
+            raise EngineError("; ".join(refusals))
 
     def execute(self, plan: Plan, jobs: Sequence[Job], context: RunContext) -> Iterator[JobResult]:
         """Build ``jobs`` in order; yield one result per job as it finishes."""

@@ -47,9 +47,9 @@ from apcal.engines.native.rejection_window import (
     _window_masks,
     sn_correction,
 )
-from apcal.params import IntegrationParams
+from apcal.params import RESOLVED_REJECTIONS, IntegrationParams
 
-ALGORITHMS = ("none", "minmax", "percentile", "sigma", "winsorized", "averaged_sigma", "linear_fit", "esd")
+ALGORITHMS = RESOLVED_REJECTIONS
 MIN_SURVIVORS = 3  # an iteration needs at least this many samples (PCL's ``n < 3`` tests)
 WINSOR_CLAMP = 1.5  # winsorization clamps at mean ± 1.5 sigma (Huber)
 WINSOR_SIGMA = 1.134  # consistency factor of the winsorized stdev at 1.5 sigma

@@ -19,6 +19,7 @@ from typing import Any
 from loguru import logger
 
 from apcal.engines.base import JobResult, RunContext
+from apcal.engines.capabilities import assess
 from apcal.engines.pixinsight.capture import read_capped
 from apcal.engines.pixinsight.render import calibrated_path, render_script
 from apcal.engines.pixinsight.runner import (
@@ -29,6 +30,7 @@ from apcal.engines.pixinsight.runner import (
     run_pixinsight,
 )
 from apcal.errors import EngineError, FrameError
+from apcal.io.temporary_names import pixinsight_capture, script_temporary
 from apcal.plan.darkscaling import dark_scaling_notes, scaled_dark
 from apcal.plan.model import Job, Plan
 from apcal.recipe.model import PixInsightSettings
@@ -45,7 +47,8 @@ class PixInsightEngine:
         self.settings = settings
 
     def check(self, plan: Plan) -> None:
-        """Raise EngineError, before anything is written, when PixInsight cannot be run on this plan."""
+        """Raise EngineError, before anything is written, when PixInsight cannot be run on this plan or
+        would build another master than the plan asks for (:func:`apcal.engines.capabilities.assess`)."""
         script = script_path(plan, "<stamp>")
         if "," in str(script.absolute()):
             # -r=<script>,<arg>... : PixInsight would cut the path at the comma.
@@ -53,6 +56,9 @@ class PixInsightEngine:
                 f"the script folder {plan.logs_dir} contains a comma, which PixInsight's -r= option "
                 "reads as an argument separator: choose output.script_dir without one"
             )
+        refusals = assess(plan, self.name).refusals
+        if refusals:
+            raise EngineError("; ".join(refusals))
         if self.settings.script_only:
             return
         binary = self.settings.binary
@@ -74,6 +80,8 @@ class PixInsightEngine:
         jobs = tuple(jobs)
         if not jobs:
             return
+        for warning in assess(plan, self.name).warnings:  # what the plan asks and this engine omits
+            logger.warning(warning)
         for job in jobs:  # what ImageCalibration cannot do as asked, in the run log too
             if job.calibration is not None and scaled_dark(job):
                 for note in dark_scaling_notes(job.calibration.params.dark_scaling, self.name):
@@ -84,8 +92,8 @@ class PixInsightEngine:
             # No run to collect from: the console log is for whoever runs the script.
             console_log, status_file = logs / f"{context.stamp}_pixinsight.log", None
         else:
-            console_log = logs / f".{context.stamp}_pixinsight_console.tmp"
-            status_file = logs / f".{context.stamp}_pixinsight_status.tmp"
+            console_log = pixinsight_capture(logs, context.stamp, "console")
+            status_file = pixinsight_capture(logs, context.stamp, "status")
         text = render_script(plan, jobs, log_path=console_log, status_path=status_file)
         logs.mkdir(parents=True, exist_ok=True)
         _write_atomic(script, text)
@@ -183,7 +191,7 @@ def master_problem(path: Path) -> str | None:
 
 
 def _write_atomic(path: Path, text: str) -> None:
-    temporary = path.with_name(path.name + ".tmp")
+    temporary = script_temporary(path)
     temporary.write_text(text, encoding="ascii")  # render_script emits ASCII only
     os.replace(temporary, path)
 

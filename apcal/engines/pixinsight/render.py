@@ -25,6 +25,7 @@ from typing import Any
 
 import jinja2
 
+from apcal.io.temporary_names import partial_master
 from apcal.plan.darkscaling import dark_scaling_notes, is_cfa, scaled_dark
 from apcal.plan.model import FlatCalibration, Job, Plan, colliding_stems
 from apcal.vocabulary import HeaderValue
@@ -82,7 +83,6 @@ OUTPUT_HINTS = {
 }
 EXTENSIONS = {"xisf": ".xisf", "fits": ".fits"}
 CALIBRATED_EXTENSION = ".xisf"  # ImageCalibration writes XISF whatever the master format
-PARTIAL_TAG = ".apcal-partial"  # the master is written as <stem>.apcal-partial<ext>, then moved
 
 _TEMPLATES = jinja2.Environment(
     loader=jinja2.PackageLoader("apcal.engines.pixinsight", "templates"),
@@ -165,7 +165,7 @@ def calibrated_path(calibration: FlatCalibration, frame: Path) -> Path:
 
 def partial_path(output: Path, output_format: str) -> Path:
     """The temporary name beside ``output`` that the master is written to before the move."""
-    return output.with_name(output.stem + PARTIAL_TAG + EXTENSIONS[output_format])
+    return partial_master(output, EXTENSIONS[output_format])
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,127 @@
+"""What each engine can do, declared once, and what it tells the user when a plan asks for more.
+
+A :class:`~apcal.plan.Plan` is engine-neutral; the engines are not equal. Each declares a
+:class:`Capabilities` in :data:`CAPABILITIES` (a table here rather than on the engine classes, so
+``apcal plan`` can consult it without importing the native engine and numba), and :func:`assess` compares
+a plan with it. Two outcomes:
+
+* a **warning** when the engine builds a correct master but leaves out something the plan asked for
+  (pixel screening, rejection maps, master statistics, the calibrated flats' file format);
+* a **refusal** when the master itself would differ from the one asked for (a rejection method or ESD
+  rule the engine lacks): :meth:`Engine.check` raises :class:`~apcal.errors.EngineError` (exit 2)
+  before anything is written, and ``apcal plan`` exits 2 too.
+
+Dark scalings are declared here as well; what the PixInsight engine does instead of ``optimize`` and
+``exposure`` is a plan note (:func:`apcal.plan.darkscaling.dark_scaling_notes`, below this layer), and a
+test holds that note and :attr:`Capabilities.dark_scalings` in agreement.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from apcal.params import DARK_SCALINGS, ESD_RULES, REJECTIONS
+from apcal.plan.model import Plan
+from apcal.vocabulary import IMAGE_FORMATS
+
+
+@dataclass(frozen=True)
+class Capabilities:
+    """One engine's abilities: the vocabulary values it runs and the optional outputs it produces.
+
+    ``rejections`` are resolved methods (``auto`` never reaches an engine); ``esd_rules`` matter only
+    with ``esd``; ``pixel_screening`` is the per-frame pixel check of :mod:`apcal.plan.screening` (the
+    header screening happens at plan time, for every engine); ``master_statistics`` are the median,
+    noise and rejection counts a :class:`~apcal.engines.base.JobResult` carries into the report;
+    ``calibrated_formats`` the file formats the calibrated flats can be written in (the plan asks for
+    its ``output_format``); ``float_adu_input`` whether float frames in ADU are read as ADU.
+    """
+
+    rejections: frozenset[str]
+    esd_rules: frozenset[str]
+    dark_scalings: frozenset[str]
+    pixel_screening: bool
+    rejection_maps: bool
+    master_statistics: bool
+    calibrated_formats: frozenset[str]
+    float_adu_input: bool
+
+
+@dataclass(frozen=True)
+class Assessment:
+    """What an engine would not honour in a plan: warnings (the master is right, something is missing)
+    and refusals (the master would be wrong)."""
+
+    engine: str
+    warnings: tuple[str, ...] = ()
+    refusals: tuple[str, ...] = field(default=())
+
+
+_RESOLVED_REJECTIONS = frozenset(REJECTIONS) - {"auto"}
+
+CAPABILITIES: dict[str, Capabilities] = {
+    "native": Capabilities(
+        rejections=_RESOLVED_REJECTIONS,
+        esd_rules=frozenset(ESD_RULES),
+        dark_scalings=frozenset(DARK_SCALINGS),
+        pixel_screening=True,
+        rejection_maps=True,
+        master_statistics=True,
+        calibrated_formats=frozenset(IMAGE_FORMATS),
+        float_adu_input=True,
+    ),
+    "pixinsight": Capabilities(
+        rejections=_RESOLVED_REJECTIONS,
+        esd_rules=frozenset({"pixinsight"}),  # ImageIntegration has no parameter for the rule
+        dark_scalings=frozenset({"pixinsight", "none"}),  # ImageCalibration's optimizeDarks on or off
+        pixel_screening=False,
+        rejection_maps=False,  # the script does not ask ImageIntegration for its rejection maps
+        master_statistics=False,  # the script reports ok/failed and dark scales, not statistics
+        calibrated_formats=frozenset({"xisf"}),  # ImageCalibration writes XISF whatever the master's
+        float_adu_input=True,  # through the ``lower-range 0 upper-range 65535`` input hints
+    ),
+}
+
+
+def assess(plan: Plan, engine: str) -> Assessment:
+    """What ``engine`` (a key of :data:`CAPABILITIES`) would not honour in ``plan``."""
+    caps = CAPABILITIES[engine]
+    return Assessment(engine, tuple(_warnings(plan, caps, engine)), tuple(_refusals(plan, caps, engine)))
+
+
+def _refusals(plan: Plan, caps: Capabilities, engine: str) -> list[str]:
+    refusals = []
+    for job in plan.jobs:
+        rejection = job.integration.rejection
+        if rejection not in caps.rejections:
+            refusals.append(f"{job.id}: rejection {rejection!r} is not available in the {engine} engine")
+        elif rejection == "esd" and job.integration.esd_rule not in caps.esd_rules:
+            refusals.append(
+                f"{job.id}: esd_rule {job.integration.esd_rule!r} is not available in the {engine} engine "
+                f"(it has {', '.join(sorted(caps.esd_rules))}): the master would differ; set esd_rule or "
+                "use another engine"
+            )
+    return refusals
+
+
+def _warnings(plan: Plan, caps: Capabilities, engine: str) -> list[str]:
+    warnings = []
+    screened = [job.id for job in plan.jobs if job.screening is not None]
+    if screened and not caps.pixel_screening:
+        warnings.append(
+            f"the {engine} engine does not screen frames on their pixels (screening.enabled): only the "
+            f"header screening applies ({len(screened)} of {len(plan.jobs)} masters)"
+        )
+    if plan.rejection_maps and plan.jobs and not caps.rejection_maps:
+        warnings.append(f"the {engine} engine does not write rejection maps (output.rejection_maps)")
+    if plan.jobs and not caps.master_statistics:
+        warnings.append(
+            f"the {engine} engine does not measure its masters: the report has no master statistics"
+        )
+    calibrated = [job.id for job in plan.jobs if job.calibration is not None]
+    if calibrated and plan.output_format not in caps.calibrated_formats:
+        warnings.append(
+            f"the {engine} engine writes calibrated flats as {'/'.join(sorted(caps.calibrated_formats))}, "
+            f"not {plan.output_format} (output.format applies to the masters only)"
+        )
+    return warnings
