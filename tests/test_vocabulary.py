@@ -23,8 +23,9 @@ from apcal.vocabulary import IMAGE_FORMATS, MASTER_TYPES, FrameType
 
 SCHEMAS = Path(__file__).resolve().parents[1] / "schemas"
 ENGINE_NAMES = get_args(get_type_hints(EngineSettings)["name"])
-_CALIBRATION_SOURCE = ("/properties/groups/items/properties/calibration/oneOf[1]/properties/{}/oneOf[1]"
-                       "/properties/source")
+_CALIBRATION_SOURCE = (
+    "/properties/groups/items/properties/calibration/oneOf[1]/properties/{}/oneOf[1]/properties/source"
+)
 
 #: (schema, JSON pointer-like path) -> the table its enum must equal, in order.
 TABLES: dict[tuple[str, str], tuple[Any, ...]] = {

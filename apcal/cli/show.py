@@ -44,9 +44,7 @@ def print_groups(out: Console, groups: tuple[Group, ...], skipped: tuple[Skipped
     for group in groups:
         table.add_row(group.type.value, group.name, str(len(group.frames)), keys_text(group))
     for skip in skipped:
-        table.add_row(
-            skip.type.value, skip.name, str(skip.frame_count), f"[yellow]skipped: {skip.reason}"
-        )
+        table.add_row(skip.type.value, skip.name, str(skip.frame_count), f"[yellow]skipped: {skip.reason}")
     out.print(table)
 
 

@@ -39,8 +39,6 @@ from apcal.errors import ApcalError
 _STREAM_MAPS, _STREAM_FRAME, _STREAM_TIMELINE = 0, 1, 2
 
 
-
-
 @dataclass(frozen=True)
 class _Shot:
     kind: str  # IMAGETYP: BIAS, DARK, FLAT, DARKFLAT
@@ -155,7 +153,6 @@ def _rng(seed: int, stream: int, *key: int) -> np.random.Generator:
 
 def _key(text: str) -> int:
     return zlib.crc32(text.encode())
-
 
 
 def _dust(response: np.ndarray, rng: np.random.Generator, count: int) -> None:

@@ -104,7 +104,9 @@ def save_truth(truth: NightTruth, folder: Path) -> Path:
     filters = list(truth.flat)
     # Any: savez_compressed's stub matches **kwds against its allow_pickle flag too.
     arrays: dict[str, Any] = {
-        "bias": truth.bias, "dark_current": truth.dark_current, "hot_pixels": truth.hot_pixels
+        "bias": truth.bias,
+        "dark_current": truth.dark_current,
+        "hot_pixels": truth.hot_pixels,
     }
     arrays |= {f"flat_{i}": truth.flat[f] for i, f in enumerate(filters)}
     np.savez_compressed(out / "truth.npz", **arrays)

@@ -30,9 +30,7 @@ from apcal.errors import FrameError
 CHUNK = 8 * 1024 * 1024
 
 
-def inflate_to_file(
-    path: Path, source: BinaryIO, compressed: int, inflated: int, item: int | None
-) -> Path:
+def inflate_to_file(path: Path, source: BinaryIO, compressed: int, inflated: int, item: int | None) -> Path:
     """Inflate ``compressed`` bytes read from ``source`` (positioned at the block) into a new temporary
     file holding exactly ``inflated`` bytes, unshuffled when ``item`` is given; returns its path (the
     caller removes it). FrameError naming ``path`` for corrupt data or a size other than declared."""

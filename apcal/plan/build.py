@@ -71,9 +71,7 @@ def build_plan(
         notes: tuple[str, ...] = ()
         depends: tuple[str, ...] = ()
         if group.type is FrameType.FLAT:
-            calibration, notes = _flat_calibration(
-                recipe, group, library_masters, run_masters, out, distrust
-            )
+            calibration, notes = _flat_calibration(recipe, group, library_masters, run_masters, out, distrust)
             if calibration is not None:
                 master_ids = [_master_identity(m, jobs) for m in calibration.masters]
                 depends = tuple(m.job_id for m in calibration.masters if m.job_id)

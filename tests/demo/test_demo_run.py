@@ -28,5 +28,9 @@ def test_demo_command_prints_the_summary(tmp_path: Path) -> None:
     assert "Masters against the night's truth" in done.stdout
     assert done.stdout.count(" ok ") + done.stdout.count("│ ok") >= 5
     assert sorted(p.name.split("_")[0] for p in (tmp_path / "night" / "out" / "master").glob("*.xisf")) == [
-        "masterBias", "masterDark", "masterDark", "masterFlat", "masterFlat",
+        "masterBias",
+        "masterDark",
+        "masterDark",
+        "masterFlat",
+        "masterFlat",
     ]

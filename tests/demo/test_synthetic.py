@@ -61,7 +61,11 @@ def cosmic_mask(truth: NightTruth, paths: list[Path]) -> np.ndarray:
 def test_files_are_named_and_filed_like_nina(night: tuple[Path, NightTruth]) -> None:
     folder, truth = night
     assert {g: len(p) for g, p in truth.files.items()} == {
-        "bias": 20, "dark_60s": 15, "dark_300s": 15, "flat_L": 20, "flat_R": 20,
+        "bias": 20,
+        "dark_60s": 15,
+        "dark_300s": 15,
+        "flat_L": 20,
+        "flat_R": 20,
     }
     patterns = {
         "bias": r"2026-11-23/BIAS/2026-11-23_\d\d-\d\d-\d\d_BIAS_0\.00s_(\d{4})\.fits",
@@ -117,8 +121,14 @@ def test_headers_carry_nina_keywords_and_data_are_uint16(night: tuple[Path, Nigh
 def test_colour_camera_flat_darks_and_filter_on_darks(tmp_path: Path) -> None:
     camera = CameraModel(instrument="ZWO ASI2600MC Pro", rows=64, cols=96, bayer="RGGB")
     plan = NightPlan(
-        n_bias=2, dark_exposures=(10.0,), n_darks=2, filters=("L", "R"), flat_exposures=(1.5, 1.5),
-        n_flats=3, n_flat_darks=2, dark_filter="Dark",
+        n_bias=2,
+        dark_exposures=(10.0,),
+        n_darks=2,
+        filters=("L", "R"),
+        flat_exposures=(1.5, 1.5),
+        n_flats=3,
+        n_flat_darks=2,
+        dark_filter="Dark",
     )
     truth = generate_night(tmp_path, camera, plan)
     # Both filters share one flat exposure, so one flat-dark group.

@@ -84,7 +84,11 @@ def run_measured(args: list[str], cwd: Path, timeout: float = 300) -> tuple[int,
     return process.returncode, stderr, usage.ru_maxrss * 1024
 
 
-BILLION_LAUGHS = "apcal: 1\nname: lol\n" + "".join(
-    f"l{i}: &l{i} [{', '.join([f'*l{i - 1}'] * 9)}]\n" if i else 'l0: &l0 ["lol", "lol", "lol"]\n'
-    for i in range(10)
-) + "inputs: [{path: frames}]\noutput: {dir: out}\n"
+BILLION_LAUGHS = (
+    "apcal: 1\nname: lol\n"
+    + "".join(
+        f"l{i}: &l{i} [{', '.join([f'*l{i - 1}'] * 9)}]\n" if i else 'l0: &l0 ["lol", "lol", "lol"]\n'
+        for i in range(10)
+    )
+    + "inputs: [{path: frames}]\noutput: {dir: out}\n"
+)

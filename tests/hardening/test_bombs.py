@@ -16,23 +16,32 @@ from tests.hardening.corpus import RECIPE, assert_same_masters, donor, last_repo
 
 HEAD = "apcal: 1\nname: bomb\ninputs: [{path: frames}]\noutput: {dir: out}\n"
 RECIPE_BOMBS = {
-    "billion_laughs": (BILLION_LAUGHS, "recipe.yaml:8:5: expands to more than 100000 values through "
-                       "aliases (refused)"),
-    "recursive_alias": (HEAD + "x: &a [1, *a]\n", "recipe.yaml:5:4: expands to more than 100000 values "
-                        "through aliases (refused)"),
-    "deep_nesting": (HEAD + "x: " + "[" * 5000 + "]" * 5000 + "\n",
-                     "recipe.yaml: the recipe nests deeper than 64 levels (refused)"),
+    "billion_laughs": (
+        BILLION_LAUGHS,
+        "recipe.yaml:8:5: expands to more than 100000 values through aliases (refused)",
+    ),
+    "recursive_alias": (
+        HEAD + "x: &a [1, *a]\n",
+        "recipe.yaml:5:4: expands to more than 100000 values through aliases (refused)",
+    ),
+    "deep_nesting": (
+        HEAD + "x: " + "[" * 5000 + "]" * 5000 + "\n",
+        "recipe.yaml: the recipe nests deeper than 64 levels (refused)",
+    ),
     "vars_5000_deep": (
         HEAD + "vars:\n" + "".join(f"  v{i}: '${{v{i + 1}}}'\n" for i in range(5000)) + "  v5000: end\n",
         "recipe.yaml:6:7: $.vars.v0: variables refer to variables more than 32 deep (refused)",
     ),
     "vars_exponential": (
-        HEAD.replace("name: bomb", "name: '${v40}'") + "vars:\n  v0: ab\n"
+        HEAD.replace("name: bomb", "name: '${v40}'")
+        + "vars:\n  v0: ab\n"
         + "".join(f"  v{i + 1}: '${{v{i}}}${{v{i}}}'\n" for i in range(40)),
         "recipe.yaml:22:8: $.vars.v16: expands to more than 65536 characters (refused)",
     ),
-    "huge_file": (HEAD + "# " + "x" * (2 * 1024 * 1024) + "\n",
-                  "recipe.yaml: larger than 1024 KiB: not a recipe (refused)"),
+    "huge_file": (
+        HEAD + "# " + "x" * (2 * 1024 * 1024) + "\n",
+        "recipe.yaml: larger than 1024 KiB: not a recipe (refused)",
+    ),
 }
 
 
@@ -59,8 +68,9 @@ def test_a_zlib_xisf_that_inflates_beyond_its_header_is_refused_within_memory(ni
     inflated it whole (the campaign saw 7.1 GB from 5 MB); now inflating stops past the declared size."""
     bomb = night / "frames" / "bomb.xisf"
     shape = read_fits(donor(night))[1].shape
-    compressed_xisf(bomb, np.zeros(shape, np.uint16), bias_cards(night), shuffle=False,
-                    stream=zlib_of_zeros(2**30))
+    compressed_xisf(
+        bomb, np.zeros(shape, np.uint16), bias_cards(night), shuffle=False, stream=zlib_of_zeros(2**30)
+    )
     assert bomb.stat().st_size < 2 * 2**20
     # The same run without the bomb first: its peak is the baseline (the process's libraries, and numba
     # compiling whatever kernels its cache lacks, can take a few hundred MiB on their own).
@@ -115,9 +125,7 @@ def test_compressed_frames_are_read_in_blocks_within_memory_limit(night: Path, t
     plain, packed = tmp_path / "plain", tmp_path / "packed"
     for folder in (plain, packed):
         (folder / "frames").mkdir(parents=True)
-        (folder / "recipe.yaml").write_text(
-            RECIPE + "engine: {memory_limit: 64MiB}\n", encoding="utf-8"
-        )
+        (folder / "recipe.yaml").write_text(RECIPE + "engine: {memory_limit: 64MiB}\n", encoding="utf-8")
     from apcal.io.image import write_image
 
     for i in range(6):

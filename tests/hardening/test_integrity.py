@@ -73,8 +73,7 @@ def library(night: Path, tmp_path: Path) -> Path:
 def test_a_rotted_library_master_is_excluded_with_a_note(night: Path, library: Path) -> None:
     flats = sorted((night / "frames").rglob("FLAT"))[0]
     (night / "recipe.yaml").write_text(
-        RECIPE.replace("path: frames", f"path: {flats}")
-        + f"library: {{bias: {library}, dark: {library}}}\n",
+        RECIPE.replace("path: frames", f"path: {flats}") + f"library: {{bias: {library}, dark: {library}}}\n",
         encoding="utf-8",
     )
     bias = next(library.glob("masterBias_*.xisf"))

@@ -88,8 +88,11 @@ def test_output_folders_run_would_refuse_are_reported(tmp_path: Path) -> None:
             "frames",
             f"{tmp_path}/frames is the input folder inputs[0].path (refused: use a folder of its own)",
         ),
-        ("nas", f"{tmp_path}/nas is a symbolic link to {tmp_path}/unmounted/calibration, which does not "
-                "exist (an unmounted disk?)"),
+        (
+            "nas",
+            f"{tmp_path}/nas is a symbolic link to {tmp_path}/unmounted/calibration, which does not "
+            "exist (an unmounted disk?)",
+        ),
     ]:
         (tmp_path / "recipe.yaml").write_text(
             f"apcal: 1\nname: o\ninputs: [{{path: frames}}]\noutput: {{dir: {output}}}\n"

@@ -50,8 +50,12 @@ def to_float_adu(source: Path, target: Path) -> int:
 
 def run_folder(folder: Path, out: Path):  # type: ignore[no-untyped-def]
     recipe = recipe_from_mapping(
-        {"apcal": 1, "name": out.name, "inputs": [{"path": str(folder)}],
-         "output": {"dir": str(out), "format": "fits"}},
+        {
+            "apcal": 1,
+            "name": out.name,
+            "inputs": [{"path": str(folder)}],
+            "output": {"dir": str(out), "format": "fits"},
+        },
         base_dir=out.parent,
     )
     outcome = run_recipe(recipe)

@@ -57,8 +57,13 @@ def add_cosmic_rays(path: Path, rng: np.random.Generator) -> np.ndarray:
 
 def night_with_cosmic_rays(folder: Path, n_bias: int, n_darks: int = 0, seed: int = 11):
     night = NightPlan(
-        n_bias=n_bias, dark_exposures=(300.0,) if n_darks else (), n_darks=n_darks, filters=(),
-        flat_exposures=(), n_flats=0, seed=seed,
+        n_bias=n_bias,
+        dark_exposures=(300.0,) if n_darks else (),
+        n_darks=n_darks,
+        filters=(),
+        flat_exposures=(),
+        n_flats=0,
+        seed=seed,
     )
     truth = generate_night(folder, CAMERA, night)
     rng = np.random.default_rng(seed)

@@ -60,7 +60,6 @@ def _rank_chunk(vals, ranks, n, width):
                 ranks[i, x] += vals[j, x] < vals[i, x]
 
 
-
 #: Rows per parallel task of :func:`integrate_rows`: its work arrays (a row's sorted samples for
 #: winsorized clipping, ~n x cols x 12 bytes) are allocated once per block, not per row.
 ROW_BLOCK = 16
@@ -147,7 +146,7 @@ def _gather_chunk(stack, y, x0, width, p, fs, vals, counts, range_low_n, range_h
     for i in range(stack.shape[0]):
         rs = r_scale[i]
         ro = r_offset[i]
-        src = stack[i, y, x0:x0 + width]  # a view (see CHUNK)
+        src = stack[i, y, x0 : x0 + width]  # a view (see CHUNK)
         for x in range(width):
             raw = np.float64(src[x])
             if math.isnan(raw):
@@ -176,13 +175,40 @@ def _mark_complete(counts, n, width, elig_c):
 @njit(cache=True)
 def _pixel_scratch(n):
     """Work arrays of :func:`_integrate_pixels` (n samples each), allocated once per block of rows."""
-    return (np.empty(n), np.empty(n, dtype=np.int64), np.empty(n, dtype=np.int8), np.empty(n, dtype=np.bool_),
-            np.empty(n), np.empty(n), np.empty(n), np.empty(n, dtype=np.int64), np.empty(n))
+    return (
+        np.empty(n),
+        np.empty(n, dtype=np.int64),
+        np.empty(n, dtype=np.int8),
+        np.empty(n, dtype=np.bool_),
+        np.empty(n),
+        np.empty(n),
+        np.empty(n),
+        np.empty(n, dtype=np.int64),
+        np.empty(n),
+    )
 
 
 @njit(cache=True)
-def _integrate_pixels(stack, y, x0, width, chunked, elig, p, fs, esd_table, vals, ranks, counts, range_low_n,
-                      range_high_n, scratch, out, rejected_low, rejected_high):
+def _integrate_pixels(
+    stack,
+    y,
+    x0,
+    width,
+    chunked,
+    elig,
+    p,
+    fs,
+    esd_table,
+    vals,
+    ranks,
+    counts,
+    range_low_n,
+    range_high_n,
+    scratch,
+    out,
+    rejected_low,
+    rejected_high,
+):
     """Reject and combine pixel by pixel the chunk's columns the lanes do not take, from their gathered
     samples ``vals[:, x]`` and stable ranks: each pixel's valid samples in sorted order through the
     rejection algorithm, then the output-normalized survivors combined in frame order (the reference's
@@ -234,10 +260,10 @@ def _start_lanes(vals, n, width, x0, elig, network, srt, h, mean0, sig0):
             for j in range(n):
                 vals[j, x] = 0.0  # (unused; keeps the start's arithmetic on finite values)
     for j in range(n):
-        dst = srt[j, x0:x0 + width]
+        dst = srt[j, x0 : x0 + width]
         for x in range(width):
             dst[x] = vals[j, x]
-    _winsorized_start(vals, width, n, h, network, mean0[x0:x0 + width], sig0[x0:x0 + width])
+    _winsorized_start(vals, width, n, h, network, mean0[x0 : x0 + width], sig0[x0 : x0 + width])
 
 
 @njit(cache=True)
@@ -255,8 +281,25 @@ def _window_values(srt, x0, width, elig, lo, hi, cvlo, cvhi):
 
 
 @njit(cache=True)
-def _average_chunk(stack, y, x0, width, fs, elig, lo, hi, cvlo, cvhi, ctotal, ckept, keep, values, out,
-                   rejected_low, rejected_high):
+def _average_chunk(
+    stack,
+    y,
+    x0,
+    width,
+    fs,
+    elig,
+    lo,
+    hi,
+    cvlo,
+    cvhi,
+    ctotal,
+    ckept,
+    keep,
+    values,
+    out,
+    rejected_low,
+    rejected_high,
+):
     """Average the chunk's complete columns across the columns, adding 0.0 for the rejected samples as
     the reference does (the same sum, in frame order)."""
     r_scale, r_offset, o_scale, o_offset = fs
@@ -269,7 +312,7 @@ def _average_chunk(stack, y, x0, width, fs, elig, lo, hi, cvlo, cvhi, ctotal, ck
         ro = r_offset[i]
         os_ = o_scale[i]
         oo = o_offset[i]
-        src = stack[i, y, x0:x0 + width]
+        src = stack[i, y, x0 : x0 + width]
         for x in range(width):
             raw = np.float64(src[x])
             r = raw * rs + ro  # the rejection-normalized sample, as gathered
@@ -287,23 +330,27 @@ def _average_chunk(stack, y, x0, width, fs, elig, lo, hi, cvlo, cvhi, ctotal, ck
                 total += value if keep[i] else 0.0
             ctotal[x] = total
             ckept[x] = hi[c] - lo[c]
-    elig_c = elig[x0:x0 + width]
-    lo_c = lo[x0:x0 + width]
-    hi_c = hi[x0:x0 + width]
-    out_c = out[y, x0:x0 + width]
-    low_c = rejected_low[y, x0:x0 + width]
-    high_c = rejected_high[y, x0:x0 + width]
+    elig_c = elig[x0 : x0 + width]
+    lo_c = lo[x0 : x0 + width]
+    hi_c = hi[x0 : x0 + width]
+    out_c = out[y, x0 : x0 + width]
+    low_c = rejected_low[y, x0 : x0 + width]
+    high_c = rejected_high[y, x0 : x0 + width]
     for x in range(width):
         if elig_c[x]:
             low_c[x] = lo_c[x]
             high_c[x] = n - hi_c[x]
-            out_c[x] = ctotal[x] / ckept[x] if ckept[x] else median_of_valid(
-                stack, y, x0 + x, o_scale, o_offset, values)
+            out_c[x] = (
+                ctotal[x] / ckept[x]
+                if ckept[x]
+                else median_of_valid(stack, y, x0 + x, o_scale, o_offset, values)
+            )
 
 
 @njit(cache=True)
-def _combine_chunk(stack, y, x0, width, p, fs, elig, lo, hi, cvlo, cvhi, keep, values, out, rejected_low,
-                   rejected_high):
+def _combine_chunk(
+    stack, y, x0, width, p, fs, elig, lo, hi, cvlo, cvhi, keep, values, out, rejected_low, rejected_high
+):
     """Combine the chunk's complete columns pixel by pixel (median, minimum, maximum)."""
     r_scale, r_offset, o_scale, o_offset = fs
     n = stack.shape[0]
@@ -325,8 +372,11 @@ def _combine_chunk(stack, y, x0, width, p, fs, elig, lo, hi, cvlo, cvhi, keep, v
             if keep[i]:
                 values[k] = np.float64(stack[i, y, c]) * o_scale[i] + o_offset[i]
                 k += 1
-        out[y, c] = _combine(values, k, p.combination) if k else median_of_valid(
-            stack, y, c, o_scale, o_offset, values)
+        out[y, c] = (
+            _combine(values, k, p.combination)
+            if k
+            else median_of_valid(stack, y, c, o_scale, o_offset, values)
+        )
 
 
 @njit(cache=True, parallel=True, nogil=True)
@@ -377,13 +427,31 @@ def integrate_rows(stack, p, fs, esd_table, network, out, rejected_low, rejected
             for x0 in range(0, cols, CHUNK):
                 width = min(CHUNK, cols - x0)
                 _gather_chunk(stack, y, x0, width, p, fs, vals, counts, range_low_n, range_high_n)
-                all_elig = chunked and _mark_complete(counts, n, width, elig[x0:x0 + width])
+                all_elig = chunked and _mark_complete(counts, n, width, elig[x0 : x0 + width])
                 # Pixels with missing or excluded samples (and every pixel of the other algorithms):
                 # per pixel, on the stable ranks.
                 if not all_elig:
                     _rank_chunk(vals, ranks, n, width)
-                _integrate_pixels(stack, y, x0, width, chunked, elig, p, fs, esd_table, vals, ranks, counts,
-                                  range_low_n, range_high_n, scratch, out, rejected_low, rejected_high)
+                _integrate_pixels(
+                    stack,
+                    y,
+                    x0,
+                    width,
+                    chunked,
+                    elig,
+                    p,
+                    fs,
+                    esd_table,
+                    vals,
+                    ranks,
+                    counts,
+                    range_low_n,
+                    range_high_n,
+                    scratch,
+                    out,
+                    rejected_low,
+                    rejected_high,
+                )
                 if chunked:
                     _start_lanes(vals, n, width, x0, elig, network, srt, h, mean0, sig0)
             if chunked:
@@ -392,8 +460,41 @@ def integrate_rows(stack, p, fs, esd_table, network, out, rejected_low, rejected
                     width = min(CHUNK, cols - x0)
                     _window_values(srt, x0, width, elig, lo, hi, cvlo, cvhi)
                     if p.combination == AVERAGE:
-                        _average_chunk(stack, y, x0, width, fs, elig, lo, hi, cvlo, cvhi, ctotal, ckept, keep,
-                                       values, out, rejected_low, rejected_high)
+                        _average_chunk(
+                            stack,
+                            y,
+                            x0,
+                            width,
+                            fs,
+                            elig,
+                            lo,
+                            hi,
+                            cvlo,
+                            cvhi,
+                            ctotal,
+                            ckept,
+                            keep,
+                            values,
+                            out,
+                            rejected_low,
+                            rejected_high,
+                        )
                     else:
-                        _combine_chunk(stack, y, x0, width, p, fs, elig, lo, hi, cvlo, cvhi, keep, values,
-                                       out, rejected_low, rejected_high)
+                        _combine_chunk(
+                            stack,
+                            y,
+                            x0,
+                            width,
+                            p,
+                            fs,
+                            elig,
+                            lo,
+                            hi,
+                            cvlo,
+                            cvhi,
+                            keep,
+                            values,
+                            out,
+                            rejected_low,
+                            rejected_high,
+                        )

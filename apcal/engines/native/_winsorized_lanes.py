@@ -57,6 +57,7 @@ def sorting_network(n: int) -> np.ndarray:
 #: The loops over a chunk's columns index 1-D views (``src = stack[i, y, x0:x0 + width]``, then
 #: ``src[x]``), not ``stack[i, y, x0 + x]``: numba wraps negative indices, and with the sum as the
 
+
 @njit(cache=True)
 def _sort_chunk(vals, n, width, network):
     """Sort each column x < width of ``vals[j, x]`` (n samples) in place with the sorting network
@@ -107,6 +108,7 @@ def _winsorized_start(wc, width, n, h, network, mean0, sig0):
 #: Lanes of :func:`_winsorized_lanes`: columns winsorized together, one step at a time.
 LANES = 64
 
+
 @njit(cache=True, error_model="numpy")
 def _winsorized_lanes(s, cols, n, elig, mean0, sig0, p, lo, hi, w, v, wv):
     """Winsorized sigma clipping of every column c < cols of a row's sorted samples ``s[j, c]`` (n each)
@@ -133,11 +135,23 @@ def _winsorized_lanes(s, cols, n, elig, mean0, sig0, p, lo, hi, w, v, wv):
     clip_low = p.clip_low
     clip_high = p.clip_high
     lmean, lsig, lt0, lt1, lc0, lc1, ltot, lvar, leps = (
-        np.empty(LANES), np.empty(LANES), np.empty(LANES), np.empty(LANES), np.empty(LANES), np.empty(LANES),
-        np.empty(LANES), np.empty(LANES), np.empty(LANES))
-    lcol, llo, lhi, lit, lrej = (np.empty(LANES, dtype=np.int64), np.empty(LANES, dtype=np.int64),
-                                 np.empty(LANES, dtype=np.int64), np.empty(LANES, dtype=np.int64),
-                                 np.empty(LANES, dtype=np.int64))
+        np.empty(LANES),
+        np.empty(LANES),
+        np.empty(LANES),
+        np.empty(LANES),
+        np.empty(LANES),
+        np.empty(LANES),
+        np.empty(LANES),
+        np.empty(LANES),
+        np.empty(LANES),
+    )
+    lcol, llo, lhi, lit, lrej = (
+        np.empty(LANES, dtype=np.int64),
+        np.empty(LANES, dtype=np.int64),
+        np.empty(LANES, dtype=np.int64),
+        np.empty(LANES, dtype=np.int64),
+        np.empty(LANES, dtype=np.int64),
+    )
     lconv = np.empty(LANES, dtype=np.bool_)
     lcut = np.empty(LANES, dtype=np.bool_)
     lattn = np.empty(LANES, dtype=np.bool_)

@@ -47,8 +47,13 @@ def calibrate_flat(
         bias, dark = flatdark, None
     if raw.ndim != 2:  # colour: plane by plane
         planes = [
-            calibrate_flat(raw[c], bias=None if bias is None else np.asarray(bias)[c],
-                           dark=None if dark is None else np.asarray(dark)[c], k=k, pedestal=pedestal)
+            calibrate_flat(
+                raw[c],
+                bias=None if bias is None else np.asarray(bias)[c],
+                dark=None if dark is None else np.asarray(dark)[c],
+                k=k,
+                pedestal=pedestal,
+            )
             for c in range(raw.shape[0])
         ]
         return np.stack(planes)
@@ -266,8 +271,9 @@ class DarkOptimizer:
         if raw.shape != self._shape:
             raise ValueError(f"frame shape {raw.shape} differs from the masters' {self._shape}")
         a_all, d_all = [], []
-        for image, bias, (rr, cc, d) in zip(_planes(raw, self._window, self._cfa), self._bias, self._parts,
-                                            strict=True):
+        for image, bias, (rr, cc, d) in zip(
+            _planes(raw, self._window, self._cfa), self._bias, self._parts, strict=True
+        ):
             has_bias = bias is not None
             image = _float_plane(image)
             bias = _float_plane(bias) if bias is not None else image
@@ -334,8 +340,9 @@ def optimize_dark_scale_reference(
     """:class:`DarkOptimizer`'s fit with both wavelet layers computed on whole (windowed) planes."""
     window = _window(np.shape(raw)[-2:], params.dark_optimization_window)
     a_all, d_all = [], []
-    for raw_p, bias_p, dark_p in zip(_planes(raw, window, cfa), _planes(bias, window, cfa),
-                                     _planes(dark, window, cfa), strict=True):
+    for raw_p, bias_p, dark_p in zip(
+        _planes(raw, window, cfa), _planes(bias, window, cfa), _planes(dark, window, cfa), strict=True
+    ):
         mask = dark_optimization_mask(dark_p, bias_p, params.dark_optimization_low)
         signal = raw_p.astype(np.float64) - (0.0 if bias_p is None else bias_p)
         dsig = _dark_signal(dark_p, bias_p)

@@ -72,8 +72,10 @@ def optimizing_dark(
     (fewer than 16 pixels above the threshold in a channel)."""
     dark = np.asarray(dark, dtype=F32)
     planes = [dark] if dark.ndim == 2 else list(dark)
-    bias_planes = [None] * len(planes) if bias is None else (
-        [np.asarray(bias, dtype=F32)] if np.ndim(bias) == 2 else list(np.asarray(bias, dtype=F32))
+    bias_planes = (
+        [None] * len(planes)
+        if bias is None
+        else ([np.asarray(bias, dtype=F32)] if np.ndim(bias) == 2 else list(np.asarray(bias, dtype=F32)))
     )
     out = []
     for plane, b in zip(planes, bias_planes, strict=True):

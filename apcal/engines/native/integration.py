@@ -116,8 +116,14 @@ def _integrate_fast(
     low = np.empty((rows, cols), dtype=np.uint16)
     high = np.empty((rows, cols), dtype=np.uint16)
     integrate_rows(
-        stack, kernel_params(params, algorithm, combination), (r_scale, r_offset, o_scale, o_offset), table,
-        sorting_network(n), out, low, high,
+        stack,
+        kernel_params(params, algorithm, combination),
+        (r_scale, r_offset, o_scale, o_offset),
+        table,
+        sorting_network(n),
+        out,
+        low,
+        high,
     )
     return IntegrationResult(image=out.astype(np.float32), rejected_low=low, rejected_high=high)
 

@@ -119,7 +119,6 @@ def statistical_masks(
     return low.reshape(shape), high.reshape(shape)
 
 
-
 # ---------------------------------------------------------------------------------------------------
 # The algorithms. Each takes the sorted samples s (n, P) with NaN last and the valid count per pixel and
 # returns (low, high) boolean masks in sorted order.

@@ -21,6 +21,7 @@ Masks = tuple[np.ndarray, np.ndarray]
 #: 1992); for n >= 10 it is n/(n - 0.9) for odd n and 1 for even n (:func:`sn_correction`).
 SN_SMALL_SAMPLE = {2: 0.743, 3: 1.851, 4: 0.954, 5: 1.351, 6: 0.993, 7: 1.198, 8: 1.005, 9: 1.131}
 
+
 def _rows(n: int) -> np.ndarray:
     return np.arange(n)[:, None]
 

@@ -315,7 +315,7 @@ def esd(v, p):
         m_ = len(x)
         th = max(1, int(f * m_) - i)
         tl = max(1, int(f / relax * m_) - i)
-        m = sum_in_order(x[tl:m_ - th]) / (m_ - tl - th) if th + tl < m_ - 2 else median(x)
+        m = sum_in_order(x[tl : m_ - th]) / (m_ - tl - th) if th + tl < m_ - 2 else median(x)
         sh = stdev(x, m)
         sl = relax * sh
         r = []
@@ -342,8 +342,13 @@ def esd(v, p):
     return low, high, survivors
 
 
-WINDOWED = {"minmax": minmax, "percentile": percentile, "sigma": sigma_clip, "winsorized": winsorized,
-            "averaged_sigma": averaged_sigma}
+WINDOWED = {
+    "minmax": minmax,
+    "percentile": percentile,
+    "sigma": sigma_clip,
+    "winsorized": winsorized,
+    "averaged_sigma": averaged_sigma,
+}
 LISTED = {"linear_fit": linear_fit, "esd": esd}
 
 

@@ -21,7 +21,7 @@ def frames(k_true=0.73, shape=(300, 300), seed=0):
     hot = rng.random(shape) < 0.02
     current[hot] += rng.exponential(0.05, size=hot.sum())
     dark = bias + current + 0.0002 * rng.standard_normal(shape)  # master dark, bias included
-    yy, xx = np.mgrid[0:shape[0], 0:shape[1]]
+    yy, xx = np.mgrid[0 : shape[0], 0 : shape[1]]
     illumination = 0.4 * (1 - 0.2 * (((yy - 150) ** 2 + (xx - 150) ** 2) / 150**2))
     raw = bias + k_true * current + illumination + 0.003 * rng.standard_normal(shape)
     f32 = np.float32

@@ -70,8 +70,10 @@ def test_fast_matches_reference(algorithm: str, endian: str):
 def test_combinations_match(combination: str):
     stack = fits_like_stack(12, seed=3)
     for algorithm in ("sigma", "winsorized", "esd"):
-        assert_same(stack, IntegrationParams(rejection=algorithm, combination=combination,
-                                             clip_low=algorithm != "esd"))
+        assert_same(
+            stack,
+            IntegrationParams(rejection=algorithm, combination=combination, clip_low=algorithm != "esd"),
+        )
 
 
 @pytest.mark.parametrize("n", [1, 2, 3, 4, 5])
@@ -107,8 +109,11 @@ def test_bad_inputs():
     with pytest.raises(ValueError, match="shape"):
         integrate(np.zeros((3, 4), dtype=np.float32), IntegrationParams())
     with pytest.raises(ValueError, match="coefficients"):
-        integrate(np.zeros((3, 4, 4), dtype=np.float32), IntegrationParams(),
-                  output=Coefficients(scale=np.ones(2), offset=np.zeros(2)))
+        integrate(
+            np.zeros((3, 4, 4), dtype=np.float32),
+            IntegrationParams(),
+            output=Coefficients(scale=np.ones(2), offset=np.zeros(2)),
+        )
 
 
 @pytest.mark.parametrize("n", [3, 8, 25, 40])
@@ -126,8 +131,14 @@ def test_everything_rejected_gives_the_median_of_all(algorithm: str):
     """Where rejection leaves no sample, both paths write the median of all valid samples (PCL)."""
     stack = fits_like_stack(6, shape=(8, 9), seed=7)
     params = IntegrationParams(
-        rejection=algorithm, min_max_low=3, min_max_high=3, pc_clip_low=0.0, pc_clip_high=0.0,
-        sigma_low=0.0, sigma_high=0.0, combination="average",
+        rejection=algorithm,
+        min_max_low=3,
+        min_max_high=3,
+        pc_clip_low=0.0,
+        pc_clip_high=0.0,
+        sigma_low=0.0,
+        sigma_high=0.0,
+        combination="average",
     )
     result = assert_same(stack, params)
     empty = (result.rejected_low + result.rejected_high) == np.isfinite(stack).sum(axis=0)

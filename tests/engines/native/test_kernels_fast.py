@@ -69,8 +69,9 @@ def test_winsorized_lanes_over_long_rows_and_row_blocks_match_reference(cutoff: 
     params = IntegrationParams(rejection="winsorized", winsorization_cutoff=cutoff)
     result = assert_same(stack, params)
     assert (result.rejected_high > 1).sum() > 100 and (result.rejected_low > 0).sum() > 100
-    assert_same(stack, IntegrationParams(rejection="winsorized", winsorization_cutoff=cutoff,
-                                         combination="median"))
+    assert_same(
+        stack, IntegrationParams(rejection="winsorized", winsorization_cutoff=cutoff, combination="median")
+    )
 
 
 @pytest.mark.parametrize(
@@ -132,7 +133,7 @@ def test_stable_keep_is_the_stable_rank_window():
         lo = int(rng.integers(0, n // 2))
         hi = int(rng.integers(lo + 1, n + 1))
         K._stable_keep(stack, 0, c, r_scale, r_offset, lo, hi, keep)
-        K._rank_chunk(stack[:, 0, c:c + 1].astype(np.float64) * r_scale[:, None], ranks, n, 1)
+        K._rank_chunk(stack[:, 0, c : c + 1].astype(np.float64) * r_scale[:, None], ranks, n, 1)
         np.testing.assert_array_equal(keep, (lo <= ranks[:, 0]) & (ranks[:, 0] < hi))
 
 

@@ -35,8 +35,13 @@ def synthetic(n: int, shape=(48, 48), seed=0, sigma=SIGMA):
 
 
 CASES = [
-    ("minmax", 30), ("percentile", 6), ("sigma", 30), ("winsorized", 30), ("averaged_sigma", 30),
-    ("linear_fit", 25), ("esd", 40),
+    ("minmax", 30),
+    ("percentile", 6),
+    ("sigma", 30),
+    ("winsorized", 30),
+    ("averaged_sigma", 30),
+    ("linear_fit", 25),
+    ("esd", 40),
 ]
 
 
@@ -88,8 +93,13 @@ def test_sigma_clipping_matches_astropy(seed: int):
     params = IntegrationParams(rejection="sigma", sigma_low=2.5, sigma_high=2.0)
     low, high = reject(stack, params)
     clipped = sigma_clip(
-        stack.astype(np.float64), axis=0, cenfunc="median", stdfunc=_std_ddof1,
-        sigma_lower=params.sigma_low, sigma_upper=params.sigma_high, maxiters=None,
+        stack.astype(np.float64),
+        axis=0,
+        cenfunc="median",
+        stdfunc=_std_ddof1,
+        sigma_lower=params.sigma_low,
+        sigma_upper=params.sigma_high,
+        maxiters=None,
     )
     assert np.array_equal(low | high, clipped.mask)
     result = integrate(stack, params)
@@ -173,8 +183,9 @@ def test_clip_switches_and_range_clipping():
     assert not low.any() and high[cr].all()
     low, high = reject(stack, IntegrationParams(rejection="sigma", clip_high=False))
     assert not high.any() and low[cold].all()
-    params = IntegrationParams(rejection="none", range_clip_low=True, range_low=0.1,
-                               range_clip_high=True, range_high=0.6)
+    params = IntegrationParams(
+        rejection="none", range_clip_low=True, range_low=0.1, range_clip_high=True, range_high=0.6
+    )
     low, high = reject(stack, params)
     assert np.array_equal(low, stack <= 0.1) and np.array_equal(high, stack >= 0.6)
 

@@ -31,7 +31,8 @@ def test_output_formulas():
         expected = (V - m) * s0 / s + m0
         assert apply(output_coefficients(STATS, "additive_scaling"), i) == pytest.approx(expected)
         assert apply(output_coefficients(STATS, "multiplicative_scaling"), i) == pytest.approx(
-            V / m * (s0 / s) * m0)
+            V / m * (s0 / s) * m0
+        )
         assert apply(rejection_coefficients(STATS, "scale"), i) == pytest.approx((V - m) * s0 / s + m0)
         assert apply(rejection_coefficients(STATS, "equalize_fluxes"), i) == pytest.approx(V * m0 / m)
 
@@ -58,7 +59,7 @@ def test_frame_stats():
 def test_drifting_flats_are_equalized_and_cosmic_ray_in_dim_frame_rejected():
     n, shape = 25, (64, 64)
     rng = np.random.default_rng(11)
-    yy, xx = np.mgrid[0:shape[0], 0:shape[1]]
+    yy, xx = np.mgrid[0 : shape[0], 0 : shape[1]]
     r2 = ((yy - 32) ** 2 + (xx - 32) ** 2) / 32**2
     truth = 1.0 - 0.2 * r2  # vignetting
     levels = np.concatenate([[1.0], rng.uniform(0.97, 1.03, n - 1)])
@@ -69,10 +70,15 @@ def test_drifting_flats_are_equalized_and_cosmic_ray_in_dim_frame_rejected():
     stack[dim, 10, 10] += 0.03  # a cosmic ray, hidden inside the ±3 % spread before normalization
     stack = stack.astype(np.float32)
     stats = [FrameStats.of(frame) for frame in stack]
-    params = IntegrationParams(rejection="sigma", normalization="multiplicative",
-                               rejection_normalization="equalize_fluxes")
-    result = integrate(stack, params, output=output_coefficients(stats, "multiplicative"),
-                       rejection=rejection_coefficients(stats, "equalize_fluxes"))
+    params = IntegrationParams(
+        rejection="sigma", normalization="multiplicative", rejection_normalization="equalize_fluxes"
+    )
+    result = integrate(
+        stack,
+        params,
+        output=output_coefficients(stats, "multiplicative"),
+        rejection=rejection_coefficients(stats, "equalize_fluxes"),
+    )
     master = result.image / np.median(result.image)
     expected = truth / np.median(truth)
     assert np.abs(master - expected).max() < 5 * (noise / 0.5) / np.sqrt(n - 3)

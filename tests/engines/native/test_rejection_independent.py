@@ -59,31 +59,44 @@ def compare(stack: np.ndarray, params: IntegrationParams) -> tuple[np.ndarray, l
         bad = (got.rejected_low[0] != low) | (got.rejected_high[0] != high)
         bad |= ~np.isclose(got.image[0], value, rtol=2e-7, atol=1e-8)
         differ |= bad
-        details += [(fast, c, got.image[0, c], value[c], got.rejected_low[0, c], low[c],
-                     got.rejected_high[0, c], high[c]) for c in np.flatnonzero(bad)]
+        details += [
+            (
+                fast,
+                c,
+                got.image[0, c],
+                value[c],
+                got.rejected_low[0, c],
+                low[c],
+                got.rejected_high[0, c],
+                high[c],
+            )
+            for c in np.flatnonzero(bad)
+        ]
     return differ, details
 
 
-algorithm_params = st.fixed_dictionaries({
-    "sigma_low": st.sampled_from([0.0, 2.0, 3.0, 4.0]),
-    "sigma_high": st.sampled_from([1.5, 2.5, 3.0, 5.0]),
-    "clip_low": st.booleans(),
-    "clip_high": st.booleans() | st.just(True),
-    "pc_clip_low": st.sampled_from([0.0, 0.1, 0.2, 0.5]),
-    "pc_clip_high": st.sampled_from([0.0, 0.05, 0.1, 0.3]),
-    "min_max_low": st.integers(0, 4),
-    "min_max_high": st.integers(0, 4),
-    "linear_fit_low": st.sampled_from([2.0, 3.0, 5.0]),
-    "linear_fit_high": st.sampled_from([1.5, 2.5, 4.0]),
-    "winsorization_cutoff": st.sampled_from([3.0, 5.0, 10.0]),
-    "esd_outliers_fraction": st.sampled_from([0.1, 0.3, 0.5]),
-    "esd_alpha": st.sampled_from([0.05, 0.3]),
-    "esd_low_relaxation": st.sampled_from([1.0, 2.0]),
-    "range_clip_low": st.booleans(),
-    "range_low": st.sampled_from([0.0, 0.15]),
-    "range_clip_high": st.booleans(),
-    "range_high": st.sampled_from([0.6, 0.95]),
-})
+algorithm_params = st.fixed_dictionaries(
+    {
+        "sigma_low": st.sampled_from([0.0, 2.0, 3.0, 4.0]),
+        "sigma_high": st.sampled_from([1.5, 2.5, 3.0, 5.0]),
+        "clip_low": st.booleans(),
+        "clip_high": st.booleans() | st.just(True),
+        "pc_clip_low": st.sampled_from([0.0, 0.1, 0.2, 0.5]),
+        "pc_clip_high": st.sampled_from([0.0, 0.05, 0.1, 0.3]),
+        "min_max_low": st.integers(0, 4),
+        "min_max_high": st.integers(0, 4),
+        "linear_fit_low": st.sampled_from([2.0, 3.0, 5.0]),
+        "linear_fit_high": st.sampled_from([1.5, 2.5, 4.0]),
+        "winsorization_cutoff": st.sampled_from([3.0, 5.0, 10.0]),
+        "esd_outliers_fraction": st.sampled_from([0.1, 0.3, 0.5]),
+        "esd_alpha": st.sampled_from([0.05, 0.3]),
+        "esd_low_relaxation": st.sampled_from([1.0, 2.0]),
+        "range_clip_low": st.booleans(),
+        "range_low": st.sampled_from([0.0, 0.15]),
+        "range_clip_high": st.booleans(),
+        "range_high": st.sampled_from([0.6, 0.95]),
+    }
+)
 
 
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -110,4 +123,3 @@ def test_small_and_large_stacks_every_algorithm():
             stack = random_stack(1000 + n, n, 64, 1 / 65535 if n % 2 else 0.0)
             differ, details = compare(stack, IntegrationParams(rejection=algorithm))
             assert not differ.any(), (n, algorithm, details[:4])
-

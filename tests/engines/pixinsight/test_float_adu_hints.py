@@ -31,8 +31,13 @@ def night(tmp_path: Path, scales: list[float]) -> Path:
 
 def script(folder: Path) -> str:
     recipe = recipe_from_mapping(
-        {"apcal": 1, "name": "t", "inputs": [{"path": str(folder / "frames")}],
-         "output": {"dir": str(folder / "out")}, "engine": {"name": "pixinsight"}},
+        {
+            "apcal": 1,
+            "name": "t",
+            "inputs": [{"path": str(folder / "frames")}],
+            "output": {"dir": str(folder / "out")},
+            "engine": {"name": "pixinsight"},
+        },
         base_dir=folder,
     )
     plan = prepare_plan(recipe)
