@@ -51,13 +51,6 @@ def sorting_network(n: int) -> np.ndarray:
     return np.array(pairs, dtype=np.int64).reshape(-1, 2)
 
 
-#: Columns gathered and ranked together: the ranking loops run across them (SIMD), and a chunk's
-#: float64 samples (n x CHUNK) stay in the L1/L2 cache. 128 rather than 64: 4-7 % less time per
-#: pixel on 20- and 40-frame stacks (fewer, longer vector loops; 32 was 10 % slower, 256 no faster).
-#: The loops over a chunk's columns index 1-D views (``src = stack[i, y, x0:x0 + width]``, then
-#: ``src[x]``), not ``stack[i, y, x0 + x]``: numba wraps negative indices, and with the sum as the
-
-
 @njit(cache=True)
 def _sort_chunk(vals, n, width, network):
     """Sort each column x < width of ``vals[j, x]`` (n samples) in place with the sorting network
