@@ -16,6 +16,14 @@ def console() -> Console:
     return Console(highlight=False, soft_wrap=False)
 
 
+def titled_table(out: Console, title: str) -> Table:
+    """A table with ``title``: boxed on a terminal; off one (cron mail, a pipe, a file) plain columns,
+    so no box-drawing characters reach a mail reader."""
+    if out.is_terminal:
+        return Table(title=title, title_justify="left")
+    return Table(title=title, title_justify="left", box=None)
+
+
 def keys_text(group: Group) -> str:
     return " ".join(f"{k}={format_value(v)}" for k, v in group.keys if v is not None)
 
@@ -38,7 +46,7 @@ def _scaling(job: Job) -> str:
 
 
 def print_groups(out: Console, groups: tuple[Group, ...], skipped: tuple[SkippedGroup, ...]) -> None:
-    table = Table(title="Groups", title_justify="left")
+    table = titled_table(out, "Groups")
     for column in ("type", "group", "frames", "keys"):
         table.add_column(column, overflow="fold")
     for group in groups:
@@ -51,7 +59,7 @@ def print_groups(out: Console, groups: tuple[Group, ...], skipped: tuple[Skipped
 def print_skipped_files(out: Console, skipped: tuple[SkippedFile, ...]) -> None:
     if not skipped:
         return
-    table = Table(title="Files not used", title_justify="left")
+    table = titled_table(out, "Files not used")
     table.add_column("file", overflow="fold")
     table.add_column("reason", overflow="fold")
     for item in skipped:
@@ -60,8 +68,15 @@ def print_skipped_files(out: Console, skipped: tuple[SkippedFile, ...]) -> None:
 
 
 def print_plan(out: Console, plan: Plan, up_to_date: set[str] | None = None) -> None:
-    """The plan as a table; with ``up_to_date`` (job ids), a status column says what a run would do."""
-    table = Table(title=f"Plan: {len(plan.jobs)} masters into {plan.output_dir}", title_justify="left")
+    """The plan as a table; with ``up_to_date`` (job ids), a status column says what a run would do.
+
+    Off a terminal (a pipe, a file, cron's mail) the table's long names would wrap into columns of
+    fragments at 80 characters, so each job is a short block of plain lines instead.
+    """
+    if not out.is_terminal:
+        _print_plan_lines(out, plan, up_to_date)
+        return
+    table = titled_table(out, f"Plan: {len(plan.jobs)} masters into {plan.output_dir}")
     columns = ["type", "group", "frames", "rejection", "calibration", "output"]
     if up_to_date is not None:
         columns.append("status")
@@ -90,3 +105,30 @@ def print_plan(out: Console, plan: Plan, up_to_date: set[str] | None = None) -> 
         out.print(f"[yellow]skipped group[/yellow] {group.type.value} {group.name}: {group.reason}")
     for note in plan.notes:
         out.print(f"[yellow]note:[/yellow] {note}")
+
+
+def _print_plan_lines(out: Console, plan: Plan, up_to_date: set[str] | None) -> None:
+    """One block per job: type and group name, then indented frames, rejection, output, the masters
+    that calibrate it, notes and exclusions — every name whole, on a line of its own."""
+
+    def say(text: str) -> None:
+        out.print(text, markup=False, highlight=False, soft_wrap=True)
+
+    say(f"Plan: {len(plan.jobs)} masters into {plan.output_dir}")
+    for job in plan.jobs:
+        status = "" if up_to_date is None else ("up to date: " if job.id in up_to_date else "build: ")
+        say(f"{status}{job.type.value} {job.group.name}")
+        say(f"    {len(job.inputs)} frames, rejection {job.integration.rejection}")
+        say(f"    output: {job.output.relative_to(plan.output_dir)}")
+        cal = job.calibration
+        for line in (*map(_master, cal.masters), _scaling(job)) if cal else ():
+            if line:
+                say(f"    {line}")
+        for note in job.notes:
+            say(f"    note: {note}")
+        for excluded in job.excluded:
+            say(f"    excluded {excluded.path.name}: {excluded.reason}")
+    for group in plan.skipped_groups:
+        say(f"skipped group {group.type.value} {group.name}: {group.reason}")
+    for note in plan.notes:
+        say(f"note: {note}")

@@ -56,6 +56,12 @@ def test_plan_lists_jobs_masters_and_outputs(tmp_path: Path) -> None:
     table = apcal("plan", "r.yaml", cwd=tmp_path)
     assert "masterBias_" in table.stdout and "(this run)" in table.stdout
     assert "dark scaling: optimize (exposure ratio 0.6)" in table.stdout
+    # Off a terminal (this pipe, cron's mail): plain lines, no box drawing, every name whole on its line.
+    assert not set(table.stdout) & set("─│┃━┏┓┗┛┡┩└┘├┤┬┴┼")
+    lines = table.stdout.splitlines()
+    for job in jobs:
+        output = Path(job["output"]).relative_to(tmp_path / "out")
+        assert f"    output: {output}" in lines
 
 
 @pytest.mark.parametrize(
