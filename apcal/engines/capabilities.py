@@ -31,8 +31,9 @@ class Capabilities:
 
     ``rejections`` are resolved methods (``auto`` never reaches an engine); ``esd_rules`` matter only
     with ``esd``; ``pixel_screening`` is the per-frame pixel check of :mod:`apcal.plan.screening` (the
-    header screening happens at plan time, for every engine); ``master_statistics`` are the median,
-    noise and rejection counts a :class:`~apcal.engines.base.JobResult` carries into the report;
+    header screening happens at plan time, for every engine); ``rejection_counts`` whether the engine
+    counts the samples it rejected (every engine's masters are measured for the report: by the native
+    engine in memory, for the others by the runner from the master as written, :mod:`apcal.run.measure`);
     ``calibrated_formats`` the file formats the calibrated flats can be written in (the plan asks for
     its ``output_format``); ``float_adu_input`` whether float frames in ADU are read as ADU.
     """
@@ -42,7 +43,7 @@ class Capabilities:
     dark_scalings: frozenset[str]
     pixel_screening: bool
     rejection_maps: bool
-    master_statistics: bool
+    rejection_counts: bool
     calibrated_formats: frozenset[str]
     float_adu_input: bool
 
@@ -66,7 +67,7 @@ CAPABILITIES: dict[str, Capabilities] = {
         dark_scalings=frozenset(DARK_SCALINGS),
         pixel_screening=True,
         rejection_maps=True,
-        master_statistics=True,
+        rejection_counts=True,
         calibrated_formats=frozenset(IMAGE_FORMATS),
         float_adu_input=True,
     ),
@@ -76,7 +77,7 @@ CAPABILITIES: dict[str, Capabilities] = {
         dark_scalings=frozenset({"pixinsight", "none"}),  # ImageCalibration's optimizeDarks on or off
         pixel_screening=False,
         rejection_maps=False,  # the script does not ask ImageIntegration for its rejection maps
-        master_statistics=False,  # the script reports ok/failed and dark scales, not statistics
+        rejection_counts=False,  # the script reports ok/failed and dark scales, not rejection counts
         calibrated_formats=frozenset({"xisf"}),  # ImageCalibration writes XISF whatever the master's
         float_adu_input=True,  # through the ``lower-range 0 upper-range 65535`` input hints
     ),
@@ -114,9 +115,10 @@ def _warnings(plan: Plan, caps: Capabilities, engine: str) -> list[str]:
         )
     if plan.rejection_maps and plan.jobs and not caps.rejection_maps:
         warnings.append(f"the {engine} engine does not write rejection maps (output.rejection_maps)")
-    if plan.jobs and not caps.master_statistics:
+    if plan.jobs and not caps.rejection_counts:
         warnings.append(
-            f"the {engine} engine does not measure its masters: the report has no master statistics"
+            f"the {engine} engine does not count rejected pixels: the report's master statistics have no "
+            "rejected fractions"
         )
     calibrated = [job.id for job in plan.jobs if job.calibration is not None]
     if calibrated and plan.output_format not in caps.calibrated_formats:

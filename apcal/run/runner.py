@@ -39,6 +39,7 @@ from apcal.run.console_lines import (
 )
 from apcal.run.lock import output_lock
 from apcal.run.logs import run_log
+from apcal.run.measure import measured
 from apcal.run.notify import build_digest, send_digest
 from apcal.run.prune import prune_reports
 from apcal.run.stale import remove, stale_temporaries
@@ -141,6 +142,7 @@ def run_recipe(
             try:
                 for result in engine.execute(plan, todo, context) if todo else ():
                     job = plan.job(result.job_id)
+                    result = measured(job, result)
                     _log_result(job, result)
                     for line in scale_warnings(job, result.dark_scales):
                         logger.warning("{}: {}", job_title(job), line)

@@ -40,9 +40,10 @@ def test_the_native_engine_honours_every_setting(tmp_path: Path) -> None:
 
 
 def test_pixinsight_warns_of_each_setting_it_leaves_out(tmp_path: Path) -> None:
-    plain = build_plan(tmp_path)  # no screening, no maps, XISF: only the statistics are missing
+    plain = build_plan(tmp_path)  # no screening, no maps, XISF: only the rejection counts are missing
     assert assess(plain, "pixinsight").warnings == (
-        "the pixinsight engine does not measure its masters: the report has no master statistics",
+        "the pixinsight engine does not count rejected pixels: the report's master statistics have no "
+        "rejected fractions",
     )
     warnings = assess(_asking_everything(plain), "pixinsight").warnings
     assert len(warnings) == 4, warnings
