@@ -5,8 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from rich.console import Console
-from rich.markup import escape
+import click
 
 from apcal.frames.model import shown_path
 from apcal.plan.model import Plan
@@ -40,23 +39,23 @@ def explain_to_dict(plan: Plan) -> list[dict[str, Any]]:
     ]
 
 
-def print_explanation(out: Console, plan: Plan) -> None:
+def print_explanation(plan: Plan) -> None:
     """One block per flat group: each type's choice, then each candidate on a line (✓ chosen, · passed
-    but scored lower, ✗ failed: the rule and why)."""
+    but scored lower, ✗ failed: the rule and why); plain lines, never wrapped, so paths stay whole."""
     for job in plan.jobs:
         if not job.choices:
             continue
-        out.print(f"\n[bold]{escape(job.id)}[/bold]")
+        click.echo(f"\n{job.id}")
         for choice in job.choices:
             chosen = shown_path(choice.chosen) if choice.chosen else "none"
-            out.print(f"  {choice.type.value}: {escape(chosen)} — {escape(choice.reason)}")
+            click.echo(f"  {choice.type.value}: {chosen} — {choice.reason}")
             for verdict in choice.verdicts:
-                path = escape(shown_path(verdict.master.path))
+                path = shown_path(verdict.master.path)
                 if verdict.failed is not None:
-                    out.print(f"    ✗ {path}: failed {escape(verdict.failed)} ({escape(verdict.detail)})")
+                    click.echo(f"    ✗ {path}: failed {verdict.failed} ({verdict.detail})")
                 elif verdict.master.path == choice.chosen:
-                    out.print(f"    ✓ {path}: chosen, score {escape(verdict.detail)}")
+                    click.echo(f"    ✓ {path}: chosen, score {verdict.detail}")
                 else:
-                    out.print(f"    · {path}: passed, score {escape(verdict.detail)}")
+                    click.echo(f"    · {path}: passed, score {verdict.detail}")
             if not choice.verdicts:
-                out.print("    (no library master of this type)")
+                click.echo("    (no library master of this type)")

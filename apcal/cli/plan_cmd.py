@@ -51,6 +51,6 @@ def command(recipe: str, as_json: bool, files: bool, explain: bool) -> None:
         for warning in verdict.warnings:
             out.print(f"[yellow]warning:[/yellow] {warning}")
         if explain:
-            print_explanation(out, plan)
+            print_explanation(plan)
     if verdict.refusals:  # the run would refuse too (Engine.check): say so with its exit code
         raise EngineError("; ".join(verdict.refusals))

@@ -200,7 +200,7 @@ def _policy_failure(target: _Target, candidate: Frame) -> tuple[str | None, str,
     """The policy rule ``candidate`` fails (marked bad, too old) with why, and cautions."""
     bad = target.policy.bad.get(candidate.path)
     if bad is not None:
-        return RULE_BAD, f"marked bad: {bad}", []
+        return RULE_BAD, bad, []
     limit = target.policy.max_age_days.get(target.frame_type.value)
     if limit is None:
         return None, "", []
