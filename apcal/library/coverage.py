@@ -124,7 +124,7 @@ def coverage(
         chosen: dict[str, Path | None] = {}
         reasons: dict[str, str] = {}
         for kind in (FrameType.BIAS, FrameType.DARK):
-            result = match_master(group, masters, kind, tolerances, policy)
+            result = match_master(group, masters, kind, tolerances, policy, subject="the lights")
             chosen[kind.value] = result.master.path if result.master is not None else None
             reasons[kind.value] = result.reason
         chosen["flat"], reasons["flat"] = _flat_for(group, flats, root, flat_max_age_days)

@@ -296,10 +296,12 @@ def match_master(
     frame_type: FrameType,
     tolerances: Tolerances,
     policy: Policy | None = None,
+    subject: str = "the flat group",
 ) -> MatchResult:
     """Choose the master of ``frame_type`` among ``candidates`` that calibrates ``flat_group``.
 
-    See the module docstring for the rules. ``candidates`` of another type are ignored.
+    See the module docstring for the rules. ``candidates`` of another type are ignored; ``subject``
+    names the frames in the reason ('the lights' for coverage).
     """
     exposure = group_value(flat_group, "EXPOSURE")
     target = _Target(
@@ -321,7 +323,7 @@ def match_master(
             return MatchResult(None, (), f"no {label} in the library", verdicts)
         rejected = Counter(v.failed for v in verdicts if v.failed is not None)
         why = ", ".join(_rejected_phrase(rule, n) for rule, n in sorted(rejected.items()))
-        return MatchResult(None, (), f"no {label} matches the flat group ({why})", verdicts)
+        return MatchResult(None, (), f"no {label} matches {subject} ({why})", verdicts)
     best = min(passed, key=_tie_break)
     reason, extra = _choice_reason(target, best.master)
     return MatchResult(best.master, (*best.cautions, *extra), reason, verdicts)
