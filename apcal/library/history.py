@@ -2,9 +2,10 @@
 
 A configuration (:func:`apcal.library.records.configuration`) is one line of the rig's history: the
 masters of one camera, type and settings, ordered by night. For each QC figure the change point is the
-split of that line into an earlier and a later part whose medians differ most; it is named when they
-differ by at least :data:`CHANGE_THRESHOLD` (relative), as "read noise +18 % since 2026-09-14" — the
-night of the first master after the split. One split per figure is what a log of months shows well
+split of that line into an earlier and a later part that leaves the least spread within each part
+(least squares); it is named when the parts' medians differ by at least :data:`CHANGE_THRESHOLD`
+(relative), as "read noise +18 % since 2026-09-14" — the night of the first master after the split.
+One split per figure is what a log of months shows well
 (a new driver, a warmer season); several would need more masters than a library holds per setting.
 """
 
@@ -60,22 +61,26 @@ class ChangePoint:
         return f"{FIGURES[self.figure]} {self.change:+.0%} since {self.since}".replace("%", " %")
 
 
+def _spread(values: Sequence[float]) -> float:
+    """Sum of squared deviations from the mean."""
+    mean = statistics.fmean(values)
+    return sum((v - mean) ** 2 for v in values)
+
+
 def change_point(records: Sequence[MasterRecord], figure: str) -> ChangePoint | None:
-    """The largest relative step in ``figure`` along ``records`` (ordered), when ≥ CHANGE_THRESHOLD."""
-    points = [(r, r.qc.get(figure)) for r in records]
-    values = [(r, float(v)) for r, v in points if v is not None]
-    best: ChangePoint | None = None
-    for split in range(1, len(values)):
-        before = statistics.median(v for _, v in values[:split])
-        after = statistics.median(v for _, v in values[split:])
-        if before == 0:
-            continue
-        change = after / before - 1
-        first = values[split][0]
-        since = first.night.isoformat() if first.night else first.path
-        if abs(change) >= CHANGE_THRESHOLD and (best is None or abs(change) > abs(best.change)):
-            best = ChangePoint(figure, change, since)
-    return best
+    """The step in ``figure`` along ``records`` (ordered): the split that leaves the least spread within
+    the two parts (least squares, as in binary segmentation), named when the medians of the parts differ
+    by at least CHANGE_THRESHOLD."""
+    values = [(r, float(v)) for r in records if (v := r.qc.get(figure)) is not None]
+    if len(values) < 2:
+        return None
+    numbers = [v for _, v in values]
+    split = min(range(1, len(values)), key=lambda k: _spread(numbers[:k]) + _spread(numbers[k:]))
+    before, after = statistics.median(numbers[:split]), statistics.median(numbers[split:])
+    if before == 0 or abs(after / before - 1) < CHANGE_THRESHOLD:
+        return None
+    first = values[split][0]
+    return ChangePoint(figure, after / before - 1, first.night.isoformat() if first.night else first.path)
 
 
 @dataclass(frozen=True)

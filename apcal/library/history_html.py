@@ -25,7 +25,7 @@ def trend_png(line: Line) -> bytes:
     from matplotlib.figure import Figure  # a bare Figure renders with Agg; pyplot is never imported
 
     shown = [f for f in FIGURES if any(r.qc.get(f) is not None for r in line.records)]
-    figure = Figure(figsize=(3.2 * max(1, len(shown)), 2.4), dpi=80)
+    figure = Figure(figsize=(3.2 * max(1, len(shown)), 2.6), dpi=100)
     changes = {c.figure: c for c in line.changes}
     for index, name in enumerate(shown, start=1):
         axes = figure.add_subplot(1, len(shown), index)

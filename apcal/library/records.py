@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
@@ -134,9 +134,21 @@ def _number(value: HeaderValue) -> float | None:
 def record_from_frame(
     frame: Frame, relative: str, sha256: str, qc: Mapping[str, float | None]
 ) -> MasterRecord:
-    """What the catalogue stores about the master ``frame`` found at ``relative`` under the root."""
+    """What the catalogue stores about the master ``frame`` found at ``relative`` under the root.
+
+    Its night is its DATE-OBS's observing night, else the local date of the file's modification time
+    (a master filed by ``library.publish`` is copied on the night it was built); ``provenance``'s
+    ``night_from`` says which.
+    """
     ncombine = _number(frame.keywords.get("NCOMBINE"))
-    provenance = {k: frame.raw_keywords[k] for k in PROVENANCE_KEYWORDS if k in frame.raw_keywords}
+    provenance: dict[str, HeaderValue] = {
+        k: frame.raw_keywords[k] for k in PROVENANCE_KEYWORDS if k in frame.raw_keywords
+    }
+    night = frame.night
+    provenance["night_from"] = "DATE-OBS"
+    if night is None:  # apcal's own masters carry no DATE-OBS (their frames' differ): the file's date
+        night = datetime.fromtimestamp(frame.fingerprint.mtime_ns / 1e9).date()
+        provenance["night_from"] = "file time"
     return MasterRecord(
         path=relative,
         size=frame.fingerprint.size,
@@ -147,7 +159,7 @@ def record_from_frame(
         exposure=frame.exposure,
         set_temp=_number(frame.keywords.get("SET-TEMP")),
         ccd_temp=_number(frame.keywords.get("CCD-TEMP")),
-        night=frame.night,
+        night=night,
         ncombine=int(ncombine) if ncombine is not None else None,
         provenance=provenance,
         qc=dict(qc),

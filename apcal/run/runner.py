@@ -41,6 +41,7 @@ from apcal.run.lock import output_lock
 from apcal.run.logs import run_log
 from apcal.run.notify import build_digest, send_digest
 from apcal.run.prune import prune_reports
+from apcal.run.publishing import library_section, publish_results
 from apcal.run.stale import remove, stale_temporaries
 from apcal.run.state import is_up_to_date
 from apcal.vocabulary import FrameType
@@ -160,7 +161,9 @@ def run_recipe(
             order = {j.id: i for i, j in enumerate(plan.jobs)}
             results.sort(key=lambda r: order[r.job_id])
             failed = [r for r in results if r.status == "failed"]
-            exit_code = EXIT_GROUP_FAILED if failed else EXIT_OK
+            published = publish_results(recipe, plan, results)
+            unpublished = any(p.status in ("held", "failed") for p in published)
+            exit_code = EXIT_GROUP_FAILED if failed or unpublished else EXIT_OK
             report_path: Path | None = logs / f"{stamp}_report.json"
             report = build_report(
                 plan=plan,
@@ -174,6 +177,8 @@ def run_recipe(
                 exit_code=exit_code,
                 log_path=log_path,
             )
+            if published:
+                report["library"] = library_section(published, recipe.library.root)
             shown_report = report_path
             try:
                 write_report(logs / f"{stamp}_report.json", report)

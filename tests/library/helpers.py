@@ -73,3 +73,39 @@ def write_recipe(path: Path, inputs: Path, output: Path, root: Path, **library: 
     }
     path.write_text(yaml.safe_dump(data), encoding="utf-8")
     return path
+
+
+def write_raw_frames(
+    folder: Path,
+    imagetyp: str,
+    instrument: str,
+    night: str,
+    *,
+    count: int = 5,
+    level: float = 500.0,
+    leak: float = 0.0,
+    **cards: HeaderValue,
+) -> Path:
+    """Raw frames of one camera (its own fixed pattern, seeded by its name) with 5 ADU of read noise
+    each; ``leak`` ADU of light on the left half (a light leak)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    pattern = np.random.default_rng(sum(instrument.encode())).normal(0.0, 5.0, SHAPE)
+    for i in range(count):
+        data = level + pattern + np.random.default_rng(1000 * count + i + int(leak)).normal(0.0, 5.0, SHAPE)
+        data[:, : SHAPE[1] // 2] += leak
+        hdu = fits.PrimaryHDU(np.clip(np.rint(data), 0, 65535).astype(np.uint16))
+        header = {
+            "IMAGETYP": imagetyp,
+            **CAMERA,
+            "INSTRUME": instrument,
+            "DATE-OBS": f"{night}T20:0{i}:00",
+            **cards,
+        }
+        for key, value in header.items():
+            hdu.header[key] = value
+        hdu.writeto(folder / f"{imagetyp.lower()}_{safe(instrument)}_{i}.fits")
+    return folder
+
+
+def safe(text: str) -> str:
+    return "".join(c if c.isalnum() else "-" for c in text)
