@@ -126,8 +126,12 @@ def list_cmd(root: Path, kind: str | None, recipe_path: str | None, as_json: boo
         return
     for row in rows:
         qc = row["qc"]
-        noise = qc.get("read_noise_adu") or qc.get("noise_adu")
-        figures = f"median {_num(qc.get('median_adu'))} noise {_num(noise)} hot {_num(qc.get('hot_pixels'))}"
+        noise = (
+            f"read noise {_num(qc['read_noise_adu'])}"
+            if qc.get("read_noise_adu")
+            else f"noise {_num(qc.get('noise_adu'))}"
+        )
+        figures = f"median {_num(qc.get('median_adu'))} {noise} hot {_num(qc.get('hot_pixels'))}"
         status = row["status"] + (f" ({row['reason']})" if row["reason"] else "")
         exposure = f"{row['exposure']:g} s" if row["exposure"] is not None else "-"
         click.echo(

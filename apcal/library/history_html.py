@@ -43,9 +43,15 @@ def trend_png(line: Line) -> bytes:
             with contextlib.suppress(ValueError):  # a master without a night: named in the title only
                 since = float(date2num(date.fromisoformat(change.since)))
                 axes.axvline(since, color="#c0392b", linestyle="--", linewidth=1)
-        locator = AutoDateLocator()
+        locator = AutoDateLocator(minticks=2, maxticks=4)
         axes.xaxis.set_major_locator(locator)
         axes.xaxis.set_major_formatter(AutoDateFormatter(locator))
+        axes.ticklabel_format(axis="y", useOffset=False, style="plain")
+        values = [v for _, v in good + bad]
+        if values:  # a flat line stays flat: at least ±5 % of its level is shown
+            middle, half = (max(values) + min(values)) / 2, (max(values) - min(values)) / 2
+            half = max(half * 1.2, abs(middle) * 0.05, 0.5)
+            axes.set_ylim(middle - half, middle + half)
         axes.set_title(title, fontsize=8)
         axes.tick_params(labelsize=6)
         axes.tick_params(axis="x", labelrotation=30)

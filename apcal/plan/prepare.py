@@ -65,7 +65,9 @@ def prepare_plan(recipe: Recipe) -> Plan:
     ]
     bad: dict[Path, str] = {}
     if recipe.library.root is not None:
-        libraries.append(_catalogued(recipe, bad))
+        catalogued = _catalogued(recipe, bad)
+        if catalogued.masters:  # an empty root is a library's first night, not a mistaken folder
+            libraries.append(catalogued)
     policy = Policy(
         max_age_days=recipe.library.max_age_days,
         set_temp_tolerance=recipe.library.set_temp_tolerance,
