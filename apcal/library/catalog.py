@@ -5,7 +5,8 @@ pixels said (path, size, mtime, content hash, type, configuration, exposure, tem
 NCOMBINE, provenance cards, QC figures), so that a command answers without reading every master again.
 :meth:`Catalog.refresh` re-reads only the files whose size or mtime changed, forgets removed ones, and
 reports each new, changed, removed and unreadable file; every command refreshes before it answers, and
-deleting the file loses nothing but time. Marks (good / bad with a reason) are not derived from the
+deleting the file loses nothing but time (a catalogue of another :data:`SCHEMA_VERSION` is emptied
+and refilled the same way). Marks (good / bad with a reason) are not derived from the
 masters, so they are kept in ``<root>/.apcal/marks.jsonl``, an append-only journal keyed by content
 hash: a rebuilt catalogue lists the same statuses, and a master moved or renamed keeps its mark.
 
@@ -176,12 +177,15 @@ class Catalog:
         self._db.row_factory = sqlite3.Row
         self._db.execute(f"PRAGMA busy_timeout = {int(BUSY_SECONDS * 1000)}")
         self._db.execute("PRAGMA journal_mode = WAL")
-        with self.transaction():
+        with self.transaction() as db:
             for statement in _TABLES:
-                self._db.execute(statement)
-            self._db.execute(
-                "INSERT OR IGNORE INTO meta VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),)
-            )
+                db.execute(statement)
+            row = db.execute("SELECT value FROM meta WHERE name = 'schema_version'").fetchone()
+            if row is not None and row["value"] != str(SCHEMA_VERSION):
+                # written by another apcal version: an index only, so forget it and read the masters again
+                db.execute("DELETE FROM masters")
+                db.execute("DELETE FROM others")
+            db.execute("INSERT OR REPLACE INTO meta VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),))
 
     def __enter__(self) -> Catalog:
         return self

@@ -39,6 +39,10 @@ LIGHT_KEYS: Mapping[str, str] = {
 }
 
 
+#: The masters a light frame needs, in output order (``masters`` and ``missing``).
+COVERED_TYPES = ("bias", "dark", "flat")
+
+
 @dataclass(frozen=True)
 class Configuration:
     """One configuration of lights, the masters found for it (path or None) and why one is missing."""
@@ -50,7 +54,7 @@ class Configuration:
 
     @property
     def missing(self) -> list[str]:
-        return [kind for kind, path in self.masters.items() if path is None]
+        return [kind for kind in COVERED_TYPES if self.masters.get(kind) is None]
 
     def to_dict(self) -> dict[str, Any]:
         return {

@@ -15,11 +15,12 @@ kept, and its verdict says 'night unknown'. The default :class:`Policy` refuses 
 behaviour).
 
 Among the masters left, the best has the smallest score, compared in this order: the difference in
-sensor temperature (CCD-TEMP when both sides have it, else SET-TEMP; to 0.1 °C), for darks the seed's
-exposure rule (:func:`dark_rank`: the longest not longer than the flats', else the shortest), the
-number of days between the master's night and the flats', then more frames combined (NCOMBINE), the
-newest file and the first path. Every candidate keeps its verdict (:class:`Verdict`: the rule it
-failed, or its score) so ``apcal plan --explain`` can show why each was or was not chosen.
+sensor temperature (CCD-TEMP when both sides have it, else SET-TEMP; none within the grouping's
+``tolerances.sensor_temp``, to 0.1 °C beyond), for darks the seed's exposure rule (:func:`dark_rank`:
+the longest not longer than the flats', else the shortest), the number of days between the master's
+night and the flats', then more frames combined (NCOMBINE), the newest file and the first path. Every
+candidate keeps its verdict (:class:`Verdict`: the rule it failed, or its score) so
+``apcal plan --explain`` can show why each was or was not chosen.
 """
 
 from __future__ import annotations
@@ -215,10 +216,13 @@ def _policy_failure(target: _Target, candidate: Frame) -> tuple[str | None, str,
 
 
 def _temperature_gap(target: _Target, candidate: Frame) -> float:
+    """How far the master's temperature is from the flats': 0 within ``tolerances.sensor_temp`` (the
+    spread grouping counts as one temperature, so sensor jitter never overrides the exposure rule)."""
     for keyword in ("CCD-TEMP", "SET-TEMP"):
         ours, theirs = group_value(target.group, keyword), _number(candidate, keyword)
         if isinstance(ours, float) and theirs is not None:
-            return round(abs(ours - theirs), 1)
+            gap = abs(ours - theirs)
+            return 0.0 if gap <= target.tolerances.sensor_temp else round(gap, 1)
     return 0.0
 
 

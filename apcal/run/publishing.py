@@ -62,3 +62,9 @@ def library_section(outcomes: Sequence[Published], root: object) -> dict[str, ob
         "held": sum(o.status == "held" for o in outcomes),
         "masters": [o.to_dict() for o in outcomes],
     }
+
+
+def held_line(outcomes: Sequence[Published]) -> str:
+    """', 1 held back from the library' for the run's closing line; '' when none was."""
+    held = sum(o.status == "held" for o in outcomes)
+    return f", {held} held back from the library" if held else ""

@@ -41,7 +41,7 @@ from apcal.run.lock import output_lock
 from apcal.run.logs import run_log
 from apcal.run.notify import build_digest, send_digest
 from apcal.run.prune import prune_reports
-from apcal.run.publishing import library_section, publish_results
+from apcal.run.publishing import held_line, library_section, publish_results
 from apcal.run.stale import remove, stale_temporaries
 from apcal.run.state import is_up_to_date
 from apcal.vocabulary import FrameType
@@ -191,12 +191,13 @@ def run_recipe(
             built = sum(r.status == "built" for r in results)
             scripted = [r for r in results if r.status == "script_only"]
             logger.info(
-                "done in {:.1f} s: {} built, {} up to date, {} failed{}; report {}",
+                "done in {:.1f} s: {} built, {} up to date, {} failed{}{}; report {}",
                 time.monotonic() - t0,
                 built,
                 len(current),
                 len(failed),
                 f", {len(scripted)} in a PixInsight script" if scripted else "",
+                held_line(published),
                 shown(shown_report) if shown_report else "not written",
             )
             if scripted:  # the command that runs the script, once for all its jobs

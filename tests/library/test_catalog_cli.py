@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import sqlite3
 from pathlib import Path
 
 import jsonschema
@@ -122,3 +123,21 @@ def test_errors_are_one_line(library: Path, tmp_path: Path) -> None:
         done = apcal("library", *args)
         assert done.returncode == 2, done.stderr
         assert said in done.stderr and len(done.stderr.splitlines()) == 1 and "Traceback" not in done.stderr
+
+
+def test_a_catalogue_of_another_schema_version_is_read_again(library: Path) -> None:
+    run("library", "index", library)
+    with sqlite3.connect(library / CATALOG_DIR / CATALOG_NAME) as db:
+        db.execute("UPDATE meta SET value = '0' WHERE name = 'schema_version'")
+    data = json.loads(run("library", "index", library, "--json")[1])
+    assert len(data["new"]) == 4 and data["masters"] == 4
+
+
+def test_publish_without_a_root_is_a_recipe_error(tmp_path: Path) -> None:
+    (tmp_path / "in").mkdir()
+    recipe = tmp_path / "r.yaml"
+    recipe.write_text(
+        "apcal: 1\nname: t\ninputs: [{path: in}]\noutput: {dir: out}\nlibrary: {publish: true}\n"
+    )
+    done = apcal("validate", recipe)
+    assert done.returncode == 2 and "publish needs library.root" in done.stderr

@@ -46,6 +46,7 @@ def test_a_light_leak_is_held_a_new_camera_is_filed_and_a_rerun_is_up_to_date(tm
     assert done.returncode == 1, done.stderr
     log = done.stderr + done.stdout
     assert "held back from the library" in log and "beyond 6 sigma" in log
+    assert "2 built, 0 up to date, 0 failed, 1 held back from the library" in log
     report = _report(tmp_path / "out2")
     assert report["exit_code"] == 1 and report["library"]["held"] == 1
     by_status = {m["status"]: m for m in report["library"]["masters"]}
