@@ -19,7 +19,8 @@ EXIT_CODES: tuple[tuple[tuple[int, ...], str], ...] = (
     ((EXIT_OK,), "everything built or already up to date"),
     (
         (EXIT_GROUP_FAILED,),
-        "at least one group failed (the others were still built), or the report was not written",
+        "at least one group failed (the others were still built), a master was held back from the library,"
+        " or the report was not written",
     ),
     ((EXIT_USAGE,), "recipe or usage error, or no usable frame to build (nothing was built)"),
     ((EXIT_LOCKED,), "another run holds the output folder's lock"),

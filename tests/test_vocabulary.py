@@ -16,6 +16,9 @@ from apcal.engines.capabilities import CAPABILITIES
 from apcal.engines.pixinsight.render import ENUMS
 from apcal.errors import EXIT_CODES, RUN_REPORT_EXIT_CODES
 from apcal.io.image import FORMATS
+from apcal.library.coverage import COVERED_TYPES
+from apcal.library.publish import PublishStatus
+from apcal.library.records import CATALOGUED_TYPES, STATUSES
 from apcal.plan.model import MasterRef
 from apcal.recipe.model import EngineSettings, Notify
 from apcal.report.json_report import REPORT_STATUSES
@@ -58,6 +61,10 @@ TABLES: dict[tuple[str, str], tuple[Any, ...]] = {
         "/properties/groups/items/properties/calibration/oneOf[1]/properties/dark_scaling/oneOf[1]"
         "/properties/method",
     ): params.DARK_SCALINGS,
+    ("report", "/properties/library/properties/masters/items/properties/status"): get_args(PublishStatus),
+    ("library", "/$defs/master/properties/type"): tuple(t.value for t in CATALOGUED_TYPES),
+    ("library", "/$defs/master/properties/status"): STATUSES,
+    ("library", "/$defs/coverage/properties/configurations/items/properties/missing/items"): COVERED_TYPES,
 }
 
 
@@ -78,7 +85,7 @@ def _enums(node: object, path: str = "") -> dict[str, list[Any]]:
 def _schema_enums() -> dict[tuple[str, str], list[Any]]:
     return {
         (name, path): enum
-        for name in ("recipe", "report")
+        for name in ("recipe", "report", "library")
         for path, enum in _enums(json.loads((SCHEMAS / f"{name}.schema.json").read_text())).items()
     }
 

@@ -37,6 +37,7 @@ def _register() -> None:
         calibrate_cmd,
         demo_cmd,
         init_cmd,
+        library_cmd,
         plan_cmd,
         recipe_cmd,
         run_cmd,
@@ -53,6 +54,7 @@ def _register() -> None:
         scan_cmd,
         plan_cmd,
         run_cmd,
+        library_cmd,
         calibrate_cmd,
         schema_cmd,
     )

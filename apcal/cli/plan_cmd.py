@@ -13,8 +13,14 @@ from apcal.cli.options import json_option, recipe_argument
 @recipe_argument
 @json_option
 @click.option("--files", is_flag=True, help="Also list every file that is not used, with the reason.")
-def command(recipe: str, as_json: bool, files: bool) -> None:
+@click.option(
+    "--explain",
+    is_flag=True,
+    help="Per flat group, every library master considered: the rule it failed or its score; the choice.",
+)
+def command(recipe: str, as_json: bool, files: bool, explain: bool) -> None:
     """Show the jobs RECIPE would run: groups, frame counts, matched masters and output paths."""
+    from apcal.cli.explain import explain_to_dict, print_explanation
     from apcal.cli.show import console, print_plan, print_skipped_files
     from apcal.engines.capabilities import assess
     from apcal.errors import EngineError, RecipeError
@@ -32,6 +38,8 @@ def command(recipe: str, as_json: bool, files: bool) -> None:
     if as_json:
         data = plan_to_dict(plan)
         data["engine"] = {"name": verdict.engine, "warnings": verdict.warnings, "refusals": verdict.refusals}
+        if explain:
+            data["explain"] = explain_to_dict(plan)
         click.echo(json.dumps(data, indent=2))
     else:
         out = console()
@@ -42,5 +50,7 @@ def command(recipe: str, as_json: bool, files: bool) -> None:
             out.print(f"{len(plan.skipped_files)} files not used (--files lists them)")
         for warning in verdict.warnings:
             out.print(f"[yellow]warning:[/yellow] {warning}")
+        if explain:
+            print_explanation(plan)
     if verdict.refusals:  # the run would refuse too (Engine.check): say so with its exit code
         raise EngineError("; ".join(verdict.refusals))

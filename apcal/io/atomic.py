@@ -38,6 +38,23 @@ def atomic_path(final: Path) -> Iterator[Path]:
     _fsync_dir(final.parent)
 
 
+@contextmanager
+def atomic_new_file(final: Path) -> Iterator[Path]:
+    """Like :func:`atomic_path`, but never replaces: the complete temporary file is hard-linked to
+    ``final``, which fails with :class:`FileExistsError` when ``final`` exists (a master already in a
+    library stays as it is, even when two runs file under one name at the same moment)."""
+    final = Path(final)
+    tmp = atomic_temporary(final)
+    try:
+        yield tmp
+        _fsync_file(tmp)
+        os.link(tmp, final)
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            tmp.unlink()
+    _fsync_dir(final.parent)
+
+
 def _fsync_file(path: Path) -> None:
     # O_RDONLY is enough for fsync on POSIX; Windows needs a writable handle for FlushFileBuffers.
     flags = os.O_RDWR if os.name == "nt" else os.O_RDONLY

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from apcal.frames.model import Fingerprint, Frame, SkippedFile
 from apcal.grouping import Group, group_frames
-from apcal.library import LibraryIndex, dark_rank, match_master
+from apcal.library import LibraryIndex, Policy, dark_rank, match_master
 from apcal.plan.darkscaling import dark_scaling_notes
 from apcal.plan.identity import config_identity, group_identity, identity_cards, owned_output
 from apcal.plan.keywords import (
@@ -28,6 +28,7 @@ from apcal.plan.keywords import (
 from apcal.plan.model import (
     FlatCalibration,
     Job,
+    MasterChoice,
     MasterRef,
     PixelScreening,
     Plan,
@@ -45,11 +46,13 @@ def build_plan(
     skipped_files: Sequence[SkippedFile] = (),
     libraries: Sequence[LibraryIndex] = (),
     distrust: Callable[[Path], str | None] | None = None,
+    policy: Policy | None = None,
 ) -> Plan:
     """The plan for ``recipe`` over discovered ``frames`` and indexed library folders.
 
     ``distrust(path)`` says why a library master matched to a flat group must not be used (its data
     fails its checksum), or None; such a master is left out with a warning and the next best one taken.
+    ``policy`` is the library's (maximum ages, masters marked bad); None refuses nothing.
     """
     out = recipe.output.dir
     usable, skipped = _raw_frames(frames, out)
@@ -70,8 +73,11 @@ def build_plan(
         calibration, master_ids = None, []
         notes: tuple[str, ...] = ()
         depends: tuple[str, ...] = ()
+        choices: list[MasterChoice] = []
         if group.type is FrameType.FLAT:
-            calibration, notes = _flat_calibration(recipe, group, library_masters, run_masters, out, distrust)
+            calibration, notes = _flat_calibration(
+                recipe, group, library_masters, run_masters, out, distrust, policy, choices
+            )
             if calibration is not None:
                 master_ids = [_master_identity(m, jobs) for m in calibration.masters]
                 depends = tuple(m.job_id for m in calibration.masters if m.job_id)
@@ -112,6 +118,7 @@ def build_plan(
             notes=(*notes, *warnings, *([clash] if clash else [])),
             excluded=excluded,
             screening=screening if recipe.screening.enabled else None,
+            choices=tuple(choices),
         )
         jobs.append(job)
         if group.type is not FrameType.FLAT:
@@ -198,7 +205,11 @@ def _flat_calibration(
     run: Sequence[tuple[Frame, Job]],
     out: Path,
     distrust: Callable[[Path], str | None] | None = None,
+    policy: Policy | None = None,
+    choices: list[MasterChoice] | None = None,
 ) -> tuple[FlatCalibration | None, tuple[str, ...]]:
+    """The masters that calibrate ``group``; each type's library candidates and verdicts are appended
+    to ``choices``."""
     tolerances = recipe.grouping.tolerances
     run_frames = [f for f, _ in run] if recipe.library.use_new_masters else []
     jobs_by_path = {f.path: j for f, j in run}
@@ -206,17 +217,26 @@ def _flat_calibration(
 
     def pick(frame_type: FrameType) -> MasterRef | None:
         candidates = list(library)
-        lib = match_master(group, candidates, frame_type, tolerances)
+        lib = match_master(group, candidates, frame_type, tolerances, policy)
         while lib.master is not None and distrust is not None and (why := distrust(lib.master.path)):
             notes.append(f"library master {lib.master.path} excluded: {why}")
             candidates = [m for m in candidates if m.path != lib.master.path]
-            lib = match_master(group, candidates, frame_type, tolerances)
+            lib = match_master(group, candidates, frame_type, tolerances, policy)
         new = match_master(group, run_frames, frame_type, tolerances)
         chosen = lib
         if new.master is not None and (
             lib.master is None or _rank(new.master, group, tolerances) <= _rank(lib.master, group, tolerances)
         ):
             chosen = new
+        if choices is not None:
+            choices.append(
+                MasterChoice(
+                    frame_type,
+                    lib.verdicts,
+                    chosen.master.path if chosen.master is not None else None,
+                    chosen.reason if chosen is lib or new.master is None else f"this run's {new.reason}",
+                )
+            )
         if chosen.master is None:
             reasons = {lib.reason, new.reason} if run_frames else {lib.reason}
             notes.append(f"no master {frame_type.value}: " + "; ".join(sorted(reasons)))

@@ -2,7 +2,8 @@
 
 A master is self-describing: IMAGETYP 'Master Bias' / 'Master Dark' / 'Master Flat', apcal's marker
 ``APCALMST = T``, NCOMBINE, the keywords all its frames share (so the grouping keywords keep their
-original names and values), the exposure, the parameters as HISTORY, and ``APCALHSH``: a hash of
+original names and values), the exposure, DATE-OBS of its earliest frame (the master library dates
+masters by it), the parameters as HISTORY, and ``APCALHSH``: a hash of
 everything the master depends on. A run whose planned hash equals the one in an existing master's
 header has nothing to do for that group; no state file can fall out of step with the masters.
 """
@@ -128,6 +129,10 @@ def master_keywords(
         if name not in taken and name not in _NOT_COPIED and canonical_name(name) in wanted:
             cards.append(Keyword(name, value, ""))
             taken.add(name)
+    started = sorted(str(f.raw_keywords["DATE-OBS"]) for f in frames if f.raw_keywords.get("DATE-OBS"))
+    if started and "DATE-OBS" not in taken:  # the master library dates a master by its inputs' night
+        cards.append(Keyword("DATE-OBS", started[0], "Start of the earliest frame integrated"))
+        taken.add("DATE-OBS")
     cards.append(Keyword(HASH_KEYWORD, digest, "apcal hash of inputs and parameters"))
     cards.append(Keyword(VERSION_KEYWORD, __version__, "apcal version that built this master"))
     cards += [Keyword("HISTORY", line, "") for line in integration_history(integration)]

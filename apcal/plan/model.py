@@ -15,6 +15,7 @@ from typing import Literal
 
 from apcal.frames.model import SkippedFile
 from apcal.grouping import Group, SkippedGroup
+from apcal.library import Verdict
 from apcal.params import CalibrationParams, IntegrationParams
 from apcal.recipe.model import Screening
 from apcal.vocabulary import FrameType, ImageFormat, Keyword
@@ -30,6 +31,17 @@ class MasterRef:
     exposure: float | None = None
     job_id: str | None = None  # the job that builds it, when source == "run"
     warnings: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class MasterChoice:
+    """Every library candidate of one type for a flat group with its verdict, and what was chosen
+    (``apcal plan --explain``); ``chosen`` is None when no master of this type is used."""
+
+    type: FrameType
+    verdicts: tuple[Verdict, ...]
+    chosen: Path | None
+    reason: str
 
 
 @dataclass(frozen=True)
@@ -100,6 +112,7 @@ class Job:
     notes: tuple[str, ...] = ()  # why no calibration master was found, and similar
     excluded: tuple[SkippedFile, ...] = ()  # frames screened out from their headers at plan time
     screening: PixelScreening | None = None  # None: the engine screens nothing on pixels
+    choices: tuple[MasterChoice, ...] = ()  # flats: every candidate master with its verdict
 
     @property
     def type(self) -> FrameType:

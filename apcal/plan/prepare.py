@@ -14,7 +14,8 @@ from apcal.errors import RecipeError
 from apcal.frames.discovery import NOT_A_FRAME, discover
 from apcal.frames.model import SkippedFile
 from apcal.io.integrity import verify_checksum
-from apcal.library import LibraryIndex, load_library
+from apcal.library import LibraryIndex, Policy, load_library
+from apcal.library.catalog import Catalog
 from apcal.plan.build import build_plan
 from apcal.plan.model import Plan
 from apcal.plan.output_dir import resolve_output
@@ -30,7 +31,7 @@ def check_folders(recipe: Recipe) -> None:
         if not input_set.path.is_dir():
             what = "is not a folder" if input_set.path.exists() else "does not exist"
             problems.append(f"{where}: inputs[{index}].path: {input_set.path} {what}")
-    for name in ("bias", "dark", "flatdark"):
+    for name in ("bias", "dark", "flatdark", "root"):
         folder = getattr(recipe.library, name)
         if folder is not None and not folder.is_dir():
             problems.append(f"{where}: library.{name}: {folder} does not exist or is not a folder")
@@ -62,13 +63,33 @@ def prepare_plan(recipe: Recipe) -> Plan:
             f for f in (recipe.library.bias, recipe.library.dark, recipe.library.flatdark) if f is not None
         )
     ]
+    bad: dict[Path, str] = {}
+    if recipe.library.root is not None:
+        catalogued = _catalogued(recipe, bad)
+        if catalogued.masters:  # an empty root is a library's first night, not a mistaken folder
+            libraries.append(catalogued)
+    policy = Policy(
+        max_age_days=recipe.library.max_age_days,
+        set_temp_tolerance=recipe.library.set_temp_tolerance,
+        bad=bad,
+    )
     return build_plan(
         recipe,
         found.frames,
         _outside_output(found.skipped, recipe.output.dir),
         libraries,
         distrust=cache(_checksum_failure),
+        policy=policy,
     )
+
+
+def _catalogued(recipe: Recipe, bad: dict[Path, str]) -> LibraryIndex:
+    """The masters of ``library.root``'s catalogue, refreshed first; fills ``bad`` with its bad marks."""
+    assert recipe.library.root is not None
+    with Catalog(recipe.library.root, recipe.headers) as catalog:
+        catalog.refresh()
+        bad.update(catalog.bad())
+        return LibraryIndex(folder=catalog.root, masters=tuple(catalog.frames()), skipped=())
 
 
 def _outside_output(skipped: tuple[SkippedFile, ...], out: Path) -> tuple[SkippedFile, ...]:

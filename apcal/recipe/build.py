@@ -90,6 +90,10 @@ def build_recipe(located: Located, data: dict[str, Any]) -> Recipe:
             dark=optional_path(lib.get("dark"), ("library", "dark")),
             flatdark=optional_path(lib.get("flatdark"), ("library", "flatdark")),
             use_new_masters=lib["use_new_masters"],
+            root=optional_path(lib.get("root"), ("library", "root")),
+            publish=lib["publish"],
+            max_age_days=MappingProxyType({k: float(v) for k, v in lib["max_age_days"].items()}),
+            set_temp_tolerance=lib.get("set_temp_tolerance"),
         ),
         output=Output(
             dir=path(out["dir"], ("output", "dir")),

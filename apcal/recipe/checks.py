@@ -33,11 +33,13 @@ def check_recipe(recipe: Recipe, located: Located, *, engine: bool = True) -> li
         problem = _folder_problem(input_set.path)
         if problem:
             problems.append((("inputs", index, "path"), f"{input_set.path} {problem}"))
-    for name in ("bias", "dark", "flatdark"):
+    for name in ("bias", "dark", "flatdark", "root"):
         folder = getattr(recipe.library, name)
         problem = _folder_problem(folder) if folder is not None else None
         if problem:
             problems.append((("library", name), f"{folder} {problem}"))
+    if recipe.library.publish and recipe.library.root is None:
+        problems.append((("library", "publish"), "publish needs library.root (where masters are filed)"))
     problem = _output_problem(recipe.output.dir)
     if problem:
         problems.append((("output", "dir"), f"{recipe.output.dir} {problem}"))

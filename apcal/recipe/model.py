@@ -7,8 +7,9 @@ default; a test checks the two agree, so a key cannot be added to one and forgot
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+from types import MappingProxyType
 from typing import Literal
 
 from apcal.params import CalibrationParams, IntegrationParams
@@ -71,12 +72,25 @@ class Screening:
 
 @dataclass(frozen=True)
 class Library:
-    """Folders of existing masters used to calibrate flats, and whether this run's masters may be used."""
+    """Folders of existing masters used to calibrate flats, and whether this run's masters may be used.
+
+    ``root`` is a catalogued library (see :mod:`apcal.library.catalog`): its masters are matched too,
+    and with ``publish`` this run's masters are filed into it behind a QC gate. ``max_age_days`` maps
+    'bias', 'dark', 'flatdark' to the most days a master's night may lie from the flats'.
+    ``set_temp_tolerance`` (None: ``grouping.tolerances.set_temp``) is how far a master's SET-TEMP may be
+    from the flats'.
+    """
 
     bias: Path | None = None
     dark: Path | None = None
     flatdark: Path | None = None
     use_new_masters: bool = True
+    root: Path | None = None
+    publish: bool = False
+    max_age_days: Mapping[str, float] = field(
+        default_factory=lambda: MappingProxyType({"bias": 365.0, "dark": 180.0, "flatdark": 30.0})
+    )
+    set_temp_tolerance: float | None = None
 
 
 @dataclass(frozen=True)

@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from apcal.io.atomic import atomic_path
+from apcal.report.library_view import library_view
 
 if TYPE_CHECKING:
     import jinja2
@@ -144,6 +145,7 @@ def write_html_report(
         masters=masters,
         table_stats=[title for _, title in TABLE_STATS],
         excluded=[(m["g"], e) for m in masters for e in m["excluded"]],
+        library=library_view(report),
     )
     path.parent.mkdir(parents=True, exist_ok=True)
     with atomic_path(path) as tmp:

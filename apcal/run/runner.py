@@ -42,6 +42,7 @@ from apcal.run.logs import run_log
 from apcal.run.measure import measured
 from apcal.run.notify import build_digest, send_digest
 from apcal.run.prune import prune_reports
+from apcal.run.publishing import held_line, library_section, publish_results
 from apcal.run.stale import remove, stale_temporaries
 from apcal.run.state import is_up_to_date
 from apcal.vocabulary import FrameType
@@ -162,7 +163,9 @@ def run_recipe(
             order = {j.id: i for i, j in enumerate(plan.jobs)}
             results.sort(key=lambda r: order[r.job_id])
             failed = [r for r in results if r.status == "failed"]
-            exit_code = EXIT_GROUP_FAILED if failed else EXIT_OK
+            published = publish_results(recipe, plan, results)
+            unpublished = any(p.status in ("held", "failed") for p in published)
+            exit_code = EXIT_GROUP_FAILED if failed or unpublished else EXIT_OK
             report_path: Path | None = logs / f"{stamp}_report.json"
             report = build_report(
                 plan=plan,
@@ -176,6 +179,8 @@ def run_recipe(
                 exit_code=exit_code,
                 log_path=log_path,
             )
+            if published:
+                report["library"] = library_section(published, recipe.library.root)
             shown_report = report_path
             try:
                 write_report(logs / f"{stamp}_report.json", report)
@@ -188,12 +193,13 @@ def run_recipe(
             built = sum(r.status == "built" for r in results)
             scripted = [r for r in results if r.status == "script_only"]
             logger.info(
-                "done in {:.1f} s: {} built, {} up to date, {} failed{}; report {}",
+                "done in {:.1f} s: {} built, {} up to date, {} failed{}{}; report {}",
                 time.monotonic() - t0,
                 built,
                 len(current),
                 len(failed),
                 f", {len(scripted)} in a PixInsight script" if scripted else "",
+                held_line(published),
                 shown(shown_report) if shown_report else "not written",
             )
             if scripted:  # the command that runs the script, once for all its jobs
