@@ -127,12 +127,14 @@ class DaskExecutor:
         if self._client is not None:
             return self._client
         try:
+            expected = 1  # a running scheduler: at least one worker; more may join while the graph runs
             if self.address.startswith("local:"):
                 self._cluster = _local_cluster(self.address)
                 self._client = Client(self._cluster)
+                expected = len(self._cluster.workers)
             else:
                 self._client = Client(self.address, timeout=CONNECT_TIMEOUT)
-            self._client.wait_for_workers(1, timeout=CONNECT_TIMEOUT)
+            self._client.wait_for_workers(expected, timeout=CONNECT_TIMEOUT)
         except (OSError, TimeoutError) as exc:
             self.__exit__(None, None, None)
             raise ApcalError(

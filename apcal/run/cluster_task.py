@@ -9,6 +9,7 @@ in one process.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import threading
 from collections.abc import Collection, Iterator, Mapping
@@ -61,6 +62,8 @@ def run_job(
     from apcal.engines.native.engine import NativeEngine
 
     worker = get_worker()
+    with contextlib.suppress(ValueError):  # loguru's default stderr handler: the lines come back instead
+        logger.remove(0)
     if settings.threads <= 0:
         host = worker.address.rsplit(":", 1)[0]
         cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
