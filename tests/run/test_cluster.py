@@ -160,15 +160,21 @@ BIG = (
 )
 
 
+@pytest.fixture(scope="module")
+def big_serial(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Two rigs' larger nights (a run of several seconds), built in one process: the reference."""
+    folder = tmp_path_factory.mktemp("big")
+    recipes = make_rigs(folder, RIGS, *BIG)
+    assert apcal("run", *recipes, cwd=folder).returncode == 0
+    return folder
+
+
 @pytest.mark.slow
-def test_a_worker_killed_mid_run_loses_nothing(tmp_path: Path) -> None:
+def test_a_worker_killed_mid_run_loses_nothing(big_serial: Path, tmp_path: Path) -> None:
     """SIGKILL the worker that has a master's temporary file open (else the first still working once a
     master exists): Dask reruns its task on the other worker; same masters, no temporary file left."""
-    reference = tmp_path / "serial"
-    make_rigs(reference, RIGS, *BIG)
-    copy_rigs(reference, tmp_path / "run")
-    assert apcal("run", *(f"{rig}/recipe.yaml" for rig in RIGS), cwd=reference).returncode == 0
-    run = tmp_path / "run"
+    reference, run = big_serial, tmp_path / "run"
+    copy_rigs(reference, run)
     with scheduler_and_workers(("w1", "w2"), tmp_path) as (address, workers):
         process = subprocess.Popen(
             [
@@ -212,3 +218,36 @@ def test_a_worker_killed_mid_run_loses_nothing(tmp_path: Path) -> None:
     assert survivor in _workers(run)
     when = "while it wrote a master" if caught else "after the first master"
     print(f"killed {victim} {when}; {len(half_written)} half-written file(s) left, then removed by the run")
+
+
+@pytest.mark.slow
+def test_ctrl_c_cancels_the_graph_and_releases_the_locks(big_serial: Path, tmp_path: Path) -> None:
+    from distributed import Client
+
+    run = tmp_path / "run"
+    copy_rigs(big_serial, run)
+    recipes = [f"{rig}/recipe.yaml" for rig in RIGS]
+    with scheduler_and_workers(("w1", "w2"), tmp_path) as (address, _):
+        process = subprocess.Popen(
+            [sys.executable, "-m", "apcal", "run", *recipes, "--cluster", address],
+            cwd=run,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        assert wait_for(lambda: any(run.glob("*/out/master/master*")), timeout=120)
+        process.send_signal(signal.SIGINT)
+        _, err = process.communicate(timeout=120)
+        assert process.returncode == 130, err
+        assert "cancelling" in err and "interrupted" in err
+        with Client(address, timeout=30) as client:
+            assert wait_for(lambda: client.run_on_scheduler(_task_count) == 0, timeout=60, step=0.2)
+        again = apcal("run", *recipes, "--cluster", address, cwd=run)  # the locks are free
+    assert again.returncode == 0, again.stderr
+    for rig in RIGS:
+        assert assert_same_masters(big_serial / rig, run / rig) == 4
+    assert [p for p in run.rglob("*") if is_temporary(p.name)] == []
+
+
+def _task_count(dask_scheduler: object) -> int:
+    return len(dask_scheduler.tasks)  # type: ignore[attr-defined]
