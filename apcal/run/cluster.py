@@ -19,6 +19,7 @@ stops it afterwards; ``tcp://HOST:PORT`` connects to a running scheduler.
 from __future__ import annotations
 
 import contextlib
+import uuid
 from collections.abc import Iterator, Sequence
 from dataclasses import replace
 from types import TracebackType
@@ -45,6 +46,7 @@ class DaskExecutor:
         self._client: Client | None = None
         self._futures: dict[tuple[int, str], Future[Any]] = {}
         self._batches: dict[int, Batch] = {}
+        self._run_id = uuid.uuid4().hex[:12]
 
     def __enter__(self) -> DaskExecutor:
         return self
@@ -100,7 +102,7 @@ class DaskExecutor:
                 replace(batch.context, progress=None),  # the terminal's bars stay here
                 hosts,
                 *dependencies,
-                key=f"apcal-{index}-{job.id}-{batch.context.stamp}",
+                key=f"apcal-{self._run_id}-{index}-{job.id}",  # unique on a scheduler others share
                 pure=False,
             )
         logger.debug("{}: {} job(s) submitted to {}", batch.name, len(batch.jobs), self.address)

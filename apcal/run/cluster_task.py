@@ -60,6 +60,7 @@ def run_job(
     from distributed import get_worker
 
     from apcal.engines.native.engine import NativeEngine
+    from apcal.engines.native.stack import set_threads
 
     worker = get_worker()
     with contextlib.suppress(ValueError):  # loguru's default stderr handler: the lines come back instead
@@ -69,6 +70,7 @@ def run_job(
         cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
         here = host_workers.get(host, 1)
         settings = replace(settings, threads=numba_threads(cores, here, worker.state.nthreads))
+    set_threads(settings.threads)  # for the whole task (flat calibration too), in this worker thread
     failed = {result.job_id for result, _ in dependencies if result.status == "failed"}
     with _captured_log() as lines:
         engine = NativeEngine(settings)

@@ -247,8 +247,9 @@ def _finish(s: _Started, executor: Executor, progress: JobProgress | None) -> Ru
             if j.id in current
         ]
         results += _collect(s, executor, progress)
-        for path in remove(_stale(plan)):  # only a worker killed mid-write leaves one now
-            logger.info("removed {}, a temporary file left by a worker that died while writing it", path)
+        if any(r.worker is not None for r in results):  # a worker killed mid-write leaves one behind
+            for path in remove(_stale(plan)):
+                logger.info("removed {}, a temporary file left by a worker that died while writing it", path)
         order = {j.id: i for i, j in enumerate(plan.jobs)}
         results.sort(key=lambda r: order[r.job_id])
         failed = [r for r in results if r.status == "failed"]
