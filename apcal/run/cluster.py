@@ -148,11 +148,8 @@ class DaskExecutor:
 
 def _local_cluster(address: str) -> LocalCluster:
     """``local:N``: N single-threaded worker processes (each job's numba threads share the cores)."""
-    count = address.removeprefix("local:")
-    if not count.isdigit() or int(count) < 1:
-        raise ApcalError(f"--cluster {address!r}: local:N needs a number of workers N ≥ 1")
     return LocalCluster(
-        n_workers=int(count),
+        n_workers=int(address.removeprefix("local:")),  # checked by make_executor
         threads_per_worker=1,
         processes=True,
         dashboard_address=None,

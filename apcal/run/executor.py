@@ -85,6 +85,9 @@ def make_executor(address: str | None) -> Executor:
         raise ApcalError(
             f"--cluster {address!r}: expected tcp://HOST:PORT of a Dask scheduler, or local:N for N workers"
         )
+    count = address.removeprefix("local:")
+    if address.startswith("local:") and not (count.isdigit() and int(count) >= 1):
+        raise ApcalError(f"--cluster {address!r}: local:N needs a number of workers N ≥ 1")
     try:
         from apcal.run.cluster import DaskExecutor
     except ImportError as exc:

@@ -150,6 +150,9 @@ def test_cluster_without_dask_says_how_to_install(serial: Path, tmp_path: Path) 
     )
     bad = apcal("run", "rigA/recipe.yaml", "--cluster", "127.0.0.1:8786", cwd=tmp_path)
     assert bad.returncode == 2 and "expected tcp://HOST:PORT" in bad.stderr
+    none = apcal("run", "rigA/recipe.yaml", "--cluster", "local:0", cwd=tmp_path)
+    assert none.returncode == 2 and "local:N needs a number of workers N ≥ 1" in none.stderr
+    assert not (tmp_path / "rigA" / "out").exists()  # refused before the output folder is touched
 
 
 BIG = (
