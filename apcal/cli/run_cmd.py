@@ -1,17 +1,17 @@
-"""``apcal run RECIPE``: build every master that is new or out of date, unattended."""
+"""``apcal run RECIPE [RECIPE...]``: build every master that is new or out of date, unattended."""
 
 from __future__ import annotations
 
 import click
 
 from apcal.cli.errors import EXIT_CODES_HELP
-from apcal.cli.options import recipe_argument, verbosity_options
+from apcal.cli.options import verbosity_options
 from apcal.engines import ENGINES
 from apcal.vocabulary import ONLY_TYPES
 
 
 @click.command("run", epilog=EXIT_CODES_HELP)
-@recipe_argument
+@click.argument("recipes", nargs=-1, required=True, type=click.Path(dir_okay=False))
 @click.option("--dry-run", is_flag=True, help="Show the plan and what is up to date; build nothing.")
 @click.option("--force", is_flag=True, help="Rebuild every master, even those up to date.")
 @click.option(
@@ -35,9 +35,16 @@ from apcal.vocabulary import ONLY_TYPES
     help="With --watch: minutes without a new frame before a run starts.",
 )
 @click.option("--until", "until", metavar="HH:MM", help="With --watch: stop at this local time.")
+@click.option(
+    "--cluster",
+    metavar="ADDRESS",
+    envvar="APCAL_CLUSTER",
+    help="Run the jobs on Dask: tcp://HOST:PORT of a scheduler, or local:N worker processes "
+    "(default: this process; env APCAL_CLUSTER). Needs pip install 'apcal[cluster]'.",
+)
 @verbosity_options
 def command(
-    recipe: str,
+    recipes: tuple[str, ...],
     dry_run: bool,
     force: bool,
     only: tuple[str, ...],
@@ -45,18 +52,21 @@ def command(
     watch: bool,
     settle: float,
     until: str | None,
+    cluster: str | None,
     verbosity: int,
 ) -> int:
-    """Plan RECIPE, then build its masters with the recipe's engine.
+    """Plan each RECIPE, then build its masters with the recipe's engine.
 
     Masters whose input files and parameters are unchanged since they were built are skipped; a second
-    run on the same output folder while one is running exits with code 3.
+    run on the same output folder while one is running exits with code 3. Several recipes run as one
+    run, each with its own output folder, lock, log and report; the exit code is the worst of theirs.
     """
     from apcal.cli.progress import run_display
     from apcal.errors import RecipeError
     from apcal.recipe.checks import check_recipe
     from apcal.recipe.loader import load_recipe_located
-    from apcal.run.runner import RunOptions, run_recipe
+    from apcal.run.executor import make_executor
+    from apcal.run.runner import RunOptions, run_recipes
     from apcal.vocabulary import FrameType
 
     options = RunOptions(
@@ -68,14 +78,17 @@ def command(
         raise click.UsageError("--settle and --until go with --watch")
     if watch and dry_run:
         raise click.UsageError("--watch builds; it does not go with --dry-run")
-    loaded, located = load_recipe_located(recipe)
-    problems = check_recipe(loaded, located, engine=False)  # at file:line:col, before anything runs
-    if problems:
+    if watch and len(recipes) > 1:
+        raise click.UsageError("--watch watches one recipe's folders: give one RECIPE")
+    every = [load_recipe_located(recipe) for recipe in recipes]
+    problems = [p for loaded, located in every for p in check_recipe(loaded, located, engine=False)]
+    if problems:  # at file:line:col, before anything runs
         raise RecipeError(problems)
 
     def run_once() -> int:
+        executor = make_executor(cluster)  # a one-line error, before anything runs, without Dask
         with run_display(verbosity) as progress:
-            return run_recipe(loaded, options, progress=progress).exit_code
+            return run_recipes([loaded for loaded, _ in every], options, executor=executor, progress=progress)
 
     if not watch:
         return run_once()
@@ -83,6 +96,7 @@ def command(
     from apcal.run.watch import until_time, watch_folders
 
     configure_console(verbosity)  # the watch's own lines, between runs
+    ((loaded, _),) = every
     return watch_folders(
         [s.path for s in loaded.inputs],
         loaded.output.dir,

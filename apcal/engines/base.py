@@ -35,6 +35,7 @@ class JobResult:
     dark_scales: Mapping[str, float] = field(default_factory=dict)  # input file name -> optimised k
     excluded: tuple[SkippedFile, ...] = ()  # frames the engine screened out on their pixels
     screening_warnings: tuple[str, ...] = ()
+    worker: str | None = None  # the Dask worker that built it (a cluster run); None in this process
 
 
 @dataclass(frozen=True)

@@ -62,6 +62,8 @@ def build_report(
             dark_scale_warnings=scale_warnings(job, result.dark_scales) if result else [],
             screening_warnings=list(result.screening_warnings) if result else [],
         )
+        if result and result.worker is not None:
+            entry["worker"] = result.worker
         if result:
             entry["excluded"] += [{"path": str(e.path), "reason": e.reason} for e in result.excluded]
         groups.append(entry)

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Collection, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -56,10 +56,16 @@ class NativeEngine:
         if refusals:
             raise EngineError("; ".join(refusals))
 
-    def execute(self, plan: Plan, jobs: Sequence[Job], context: RunContext) -> Iterator[JobResult]:
-        """Build ``jobs`` in order; yield one result per job as it finishes."""
+    def execute(
+        self, plan: Plan, jobs: Sequence[Job], context: RunContext, failed: Collection[str] = ()
+    ) -> Iterator[JobResult]:
+        """Build ``jobs`` in order; yield one result per job as it finishes.
+
+        ``failed`` names jobs that failed before (on other workers of a cluster run): a flat job whose
+        master's job is among them fails without touching that master, as one failed earlier here does.
+        """
         self.check(plan)
-        failed: set[str] = set()
+        failed = set(failed)
         for job in jobs:
             start = time.perf_counter()
             logger.debug("{}: building from {} frames", job.id, len(job.inputs))
