@@ -43,6 +43,7 @@ def _register() -> None:
         scan_cmd,
         schema_cmd,
         validate_cmd,
+        verify_cmd,
     )
 
     commands = (
@@ -54,6 +55,7 @@ def _register() -> None:
         plan_cmd,
         run_cmd,
         calibrate_cmd,
+        verify_cmd,
         schema_cmd,
     )
     for module in commands:
