@@ -60,7 +60,14 @@ def difference_image(comparison: Mapping[str, Any]) -> tuple[str | None, str | N
 
         x, y = x / np.nanmedian(x), y / np.nanmedian(y)
     noise = comparison["difference"].get("noise") or 0.0
-    return data_uri(difference_png_bytes(y - x, float(noise))), None
+    return data_uri(difference_png_bytes(y - x, float(noise), span=color_span(comparison))), None
+
+
+def color_span(comparison: Mapping[str, Any]) -> float:
+    """The picture's colour range in sigma: the 99.9th percentile of the difference (at least 0.05),
+    so that differences far below the noise still show their structure."""
+    p999 = comparison["difference"].get("p999_sigma")
+    return max(float(p999), 0.05) if isinstance(p999, int | float) and math.isfinite(p999) else 3.0
 
 
 def write_verify_html(outcome: Mapping[str, Any], path: Path) -> Path:
@@ -68,7 +75,8 @@ def write_verify_html(outcome: Mapping[str, Any], path: Path) -> Path:
     comparisons = []
     for comparison in outcome["comparisons"]:
         image, problem = difference_image(comparison)
-        comparisons.append({**comparison, "image": image, "image_problem": problem})
+        span = color_span(comparison)
+        comparisons.append({**comparison, "image": image, "image_problem": problem, "span": span})
     html = _ENV.get_template("verify.html.j2").render(v={**outcome, "comparisons": comparisons})
     with atomic_path(Path(path)) as tmp:
         tmp.write_text(html, encoding="utf-8")
