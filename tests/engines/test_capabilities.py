@@ -77,9 +77,42 @@ def test_pixinsight_refuses_an_esd_rule_it_lacks_before_anything_is_written(tmp_
     assert assess(dataclasses.replace(plan, jobs=(sigma, *plan.jobs[1:])), "pixinsight").refusals == ()
 
 
-def test_every_engine_runs_every_resolved_rejection() -> None:
-    for caps in CAPABILITIES.values():
-        assert caps.rejections == frozenset(RESOLVED_REJECTIONS)
+def test_native_and_pixinsight_run_every_resolved_rejection_siril_the_ones_it_has() -> None:
+    for engine in ("native", "pixinsight"):
+        assert CAPABILITIES[engine].rejections == frozenset(RESOLVED_REJECTIONS)
+    # Siril's stack: p, s, w, l (and m, a, g, which match none of apcal's methods exactly)
+    assert CAPABILITIES["siril"].rejections == {"none", "percentile", "sigma", "winsorized", "linear_fit"}
+
+
+@pytest.mark.parametrize(
+    ("params", "refusal"),
+    [
+        (IntegrationParams(rejection="minmax"), "rejection 'minmax' is not available in the siril engine"),
+        (IntegrationParams(rejection="esd"), "rejection 'esd' is not available in the siril engine"),
+        (
+            IntegrationParams(range_clip_low=True),
+            "range clipping (range_clip_low/range_clip_high) has no Siril",
+        ),
+        (IntegrationParams(clip_high=False), "Siril always clips both sides"),
+    ],
+)
+def test_siril_refuses_what_would_build_another_master(
+    tmp_path: Path, params: IntegrationParams, refusal: str
+) -> None:
+    plan = build_plan(tmp_path)
+    plan = dataclasses.replace(plan, jobs=(dataclasses.replace(plan.jobs[0], integration=params),))
+    (found,) = assess(plan, "siril").refusals
+    assert found.startswith(f"{plan.jobs[0].id}: {refusal}")
+
+
+def test_siril_warns_of_settings_it_ignores_once_per_setting(tmp_path: Path) -> None:
+    plan = build_plan(tmp_path)
+    median = IntegrationParams(combination="median", rejection="sigma")
+    jobs = tuple(dataclasses.replace(job, integration=median) for job in plan.jobs)
+    warnings = assess(dataclasses.replace(plan, jobs=jobs), "siril").warnings
+    n = len(jobs)
+    expected = f"Siril's median stacking does not reject (rejection sigma is ignored) ({n} of {n} masters)"
+    assert expected in warnings
 
 
 @pytest.mark.parametrize("engine", sorted(CAPABILITIES))
