@@ -83,3 +83,60 @@ def test_the_installed_siril_is_detected(tmp_path: Path) -> None:
     dialect, version = detect_dialect(siril_cli())
     assert version.startswith(dialect.name + ".")
     assert replace(dialect) in DIALECTS.values()
+
+
+SIRIL_COMMANDS = {
+    "requires", "set32bits", "setcpu", "cd", "load", "fmul", "save", "iadd", "close", "link",
+    "preprocess", "calibrate", "stack",
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("dialect", [V10, V12])
+def test_header_values_reach_the_script_only_in_comments(tmp_path: Path, dialect) -> None:
+    """Job ids and output names carry header values (quotes, backslashes, newlines, </script>): every
+    line that is not a comment starts with one of the commands apcal writes, and the only quoted
+    argument is the work folder."""
+    from apcal.engines.siril.render import job_view, render_preamble, render_script, render_section
+    from tests.engines.pixinsight.pixinsight_helpers import HOSTILE, build_plan
+
+    plan = build_plan(tmp_path)
+    flat = plan.jobs[2]  # calibrated with this run's bias and dark: its flats get a 2 s exposure
+    frames = tuple(replace(f, keywords={**f.keywords, "EXPOSURE": 2.0}) for f in flat.group.frames)
+    jobs = (*plan.jobs[:2], replace(flat, group=replace(flat.group, frames=frames)), plan.jobs[3])
+    work = tmp_path / "work dir"
+    views = [job_view(job, n, work / f"{n:02d}", dialect) for n, job in enumerate(jobs, 1)]
+    assert not [v.problem for v in views if v.problem]
+    sections = [render_section(v, dialect, len(views)) for v in views]
+    script = render_script(render_preamble(dialect, total=4, stamp="20261207_010203", threads=2), sections)
+    assert HOSTILE.splitlines()[0] in script  # in the comments
+    for line in script.splitlines():
+        if not line or line.startswith("#"):
+            continue
+        assert line.split()[0] in SIRIL_COMMANDS, line
+        if '"' in line:
+            assert line.startswith('cd "') and line.endswith('"') and str(work) in line
+    assert "setcpu 2" in script and f"requires {dialect.requires}" in script
+    # the calibrated flat: the dark scaled by exposure on 1.0, Siril's -opt on 1.2
+    assert ("-opt" in script) == dialect.dark_optimization
+    assert ("fmul 0.006666666667" in script) != dialect.dark_optimization  # 2 s / 300 s
+
+
+def test_a_flat_group_of_unknown_exposure_cannot_have_its_dark_scaled_by_exposure(tmp_path: Path) -> None:
+    from apcal.engines.siril.render import job_view
+    from tests.engines.pixinsight.pixinsight_helpers import build_plan
+
+    view = job_view(build_plan(tmp_path).jobs[2], 3, tmp_path, V10)  # its flats have no EXPOSURE
+    assert (
+        view.problem == "the flats' exposures differ or are unknown, so the dark cannot be scaled by exposure"
+    )
+
+
+def test_an_output_folder_siril_cannot_quote_is_refused_before_anything_runs(tmp_path: Path) -> None:
+    from apcal.engines.siril.engine import SirilEngine
+    from apcal.recipe.model import SirilSettings
+    from tests.engines.pixinsight.pixinsight_helpers import build_plan
+
+    plan = build_plan(tmp_path)  # its output folder's name holds a double quote
+    with pytest.raises(EngineError, match="cannot be written into a Siril script"):
+        SirilEngine(SirilSettings(script_only=True)).check(plan)
+    assert not plan.logs_dir.exists()
