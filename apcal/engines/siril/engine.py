@@ -47,6 +47,7 @@ class SirilEngine:
 
     def __init__(self, settings: SirilSettings) -> None:
         self.settings = settings
+        self._detected: tuple[Dialect, str] | None = None
 
     def check(self, plan: Plan) -> None:
         """EngineError, before anything is written, when Siril cannot run or would build other masters."""
@@ -59,13 +60,16 @@ class SirilEngine:
 
     def dialect(self) -> tuple[Dialect, str]:
         """The installed Siril's dialect and version (EngineError when it is missing or unknown)."""
+        if self._detected is not None:
+            return self._detected
         binary = shutil.which(self.settings.binary)
         if binary is None:
             raise EngineError(
                 f"Siril not found: {self.settings.binary} is not an executable (install Siril, e.g. "
                 "apt-get install siril, or set engine.siril.binary)"
             )
-        return detect_dialect(binary)
+        self._detected = detect_dialect(binary)
+        return self._detected
 
     def execute(self, plan: Plan, jobs: Sequence[Job], context: RunContext) -> Iterator[JobResult]:
         """Write the script, then run each job's section (unless script_only); one result per job."""
