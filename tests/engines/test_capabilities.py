@@ -155,3 +155,24 @@ def test_apcal_plan_shows_the_warnings_and_exits_2_on_a_refusal(tmp_path: Path) 
     native = apcal("plan", "r.yaml", "--json", cwd=tmp_path)
     assert native.returncode == 0, native.stderr
     assert json.loads(native.stdout)["engine"] == {"name": "native", "warnings": [], "refusals": []}
+
+
+def test_apcal_plan_shows_what_siril_cannot_do(tmp_path: Path) -> None:
+    generate_night(
+        tmp_path / "frames",
+        CameraModel(rows=32, cols=48),
+        NightPlan(
+            n_bias=3, dark_exposures=(300.0,), n_darks=3, filters=("L",), flat_exposures=(2.0,), n_flats=3
+        ),
+    )
+    recipe = "apcal: 1\nname: p\ninputs: [{path: frames}]\noutput: {dir: out}\nengine: {name: siril}\n"
+    (tmp_path / "r.yaml").write_text(recipe)
+    shown = apcal("plan", "r.yaml", cwd=tmp_path)
+    assert shown.returncode == 0, shown.stderr
+    assert "warning: the siril engine does not screen frames on their pixels" in " ".join(
+        shown.stdout.split()
+    )
+    (tmp_path / "r.yaml").write_text(recipe + "integration: {dark: {rejection: minmax}}\n")
+    refused = apcal("plan", "r.yaml", cwd=tmp_path)
+    assert refused.returncode == 2 and "Traceback" not in refused.stderr
+    assert "rejection 'minmax' is not available in the siril engine" in refused.stderr
