@@ -117,13 +117,16 @@ class SirilEngine:
 
     def _script_only(self, views: Sequence[render.JobView], script: Path, work: Path) -> Iterator[JobResult]:
         outputs = {v.job.id: v.folder / render.MASTER_NAME for v in views}
-        for view in views:
-            if not view.problem:
-                workdir.prepare(view.folder, view.job, True, outputs)
         printed = command_line([self.settings.binary, "-s", str(script)])
         for view in views:
-            if view.problem:
-                yield JobResult(view.job.id, "failed", view.job.output, view.problem)
+            problem = view.problem
+            if not problem:
+                try:
+                    workdir.prepare(view.folder, view.job, True, outputs)
+                except (ApcalError, OSError, ValueError) as error:
+                    problem = _one_line(error)
+            if problem:
+                yield JobResult(view.job.id, "failed", view.job.output, problem)
             else:
                 yield JobResult(view.job.id, "script_only", view.job.output, printed)
         logger.info("Siril's masters will be in {}/NN/{}", work, render.MASTER_NAME)
@@ -144,7 +147,7 @@ class _Run:
             try:
                 return self._run(view, section, start)
             except (ApcalError, OSError, ValueError) as error:
-                problem = " ".join(str(error).split()) or type(error).__name__
+                problem = _one_line(error)
         self.failed.add(job.id)
         return JobResult(job.id, "failed", job.output, problem, time.monotonic() - start)
 
@@ -198,6 +201,10 @@ class _Run:
         return JobResult(
             job.id, "built", job.output, seconds=time.monotonic() - start, stats=stats, calibrated=calibrated
         )
+
+
+def _one_line(error: BaseException) -> str:
+    return " ".join(str(error).split()) or type(error).__name__
 
 
 def _run_problem(text: str, outcome: RunOutcome, timeout: float, folder: Path) -> str:
