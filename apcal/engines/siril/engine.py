@@ -163,7 +163,7 @@ class _Run:
         workdir.prepare(view.folder, job, False, self.outputs)
         job_script = view.folder / "job.ssf"
         write_script(job_script, self.preamble + section)
-        command = [self.settings.binary, "-s", str(job_script)]
+        command = [*_line_buffered(), self.settings.binary, "-s", str(job_script)]
         capture = view.folder / "siril-output.log"
         outcome = run_logged(
             command, timeout=self.settings.timeout, log_path=capture, label="Siril", cwd=view.folder
@@ -203,6 +203,14 @@ class _Run:
         )
 
 
+def _line_buffered() -> list[str]:
+    """``stdbuf -oL`` where coreutils has it: siril-cli writes its log to a pipe in blocks, and when it
+    crashes (1.0.6 does, e.g. on some sequences of mixed precision) the block it had not written yet,
+    with its last messages, would be lost."""
+    found = shutil.which("stdbuf")
+    return [found, "-oL"] if found else []
+
+
 def _one_line(error: BaseException) -> str:
     return " ".join(str(error).split()) or type(error).__name__
 
@@ -213,7 +221,10 @@ def _run_problem(text: str, outcome: RunOutcome, timeout: float, folder: Path) -
         return f"Siril timed out after {timeout:g} s"
     message = failure_message(text)
     if outcome.returncode != 0:
-        how = f"siril-cli exited with code {outcome.returncode}"
+        code = outcome.returncode
+        how = f"siril-cli exited with code {code}"
+        if code is not None and code < 0:
+            how = f"siril-cli crashed (signal {-code})"
         return f"{how}: {message}" if message else f"{how} (see the run log)"
     if message:
         return message

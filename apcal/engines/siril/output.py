@@ -11,7 +11,10 @@ from __future__ import annotations
 import re
 
 # Siril's log lines ("log: ..." in siril-cli's output) that mean the master cannot be trusted.
-_ERROR = re.compile(r"^(?:log:\s*)?(.*\b(?:error|failed|cannot|aborting|not enough)\b.*)$", re.IGNORECASE)
+_ERROR = re.compile(
+    r"^(?:log:\s*)?(.*\b(?:error|failed|cannot|aborting|not enough|not supported|unsupported)\b.*)$",
+    re.IGNORECASE,
+)
 _REJECTION = re.compile(r"Pixel rejection in channel #\d+:\s*([0-9.]+)%\s*-\s*([0-9.]+)%")
 # Lines that carry the words above without reporting a problem.
 _BENIGN = ("Script execution finished successfully", "succeeded")

@@ -6,7 +6,9 @@ import json
 import subprocess
 from pathlib import Path
 
+import numpy as np
 import pytest
+from astropy.io import fits
 
 from apcal.io.image import read_header
 from tests.cli.helpers import apcal
@@ -74,23 +76,26 @@ def test_the_verify_page_shows_a_difference_image_per_master(verified: tuple[Pat
 def test_a_group_siril_cannot_stack_fails_alone_with_sirils_message(tmp_path: Path) -> None:
     siril_cli()
     recipe = small_night(tmp_path)
-    # Flats integrated raw (no master of this run calibrates them), so the stack reads the flats itself.
+    # The flats are not calibrated with this run's masters, so they do not depend on the bias.
     recipe.write_text(recipe.read_text().replace("use_new_masters: true", "use_new_masters: false"))
-    # A flat whose pixels are all there but whose last FITS block lacks its padding: apcal's header
-    # screening and reader accept it; Siril 1.0's stack cannot read its last rows, says so, goes on.
-    flat = sorted((tmp_path / "frames").rglob("*FLAT*.fits"))[3]
-    with open(flat, "r+b") as file:
-        file.truncate(read_header(flat).data_end)
+    # One bias rewritten as 64-bit integers by a careless tool: a valid FITS file that apcal's header
+    # screening and reader accept; Siril refuses to stack a sequence of mixed precision.
+    frame = sorted((tmp_path / "frames").rglob("*BIAS*.fits"))[3]
+    with fits.open(frame) as hdul:
+        data, header = hdul[0].data.astype(np.int64), hdul[0].header.copy()
+    for key in ("BZERO", "BSCALE"):
+        header.remove(key, ignore_missing=True)
+    fits.PrimaryHDU(data, header).writeto(frame, overwrite=True)
     done = apcal("run", recipe.name, cwd=tmp_path)
     assert done.returncode == 1, done.stdout + done.stderr
     assert "Traceback" not in done.stderr
     failed = [line for line in done.stderr.splitlines() if line.startswith("error: failed")]
-    assert len(failed) == 1 and failed[0].startswith("error: failed flat")
-    assert "Siril: Error reading one of the image areas" in failed[0]
+    assert len(failed) == 1 and failed[0].startswith("error: failed bias")
+    assert "Siril: Stacking error: input images have different precision" in failed[0]
     masters = sorted(p.name.split("_")[0] for p in (tmp_path / "out" / "master").glob("*.xisf"))
-    assert masters == ["masterBias", "masterDark"]
+    assert masters == ["masterDark", "masterFlat"]
     (log,) = (tmp_path / "out" / "logs").glob("2*[0-9].log")
-    assert "log: Error reading one of the image areas" in log.read_text()
+    assert "log: Stacking error: input images have different precision" in log.read_text()
 
 
 def test_script_only_writes_a_script_siril_runs_by_hand(tmp_path: Path) -> None:
