@@ -122,14 +122,16 @@ def test_the_dark_scaling_note_agrees_with_the_declared_scalings(engine: str, sc
     assert bool(dark_scaling_notes(scaling, engine)) == (scaling not in CAPABILITIES[engine].dark_scalings)
 
 
-def test_apcal_plan_shows_the_warnings_and_exits_2_on_a_refusal(tmp_path: Path) -> None:
-    generate_night(
-        tmp_path / "frames",
-        CameraModel(rows=32, cols=48),
-        NightPlan(
-            n_bias=3, dark_exposures=(300.0,), n_darks=3, filters=("L",), flat_exposures=(2.0,), n_flats=3
-        ),
+def _tiny_night(folder: Path) -> None:
+    """Three bias, darks and flats of 48 x 32 pixels: enough for `apcal plan`, which reads headers only."""
+    night = NightPlan(
+        n_bias=3, dark_exposures=(300.0,), n_darks=3, filters=("L",), flat_exposures=(2.0,), n_flats=3
     )
+    generate_night(folder, CameraModel(rows=32, cols=48), night)
+
+
+def test_apcal_plan_shows_the_warnings_and_exits_2_on_a_refusal(tmp_path: Path) -> None:
+    _tiny_night(tmp_path / "frames")
     recipe = (
         "apcal: 1\nname: p\ninputs: [{path: frames}]\noutput: {dir: out, rejection_maps: true}\n"
         "engine: {name: pixinsight, pixinsight: {script_only: true}}\n"
@@ -158,13 +160,7 @@ def test_apcal_plan_shows_the_warnings_and_exits_2_on_a_refusal(tmp_path: Path) 
 
 
 def test_apcal_plan_shows_what_siril_cannot_do(tmp_path: Path) -> None:
-    generate_night(
-        tmp_path / "frames",
-        CameraModel(rows=32, cols=48),
-        NightPlan(
-            n_bias=3, dark_exposures=(300.0,), n_darks=3, filters=("L",), flat_exposures=(2.0,), n_flats=3
-        ),
-    )
+    _tiny_night(tmp_path / "frames")
     recipe = "apcal: 1\nname: p\ninputs: [{path: frames}]\noutput: {dir: out}\nengine: {name: siril}\n"
     (tmp_path / "r.yaml").write_text(recipe)
     shown = apcal("plan", "r.yaml", cwd=tmp_path)
