@@ -44,6 +44,7 @@ def _register() -> None:
         scan_cmd,
         schema_cmd,
         validate_cmd,
+        verify_cmd,
     )
 
     commands = (
@@ -56,6 +57,7 @@ def _register() -> None:
         run_cmd,
         library_cmd,
         calibrate_cmd,
+        verify_cmd,
         schema_cmd,
     )
     for module in commands:

@@ -24,7 +24,17 @@ def _pixinsight(settings: EngineSettings) -> Engine:
     return PixInsightEngine(settings.pixinsight)
 
 
-ENGINES: dict[str, Callable[[EngineSettings], Engine]] = {"native": _native, "pixinsight": _pixinsight}
+def _siril(settings: EngineSettings) -> Engine:
+    from apcal.engines.siril.engine import SirilEngine
+
+    return SirilEngine(settings.siril)
+
+
+ENGINES: dict[str, Callable[[EngineSettings], Engine]] = {
+    "native": _native,
+    "pixinsight": _pixinsight,
+    "siril": _siril,
+}
 
 
 def make_engine(settings: EngineSettings) -> Engine:

@@ -18,10 +18,13 @@ test holds that note and :attr:`Capabilities.dark_scalings` in agreement.
 
 from __future__ import annotations
 
+from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from apcal.engines.siril import limits as siril_limits
 from apcal.params import DARK_SCALINGS, ESD_RULES, REJECTIONS
-from apcal.plan.model import Plan
+from apcal.plan.model import Job, Plan
 from apcal.vocabulary import IMAGE_FORMATS
 
 
@@ -36,6 +39,7 @@ class Capabilities:
     engine in memory, for the others by the runner from the master as written, :mod:`apcal.run.measure`);
     ``calibrated_formats`` the file formats the calibrated flats can be written in (the plan asks for
     its ``output_format``); ``float_adu_input`` whether float frames in ADU are read as ADU.
+    ``job_refusals``/``job_warnings`` name, per job, settings the engine has no equivalent for (Siril).
     """
 
     rejections: frozenset[str]
@@ -46,6 +50,8 @@ class Capabilities:
     rejection_counts: bool
     calibrated_formats: frozenset[str]
     float_adu_input: bool
+    job_refusals: Callable[[Job], list[str]] | None = None
+    job_warnings: Callable[[Job], list[str]] | None = None
 
 
 @dataclass(frozen=True)
@@ -81,6 +87,21 @@ CAPABILITIES: dict[str, Capabilities] = {
         calibrated_formats=frozenset({"xisf"}),  # ImageCalibration writes XISF whatever the master's
         float_adu_input=True,  # through the ``lower-range 0 upper-range 65535`` input hints
     ),
+    "siril": Capabilities(
+        # Siril's stack has no min/max or averaged sigma clipping; its GESDT ("g") is not shown to count
+        # outliers by either of apcal's ESD rules, so esd is refused rather than silently changed.
+        rejections=_RESOLVED_REJECTIONS - {"minmax", "averaged_sigma", "esd"},
+        esd_rules=frozenset(),
+        # 1.0's -opt crashes siril-cli and 1.2's is Siril's own objective (apcal.plan.darkscaling's note)
+        dark_scalings=frozenset({"exposure", "none"}),
+        pixel_screening=False,
+        rejection_maps=False,  # Siril 1.0 writes none; the engine does not ask 1.2 for them
+        master_statistics=True,  # measured by apcal on Siril's master, with Siril's rejected fractions
+        calibrated_formats=frozenset({"fits"}),  # Siril writes FITS
+        float_adu_input=False,  # Siril reads float FITS as they are: ADU floats are not rescaled
+        job_refusals=siril_limits.refusals,
+        job_warnings=siril_limits.warnings,
+    ),
 }
 
 
@@ -102,6 +123,8 @@ def _refusals(plan: Plan, caps: Capabilities, engine: str) -> list[str]:
                 f"(it has {', '.join(sorted(caps.esd_rules))}): the master would differ; set esd_rule or "
                 "use another engine"
             )
+        if caps.job_refusals is not None:
+            refusals.extend(f"{job.id}: {text}" for text in caps.job_refusals(job))
     return refusals
 
 
@@ -126,4 +149,7 @@ def _warnings(plan: Plan, caps: Capabilities, engine: str) -> list[str]:
             f"the {engine} engine writes calibrated flats as {'/'.join(sorted(caps.calibrated_formats))}, "
             f"not {plan.output_format} (output.format applies to the masters only)"
         )
+    if caps.job_warnings is not None:  # one line per setting, with how many masters it concerns
+        counts = Counter(text for job in plan.jobs for text in caps.job_warnings(job))
+        warnings.extend(f"{text} ({n} of {len(plan.jobs)} masters)" for text, n in counts.items())
     return warnings

@@ -78,6 +78,12 @@ def scale_warnings(job: Job, dark_scales: Mapping[str, float | None]) -> list[st
 
 def dark_scaling_notes(scaling: str, engine: str) -> list[str]:
     """Plan notes for a scaling the chosen engine cannot do as asked."""
+    if engine == "siril" and scaling in ("optimize", "pixinsight"):
+        return [
+            f"dark_scaling: {scaling} has no Siril equivalent (Siril 1.0's dark optimization crashes "
+            "siril-cli; 1.2's -opt is Siril's own fit): the Siril script uses -opt on Siril 1.2 and "
+            "scales the dark by the exposure ratio on 1.0 (dark_scaling: exposure)"
+        ]
     if engine != "pixinsight" or scaling not in ("optimize", "exposure"):
         return []
     return [

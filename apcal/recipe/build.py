@@ -24,6 +24,7 @@ from apcal.recipe.model import (
     PixInsightSettings,
     Recipe,
     Screening,
+    SirilSettings,
     Tolerances,
 )
 from apcal.recipe.source import Located, PathKey
@@ -63,6 +64,7 @@ def build_recipe(located: Located, data: dict[str, Any]) -> Recipe:
     out = data["output"]
     eng = data["engine"]
     pi = eng["pixinsight"]
+    siril = eng["siril"]
     hdr = data["headers"]
     binary = pi.get("binary")
     return Recipe(
@@ -110,13 +112,24 @@ def build_recipe(located: Located, data: dict[str, Any]) -> Recipe:
                 # A bare program name ("PixInsight") is looked up on PATH when the run starts.
                 binary=(
                     path(binary, ("engine", "pixinsight", "binary"))
-                    if binary and ("/" in binary or "\\" in binary or binary.startswith("~"))
+                    if binary and _is_path(binary)
                     else (Path(binary) if binary else None)
                 ),
                 instance_id=pi["instance_id"],
                 force_exit=pi["force_exit"],
                 script_only=pi["script_only"],
                 timeout=float(pi["timeout"]),
+            ),
+            siril=SirilSettings(
+                # A bare program name (siril-cli) is looked up on PATH when the run starts.
+                binary=(
+                    str(path(siril["binary"], ("engine", "siril", "binary")))
+                    if _is_path(siril["binary"])
+                    else siril["binary"]
+                ),
+                threads=siril["threads"],
+                script_only=siril["script_only"],
+                timeout=float(siril["timeout"]),
             ),
         ),
         integration=MappingProxyType(
@@ -141,6 +154,11 @@ def build_screening(value: bool | dict[str, Any]) -> Screening:
     if isinstance(value, bool):
         return Screening(enabled=value)
     return Screening(**value)
+
+
+def _is_path(program: str) -> bool:
+    """A program setting that names a file (resolved against the recipe), not a name looked up on PATH."""
+    return "/" in program or "\\" in program or program.startswith("~")
 
 
 def _normalize(p: Path) -> str:

@@ -112,11 +112,23 @@ class PixInsightSettings:
 
 
 @dataclass(frozen=True)
+class SirilSettings:
+    """``binary`` is a path or a program name looked up on PATH when the run starts; ``threads`` 0
+    leaves Siril's own choice; ``timeout`` applies to each master's siril-cli run."""
+
+    binary: str = "siril-cli"
+    threads: int = 0
+    script_only: bool = False
+    timeout: float = 3600.0
+
+
+@dataclass(frozen=True)
 class EngineSettings:
-    name: Literal["native", "pixinsight"] = "native"
+    name: Literal["native", "pixinsight", "siril"] = "native"
     memory_limit: int = 1 << 30
     threads: int = 0  # 0: every core
     pixinsight: PixInsightSettings = PixInsightSettings()
+    siril: SirilSettings = SirilSettings()
 
 
 @dataclass(frozen=True)

@@ -37,13 +37,16 @@ output:
   format: xisf            # xisf | fits
 
 engine:
-  name: native            # native (no other software) | pixinsight
+  name: native            # native (no other software) | pixinsight | siril
   memory_limit: 1GiB
   # pixinsight:
   #   binary: /opt/PixInsight/bin/PixInsight
   #   instance_id: 123
   #   force_exit: true
   #   script_only: false
+  # siril:
+  #   binary: siril-cli
+  #   threads: 0
 
 # The observing night (DATE-OBS grouping) rolls over at local noon of the site.
 headers:

@@ -136,6 +136,23 @@ def preview_png_bytes(image: np.ndarray) -> bytes:
     return buffer.getvalue()
 
 
+def difference_png_bytes(difference: np.ndarray, scale: float, *, span: float = 3.0) -> bytes:
+    """A signed difference image as PNG bytes: ``difference / scale`` from ``-span`` (blue) through 0
+    (white) to ``+span`` (red), binned as the previews are (``apcal verify``'s engine differences, with
+    ``scale`` the reference master's noise)."""
+    from matplotlib import image as mpimg
+
+    img = np.asarray(difference, dtype=np.float32)
+    plane = img.mean(axis=0) if img.ndim == 3 else img
+    plane = _shrink(np.nan_to_num(plane, nan=0.0), PREVIEW_MAX_SIDE)
+    buffer = io.BytesIO()
+    units = plane / scale if scale > 0 else plane
+    mpimg.imsave(
+        buffer, units, cmap="RdBu_r", vmin=-span, vmax=span, format="png", pil_kwargs={"compress_level": 1}
+    )
+    return buffer.getvalue()
+
+
 def write_preview_png(image: np.ndarray, path: Path) -> Path:
     """Write the auto-stretched preview of ``image`` to ``path`` (atomically); returns ``path``."""
     path = Path(path)

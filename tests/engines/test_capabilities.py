@@ -78,9 +78,42 @@ def test_pixinsight_refuses_an_esd_rule_it_lacks_before_anything_is_written(tmp_
     assert assess(dataclasses.replace(plan, jobs=(sigma, *plan.jobs[1:])), "pixinsight").refusals == ()
 
 
-def test_every_engine_runs_every_resolved_rejection() -> None:
-    for caps in CAPABILITIES.values():
-        assert caps.rejections == frozenset(RESOLVED_REJECTIONS)
+def test_native_and_pixinsight_run_every_resolved_rejection_siril_the_ones_it_has() -> None:
+    for engine in ("native", "pixinsight"):
+        assert CAPABILITIES[engine].rejections == frozenset(RESOLVED_REJECTIONS)
+    # Siril's stack: p, s, w, l (and m, a, g, which match none of apcal's methods exactly)
+    assert CAPABILITIES["siril"].rejections == {"none", "percentile", "sigma", "winsorized", "linear_fit"}
+
+
+@pytest.mark.parametrize(
+    ("params", "refusal"),
+    [
+        (IntegrationParams(rejection="minmax"), "rejection 'minmax' is not available in the siril engine"),
+        (IntegrationParams(rejection="esd"), "rejection 'esd' is not available in the siril engine"),
+        (
+            IntegrationParams(range_clip_low=True),
+            "range clipping (range_clip_low/range_clip_high) has no Siril",
+        ),
+        (IntegrationParams(clip_high=False), "Siril always clips both sides"),
+    ],
+)
+def test_siril_refuses_what_would_build_another_master(
+    tmp_path: Path, params: IntegrationParams, refusal: str
+) -> None:
+    plan = build_plan(tmp_path)
+    plan = dataclasses.replace(plan, jobs=(dataclasses.replace(plan.jobs[0], integration=params),))
+    (found,) = assess(plan, "siril").refusals
+    assert found.startswith(f"{plan.jobs[0].id}: {refusal}")
+
+
+def test_siril_warns_of_settings_it_ignores_once_per_setting(tmp_path: Path) -> None:
+    plan = build_plan(tmp_path)
+    median = IntegrationParams(combination="median", rejection="sigma")
+    jobs = tuple(dataclasses.replace(job, integration=median) for job in plan.jobs)
+    warnings = assess(dataclasses.replace(plan, jobs=jobs), "siril").warnings
+    n = len(jobs)
+    expected = f"Siril's median stacking does not reject (rejection sigma is ignored) ({n} of {n} masters)"
+    assert expected in warnings
 
 
 @pytest.mark.parametrize("engine", sorted(CAPABILITIES))
@@ -90,14 +123,16 @@ def test_the_dark_scaling_note_agrees_with_the_declared_scalings(engine: str, sc
     assert bool(dark_scaling_notes(scaling, engine)) == (scaling not in CAPABILITIES[engine].dark_scalings)
 
 
-def test_apcal_plan_shows_the_warnings_and_exits_2_on_a_refusal(tmp_path: Path) -> None:
-    generate_night(
-        tmp_path / "frames",
-        CameraModel(rows=32, cols=48),
-        NightPlan(
-            n_bias=3, dark_exposures=(300.0,), n_darks=3, filters=("L",), flat_exposures=(2.0,), n_flats=3
-        ),
+def _tiny_night(folder: Path) -> None:
+    """Three bias, darks and flats of 48 x 32 pixels: enough for `apcal plan`, which reads headers only."""
+    night = NightPlan(
+        n_bias=3, dark_exposures=(300.0,), n_darks=3, filters=("L",), flat_exposures=(2.0,), n_flats=3
     )
+    generate_night(folder, CameraModel(rows=32, cols=48), night)
+
+
+def test_apcal_plan_shows_the_warnings_and_exits_2_on_a_refusal(tmp_path: Path) -> None:
+    _tiny_night(tmp_path / "frames")
     recipe = (
         "apcal: 1\nname: p\ninputs: [{path: frames}]\noutput: {dir: out, rejection_maps: true}\n"
         "engine: {name: pixinsight, pixinsight: {script_only: true}}\n"
@@ -123,3 +158,18 @@ def test_apcal_plan_shows_the_warnings_and_exits_2_on_a_refusal(tmp_path: Path) 
     native = apcal("plan", "r.yaml", "--json", cwd=tmp_path)
     assert native.returncode == 0, native.stderr
     assert json.loads(native.stdout)["engine"] == {"name": "native", "warnings": [], "refusals": []}
+
+
+def test_apcal_plan_shows_what_siril_cannot_do(tmp_path: Path) -> None:
+    _tiny_night(tmp_path / "frames")
+    recipe = "apcal: 1\nname: p\ninputs: [{path: frames}]\noutput: {dir: out}\nengine: {name: siril}\n"
+    (tmp_path / "r.yaml").write_text(recipe)
+    shown = apcal("plan", "r.yaml", cwd=tmp_path)
+    assert shown.returncode == 0, shown.stderr
+    assert "warning: the siril engine does not screen frames on their pixels" in " ".join(
+        shown.stdout.split()
+    )
+    (tmp_path / "r.yaml").write_text(recipe + "integration: {dark: {rejection: minmax}}\n")
+    refused = apcal("plan", "r.yaml", cwd=tmp_path)
+    assert refused.returncode == 2 and "Traceback" not in refused.stderr
+    assert "rejection 'minmax' is not available in the siril engine" in refused.stderr

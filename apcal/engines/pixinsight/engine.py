@@ -10,8 +10,6 @@ disk with a readable header; every other case is ``failed`` with a message sayin
 from __future__ import annotations
 
 import os
-import shlex
-import subprocess
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -20,7 +18,6 @@ from loguru import logger
 
 from apcal.engines.base import JobResult, RunContext
 from apcal.engines.capabilities import assess
-from apcal.engines.pixinsight.capture import read_capped
 from apcal.engines.pixinsight.render import calibrated_path, render_script
 from apcal.engines.pixinsight.runner import (
     STATUS_PREFIX,
@@ -29,8 +26,9 @@ from apcal.engines.pixinsight.runner import (
     pixinsight_command,
     run_pixinsight,
 )
-from apcal.errors import EngineError, FrameError
-from apcal.io.temporary_names import pixinsight_capture, script_temporary
+from apcal.engines.scripted import append_log, collect, command_line, master_problem, write_script
+from apcal.errors import EngineError
+from apcal.io.temporary_names import pixinsight_capture
 from apcal.plan.darkscaling import dark_scaling_notes, scaled_dark
 from apcal.plan.model import Job, Plan
 from apcal.recipe.model import PixInsightSettings
@@ -96,11 +94,11 @@ class PixInsightEngine:
             status_file = pixinsight_capture(logs, context.stamp, "status")
         text = render_script(plan, jobs, log_path=console_log, status_path=status_file)
         logs.mkdir(parents=True, exist_ok=True)
-        _write_atomic(script, text)
+        write_script(script, text)
         command = pixinsight_command(self.settings, script)
 
         if self.settings.script_only:
-            printed = _command_line(command)
+            printed = command_line(command)
             for job in jobs:
                 yield JobResult(job_id=job.id, status="script_only", output=job.output, message=printed)
             return
@@ -113,15 +111,15 @@ class PixInsightEngine:
         for stale in (console_log, status_file):
             stale.unlink(missing_ok=True)
 
-        _append(
+        append_log(
             context.log_path,
-            f"pixinsight: script {script}\npixinsight: running {_command_line(command)} "
+            f"pixinsight: script {script}\npixinsight: running {command_line(command)} "
             f"(time limit {self.settings.timeout:g} s)\n",
         )
         outcome = run_pixinsight(command, timeout=self.settings.timeout, log_path=context.log_path)
-        console_text = _collect(console_log)
-        status_text = _collect(status_file)
-        _append(context.log_path, _console_section(console_text, outcome))
+        console_text = collect(console_log, "PixInsight")
+        status_text = collect(status_file, "PixInsight")
+        append_log(context.log_path, _console_section(console_text, outcome))
 
         statuses = parse_status_lines(status_text, STATUS_PREFIX)
         statuses.update(parse_status_lines(console_text, STATUS_PREFIX))
@@ -176,42 +174,6 @@ def script_path(plan: Plan, stamp: str) -> Path:
     return plan.logs_dir / f"{stamp}{SCRIPT_SUFFIX}"
 
 
-def master_problem(path: Path) -> str | None:
-    """Why ``path`` is not a usable master (None when its header reads)."""
-    if not path.is_file():
-        return f"{path} was not written"
-    from apcal.io.base import truncation
-    from apcal.io.image import read_header  # here: keeps numpy out of `apcal --help`
-
-    try:
-        cut = truncation(path, read_header(path))
-    except (FrameError, OSError) as error:
-        return f"{path} cannot be read: {error}"
-    return cut
-
-
-def _write_atomic(path: Path, text: str) -> None:
-    temporary = script_temporary(path)
-    temporary.write_text(text, encoding="ascii")  # render_script emits ASCII only
-    os.replace(temporary, path)
-
-
-def _append(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "a", encoding="utf-8") as log:
-        log.write(text)
-
-
-def _collect(path: Path) -> str:
-    """The text of a temporary file PixInsight wrote (empty if it did not), removing the file."""
-    try:
-        text = read_capped(path).decode("utf-8", errors="replace")  # a runaway PixInsight: head and tail
-    except FileNotFoundError:
-        return ""
-    path.unlink(missing_ok=True)
-    return text
-
-
 def _console_section(console_text: str, outcome: RunOutcome) -> str:
     how = "timed out" if outcome.timed_out else f"exit code {outcome.returncode}"
     if not console_text:
@@ -221,11 +183,6 @@ def _console_section(console_text: str, outcome: RunOutcome) -> str:
         f"pixinsight: {how} after {outcome.seconds:.1f} s; its console log follows\n"
         "----- PixInsight console -----\n" + body + "----- end of PixInsight console -----\n"
     )
-
-
-def _command_line(command: Sequence[str]) -> str:
-    """The command as the user would type it in their shell."""
-    return subprocess.list2cmdline(list(command)) if os.name == "nt" else shlex.join(command)
 
 
 def _number(value: object) -> float:

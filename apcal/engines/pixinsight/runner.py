@@ -19,30 +19,18 @@ PixInsight has no documented command line; the options below are those independe
 
 from __future__ import annotations
 
-import contextlib
 import json
-import os
-import signal
-import subprocess
-import sys
-import time
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import Any
 
-from apcal.engines.pixinsight.capture import start_copier
+from apcal.engines.process import RunOutcome, run_logged
 from apcal.recipe.model import PixInsightSettings
 
 DEFAULT_BINARY = "PixInsight"  # shown in script-only commands when no binary is configured
 STATUS_PREFIX = "APCAL-STATUS"
-_KILL_GRACE = 5.0  # seconds between SIGTERM and SIGKILL
-_PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
 
-
-class RunOutcome(NamedTuple):
-    returncode: int | None  # None when the process had to be killed
-    timed_out: bool
-    seconds: float
+__all__ = ["RunOutcome", "parse_status_lines", "pixinsight_command", "run_pixinsight"]
 
 
 def pixinsight_command(settings: PixInsightSettings, script: Path) -> list[str]:
@@ -55,75 +43,9 @@ def pixinsight_command(settings: PixInsightSettings, script: Path) -> list[str]:
 
 
 def run_pixinsight(command: Sequence[str], *, timeout: float, log_path: Path) -> RunOutcome:
-    """Run ``command`` (no shell), appending its stdout and stderr to ``log_path`` as they come.
-
-    PixInsight runs in a process group of its own; on timeout (or if we are interrupted) the whole group
-    is terminated, then killed, and always reaped, so nothing is left running or as a zombie.
-    """
-    started = time.monotonic()
-    log_path.parent.mkdir(parents=True, exist_ok=True)
-    with open(log_path, "ab", buffering=0) as log:  # O_APPEND: safe beside apcal's own log writes
-        process = subprocess.Popen(
-            list(command),
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            **_new_group(),
-        )
-        assert process.stdout is not None
-        copier = start_copier(process.stdout, log)  # head and tail only: never a 1 GB run log
-        try:
-            returncode: int | None = process.wait(timeout=timeout)
-            timed_out = False
-        except subprocess.TimeoutExpired:
-            _kill_group(process)
-            returncode, timed_out = None, True
-        except BaseException:
-            _kill_group(process)
-            raise
-        finally:
-            copier.join(timeout=_KILL_GRACE)  # a child PixInsight left may hold the pipe: not forever
-            process.stdout.close()
-    return RunOutcome(returncode=returncode, timed_out=timed_out, seconds=time.monotonic() - started)
-
-
-def _new_group() -> dict[str, Any]:
-    """PixInsight in a process group of its own (killed as a group) that dies with apcal on Linux."""
-    if sys.platform == "win32":
-        return {"creationflags": subprocess.CREATE_NEW_PROCESS_GROUP}
-    options: dict[str, Any] = {"start_new_session": True}
-    if sys.platform.startswith("linux"):
-        options["preexec_fn"] = _die_with_parent
-    return options
-
-
-def _die_with_parent() -> None:
-    """In the child before exec: ask the kernel for SIGKILL when apcal dies (PR_SET_PDEATHSIG), so a
-    SIGKILLed apcal leaves no PixInsight running against the next run; and if apcal is already gone
-    (it died between fork and here), go too."""
-    import ctypes
-
-    parent = os.getppid()
-    libc = ctypes.CDLL(None, use_errno=True)
-    libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
-    if os.getppid() != parent:
-        os._exit(1)
-
-
-def _kill_group(process: subprocess.Popen[bytes]) -> None:
-    if os.name == "nt":
-        # taskkill /T ends the whole tree PixInsight started (Windows has no killpg).
-        subprocess.run(["taskkill", "/F", "/T", "/PID", str(process.pid)], capture_output=True, check=False)
-        process.kill()
-        process.wait()
-        return
-    with contextlib.suppress(ProcessLookupError):
-        os.killpg(process.pid, signal.SIGTERM)  # the pid is the group id: start_new_session made it leader
-    with contextlib.suppress(subprocess.TimeoutExpired):
-        process.wait(timeout=_KILL_GRACE)
-    with contextlib.suppress(ProcessLookupError):
-        os.killpg(process.pid, signal.SIGKILL)  # whatever of the group is still there, leader or not
-    process.wait()
+    """Run ``command`` with :func:`apcal.engines.process.run_logged` (no shell, time limit, output
+    into ``log_path``, the process group killed on timeout)."""
+    return run_logged(command, timeout=timeout, log_path=log_path, label="PixInsight")
 
 
 def parse_status_lines(text: str, prefix: str = STATUS_PREFIX) -> dict[str, dict[str, Any]]:
