@@ -132,6 +132,8 @@ def list_cmd(root: Path, kind: str | None, recipe_path: str | None, as_json: boo
             else f"noise {_num(qc.get('noise_adu'))}"
         )
         figures = f"median {_num(qc.get('median_adu'))} {noise} hot {_num(qc.get('hot_pixels'))}"
+        if qc.get("dark_current_adu_s") is not None:
+            figures += f" dark current {_num(qc['dark_current_adu_s'])}/s"
         status = row["status"] + (f" ({row['reason']})" if row["reason"] else "")
         exposure = f"{row['exposure']:g} s" if row["exposure"] is not None else "-"
         click.echo(

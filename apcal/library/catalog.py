@@ -35,6 +35,7 @@ from apcal.frames.discovery import FRAME_EXTENSIONS
 from apcal.frames.model import Frame
 from apcal.frames.normalize import read_frame
 from apcal.io.temporary_names import is_temporary
+from apcal.library.dark_current import with_dark_current
 from apcal.library.folders import not_a_master
 from apcal.library.qc import qc_figures
 from apcal.library.records import CATALOGUED_TYPES, MasterRecord, dumps, record_from_frame
@@ -286,13 +287,12 @@ class Catalog:
         return found
 
     def records(self, frame_type: FrameType | None = None) -> list[MasterRecord]:
-        """Every catalogued master (of ``frame_type``), sorted by path, with its mark."""
+        """Every catalogued master (of ``frame_type``), sorted by path, with its mark and, for darks,
+        the dark current derived from the rig's bias (:mod:`apcal.library.dark_current`)."""
         marks = self.marks()
-        query, args = f"SELECT {_COLUMNS} FROM masters", tuple[str, ...]()
-        if frame_type is not None:
-            query, args = query + " WHERE type = ?", (frame_type.value,)
-        rows = self._db.execute(query + " ORDER BY path", args).fetchall()
-        return [_row_record(row, marks) for row in rows]
+        rows = self._db.execute(f"SELECT {_COLUMNS} FROM masters ORDER BY path").fetchall()
+        records = with_dark_current([_row_record(row, marks) for row in rows])
+        return [r for r in records if frame_type is None or r.type is frame_type]
 
     def others(self) -> list[tuple[str, str]]:
         rows = self._db.execute("SELECT path, reason FROM others ORDER BY path").fetchall()

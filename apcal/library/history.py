@@ -25,6 +25,7 @@ FIGURES = {
     "median_adu": "level",
     "noise_adu": "noise",
     "read_noise_adu": "read noise",
+    "dark_current_adu_s": "dark current",
     "hot_pixels": "hot pixels",
 }
 
