@@ -24,7 +24,7 @@ from apcal.frames.model import Frame
 from apcal.frames.normalize import read_frame
 from apcal.io.atomic import atomic_new_file
 from apcal.library.catalog import Catalog, content_hash
-from apcal.library.qc import Comparison, compare, qc_figures
+from apcal.library.qc import DEFAULT_GATE, Comparison, compare, qc_figures
 from apcal.library.records import (
     CATALOGUED_TYPES,
     MasterRecord,
@@ -32,6 +32,7 @@ from apcal.library.records import (
     configuration,
     configuration_id,
 )
+from apcal.recipe.model import QcGate
 
 PublishStatus = Literal["filed", "held", "in_library", "failed"]
 
@@ -100,7 +101,7 @@ def file_into(source: Path, folder: Path, sha256: str) -> Path:
     raise AssertionError("unreachable")  # itertools.count never ends
 
 
-def _publish_one(catalog: Catalog, source: Path) -> Published:
+def _publish_one(catalog: Catalog, source: Path, gate: QcGate) -> Published:
     try:
         frame = read_frame(source, catalog.headers)
     except (FrameError, OSError) as exc:
@@ -114,7 +115,7 @@ def _publish_one(catalog: Catalog, source: Path) -> Published:
         return Published(source, kind, "in_library", "already in the library", catalog.root / copies[0].path)
     figures = qc_figures(frame)
     previous = predecessor(catalog, frame, sha256)
-    comparison = compare(frame, previous.frame(catalog.root)) if previous is not None else None
+    comparison = compare(frame, previous.frame(catalog.root), gate) if previous is not None else None
     before = dict(previous.qc) if previous is not None else None
     before_path = catalog.root / previous.path if previous is not None else None
     if comparison is not None and not comparison.passed:
@@ -126,7 +127,7 @@ def _publish_one(catalog: Catalog, source: Path) -> Published:
     return Published(source, kind, "filed", why, target, before_path, comparison, figures, before)
 
 
-def publish(catalog: Catalog, masters: Sequence[Path]) -> list[Published]:
-    """File each of ``masters`` (paths in the run's output) into the catalogue's root, behind the gate."""
+def publish(catalog: Catalog, masters: Sequence[Path], gate: QcGate = DEFAULT_GATE) -> list[Published]:
+    """File each of ``masters`` (paths in the run's output) into the catalogue's root, behind ``gate``."""
     catalog.refresh()
-    return [_publish_one(catalog, Path(m)) for m in masters]
+    return [_publish_one(catalog, Path(m), gate) for m in masters]

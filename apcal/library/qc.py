@@ -6,15 +6,16 @@ not raise), for a bias the read noise of one frame (the master's noise times the
 NCOMBINE; in electrons when EGAIN, e-/ADU, is in the header), and the hot-pixel count.
 
 The gate (:func:`compare`) follows LCO BANZAI's comparison of a new master with the previous one
-(``banzai/calibrations.py``, CalibrationComparer): more than :data:`OUTLIER_FRACTION` (5 %) of the
-difference image's pixels beyond :data:`OUTLIER_SIGMA` (6 σ) fails it. Deliberate changes: BANZAI
+(``banzai/calibrations.py``, CalibrationComparer): more than 5 % of the
+difference image's pixels beyond 6 σ fails it (both settable: ``library.qc_gate``,
+:class:`apcal.recipe.model.QcGate`). Deliberate changes: BANZAI
 propagates per-pixel uncertainties; apcal's masters carry none, so σ is the difference's own noise,
 measured by the wavelet estimator (which a smooth light leak does not raise, and in which the fixed
 pattern both masters share has cancelled). The difference's median is subtracted first and a level
-change is judged on its own (:data:`LEVEL_JUMP`, relative), so a bias pedestal that drifts by an ADU
+change is judged on its own (``level_jump``, relative), so a bias pedestal that drifts by an ADU
 does not fail every pixel; flats are divided by their medians first (their level follows the light,
 not the sensor). The noise per frame (noise times √NCOMBINE) must not change by more
-than :data:`NOISE_JUMP` (relative): a new driver or readout mode shows there first.
+than ``noise_jump`` (relative): a new driver or readout mode shows there first.
 """
 
 from __future__ import annotations
@@ -27,16 +28,15 @@ import numpy as np
 
 from apcal.frames.model import Frame
 from apcal.io.image import open_image
+from apcal.recipe.model import QcGate
 from apcal.stats.master import master_statistics
 from apcal.stats.noise import estimate_noise
 from apcal.stats.robust import nan_median_mad
 from apcal.vocabulary import FrameType
 
 ADU = 65535.0
-OUTLIER_SIGMA = 6.0
-OUTLIER_FRACTION = 0.05
-LEVEL_JUMP = 0.10
-NOISE_JUMP = 0.25
+#: The gate a recipe gets when it sets no ``library.qc_gate``.
+DEFAULT_GATE = QcGate()
 _NOISE_WINDOW = 1024
 
 
@@ -105,8 +105,9 @@ def _relative(new: float, old: float) -> float | None:
     return (new - old) / abs(old) if old and math.isfinite(old) and math.isfinite(new) else None
 
 
-def compare(new: Frame, old: Frame) -> Comparison:
-    """Compare the master ``new`` with its predecessor ``old`` (same configuration, so same shape)."""
+def compare(new: Frame, old: Frame, gate: QcGate = DEFAULT_GATE) -> Comparison:
+    """Compare the master ``new`` with its predecessor ``old`` (same configuration, so same shape)
+    against the thresholds of ``gate``."""
     a, b = read_pixels(new.path), read_pixels(old.path)
     if a.shape != b.shape:
         return Comparison(
@@ -120,18 +121,18 @@ def compare(new: Frame, old: Frame) -> Comparison:
     centre = nan_median_mad(diff)[0]
     sigma = estimate_noise(_central(diff))
     with np.errstate(invalid="ignore"):
-        beyond = np.abs(diff - np.float32(centre)) > OUTLIER_SIGMA * sigma
+        beyond = np.abs(diff - np.float32(centre)) > gate.outlier_sigma * sigma
     fraction = float(np.count_nonzero(beyond)) / max(1, diff.size)
     problems = []
-    if fraction > OUTLIER_FRACTION:
+    if fraction > gate.outlier_fraction:
         problems.append(
-            f"{fraction:.1%} of the difference's pixels beyond {OUTLIER_SIGMA:g} sigma "
-            f"(at most {OUTLIER_FRACTION:.0%})"
+            f"{fraction:.1%} of the difference's pixels beyond {gate.outlier_sigma:g} sigma "
+            f"(at most {gate.outlier_fraction:.0%})"
         )
     level = None if new.type is FrameType.FLAT else _relative(level_a, level_b)
-    if level is not None and abs(level) > LEVEL_JUMP:
-        problems.append(f"level {level:+.1%} (at most ±{LEVEL_JUMP:.0%})")
+    if level is not None and abs(level) > gate.level_jump:
+        problems.append(f"level {level:+.1%} (at most ±{gate.level_jump:.0%})")
     noise = _relative(_per_frame_noise(noise_a, new), _per_frame_noise(noise_b, old))
-    if noise is not None and abs(noise) > NOISE_JUMP:
-        problems.append(f"noise per frame {noise:+.1%} (at most ±{NOISE_JUMP:.0%})")
+    if noise is not None and abs(noise) > gate.noise_jump:
+        problems.append(f"noise per frame {noise:+.1%} (at most ±{gate.noise_jump:.0%})")
     return Comparison(fraction, level, noise, tuple(problems))

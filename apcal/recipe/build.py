@@ -22,6 +22,7 @@ from apcal.recipe.model import (
     Notify,
     Output,
     PixInsightSettings,
+    QcGate,
     Recipe,
     Screening,
     SirilSettings,
@@ -96,6 +97,7 @@ def build_recipe(located: Located, data: dict[str, Any]) -> Recipe:
             publish=lib["publish"],
             max_age_days=MappingProxyType({k: float(v) for k, v in lib["max_age_days"].items()}),
             set_temp_tolerance=lib.get("set_temp_tolerance"),
+            qc_gate=QcGate(**{k: float(v) for k, v in lib["qc_gate"].items()}),
         ),
         output=Output(
             dir=path(out["dir"], ("output", "dir")),

@@ -71,6 +71,21 @@ class Screening:
 
 
 @dataclass(frozen=True)
+class QcGate:
+    """``library.qc_gate``: when a new master is held back rather than filed (:mod:`apcal.library.qc`).
+
+    The defaults are LCO BANZAI's rule (more than 5 % of the difference's pixels beyond 6 sigma) and
+    apcal's own jumps: the level by 10 %, the noise per frame by 25 %. A rig whose bias drifts by design
+    (no cooling) loosens ``level_jump`` rather than turning the gate off.
+    """
+
+    outlier_sigma: float = 6.0
+    outlier_fraction: float = 0.05
+    level_jump: float = 0.10
+    noise_jump: float = 0.25
+
+
+@dataclass(frozen=True)
 class Library:
     """Folders of existing masters used to calibrate flats, and whether this run's masters may be used.
 
@@ -78,7 +93,7 @@ class Library:
     and with ``publish`` this run's masters are filed into it behind a QC gate. ``max_age_days`` maps
     'bias', 'dark', 'flatdark' to the most days a master's night may lie from the flats'.
     ``set_temp_tolerance`` (None: ``grouping.tolerances.set_temp``) is how far a master's SET-TEMP may be
-    from the flats'.
+    from the flats'. ``qc_gate`` holds the publishing gate's thresholds.
     """
 
     bias: Path | None = None
@@ -91,6 +106,7 @@ class Library:
         default_factory=lambda: MappingProxyType({"bias": 365.0, "dark": 180.0, "flatdark": 30.0})
     )
     set_temp_tolerance: float | None = None
+    qc_gate: QcGate = field(default_factory=QcGate)
 
 
 @dataclass(frozen=True)

@@ -31,7 +31,7 @@ def publish_results(recipe: Recipe, plan: Plan, results: Sequence[JobResult]) ->
     ]
     titles = {r.output: job_title(plan.job(r.job_id)) for r in done if r.output is not None}
     with Catalog(root, recipe.headers) as catalog:
-        outcomes = publish(catalog, [r.output for r in done if r.output is not None])
+        outcomes = publish(catalog, [r.output for r in done if r.output is not None], recipe.library.qc_gate)
     for outcome in outcomes:
         title = titles.get(outcome.source, outcome.source.name)
         if outcome.status == "filed":
