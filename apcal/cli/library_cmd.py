@@ -7,6 +7,7 @@ are read again) and takes ``--json``; the JSON follows ``schemas/library.schema.
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -55,22 +56,24 @@ def _open(root: Path, recipe_path: str | None) -> tuple[Catalog, Refresh]:
     return catalog, catalog.refresh()
 
 
-def listed(catalog: Catalog, records: list[MasterRecord] | None = None) -> list[dict[str, Any]]:
+def listed(
+    catalog: Catalog, records: list[MasterRecord] | None = None, recipe_path: str | None = None
+) -> list[dict[str, Any]]:
     """The records as JSON, each with its status ('superseded' when a newer good master of the same
-    configuration exists) and validity window."""
+    configuration exists) and validity window (by ``library.max_age_days`` of ``--recipe``, else the
+    defaults)."""
     from apcal.library.history import listing_status
 
     records = catalog.records() if records is None else records
     statuses = listing_status(catalog.records())
-    return [{**r.to_dict(catalog.root, statuses.get(r.path)), **_validity(r)} for r in records]
+    max_age = recipe_for(recipe_path).library.max_age_days
+    return [{**r.to_dict(catalog.root, statuses.get(r.path)), **_validity(r, max_age)} for r in records]
 
 
-def _validity(record: MasterRecord) -> dict[str, str | None]:
+def _validity(record: MasterRecord, max_age: Mapping[str, float]) -> dict[str, str | None]:
     from datetime import timedelta
 
-    from apcal.library.matching import DEFAULT_MAX_AGE_DAYS
-
-    days = DEFAULT_MAX_AGE_DAYS.get(record.type.value)
+    days = max_age.get(record.type.value)
     start = record.night
     until = start + timedelta(days=days) if start is not None and days is not None else None
     return {
@@ -120,7 +123,7 @@ def list_cmd(root: Path, kind: str | None, recipe_path: str | None, as_json: boo
 
     catalog, _ = _open(root, recipe_path)
     with catalog:
-        rows = listed(catalog, catalog.records(FrameType(kind) if kind else None))
+        rows = listed(catalog, catalog.records(FrameType(kind) if kind else None), recipe_path)
     if as_json:
         click.echo(json.dumps({"root": str(catalog.root), "masters": rows}, indent=2))
         return
@@ -175,7 +178,7 @@ def show_cmd(master: Path, recipe_path: str | None, as_json: bool) -> None:
     catalog, _ = _open(_find_root(master), recipe_path)
     with catalog:
         record = _record(catalog, master)
-        (row,) = listed(catalog, [record])
+        (row,) = listed(catalog, [record], recipe_path)
     if as_json:
         click.echo(json.dumps(row, indent=2))
         return
@@ -195,7 +198,7 @@ def _mark(
     with catalog:
         record = _record(catalog, master)
         catalog.mark(record, status, reason)
-        (row,) = listed(catalog, [catalog.find(catalog.root / record.path) or record])
+        (row,) = listed(catalog, [catalog.find(catalog.root / record.path) or record], recipe_path)
     if as_json:
         click.echo(json.dumps(row, indent=2))
     else:
@@ -224,8 +227,10 @@ def mark_good_cmd(root: Path, master: Path, recipe_path: str | None, as_json: bo
 
 
 def _add_views() -> None:
+    from apcal.cli.library_file_cmd import file_cmd
     from apcal.cli.library_views_cmd import coverage_cmd, history_cmd
 
+    command.add_command(file_cmd)
     command.add_command(coverage_cmd)
     command.add_command(history_cmd)
 

@@ -101,7 +101,7 @@ def file_into(source: Path, folder: Path, sha256: str) -> Path:
     raise AssertionError("unreachable")  # itertools.count never ends
 
 
-def _publish_one(catalog: Catalog, source: Path, gate: QcGate) -> Published:
+def _publish_one(catalog: Catalog, source: Path, gate: QcGate | None) -> Published:
     try:
         frame = read_frame(source, catalog.headers)
     except (FrameError, OSError) as exc:
@@ -115,7 +115,9 @@ def _publish_one(catalog: Catalog, source: Path, gate: QcGate) -> Published:
         return Published(source, kind, "in_library", "already in the library", catalog.root / copies[0].path)
     figures = qc_figures(frame)
     previous = predecessor(catalog, frame, sha256)
-    comparison = compare(frame, previous.frame(catalog.root), gate) if previous is not None else None
+    comparison = None
+    if previous is not None and gate is not None:
+        comparison = compare(frame, previous.frame(catalog.root), gate)
     before = dict(previous.qc) if previous is not None else None
     before_path = catalog.root / previous.path if previous is not None else None
     if comparison is not None and not comparison.passed:
@@ -123,11 +125,18 @@ def _publish_one(catalog: Catalog, source: Path, gate: QcGate) -> Published:
         return Published(source, kind, "held", reason, None, before_path, comparison, figures, before)
     target = file_into(source, catalog.root / kind / camera_folder(frame), sha256)
     catalog.refresh(only=[target.relative_to(catalog.root).as_posix()])
-    why = "passed the QC gate" if comparison is not None else "no predecessor of this configuration"
+    why = (
+        "filed by hand, without the QC gate"
+        if gate is None
+        else "passed the QC gate"
+        if comparison is not None
+        else "no predecessor of this configuration"
+    )
     return Published(source, kind, "filed", why, target, before_path, comparison, figures, before)
 
 
-def publish(catalog: Catalog, masters: Sequence[Path], gate: QcGate = DEFAULT_GATE) -> list[Published]:
-    """File each of ``masters`` (paths in the run's output) into the catalogue's root, behind ``gate``."""
+def publish(catalog: Catalog, masters: Sequence[Path], gate: QcGate | None = DEFAULT_GATE) -> list[Published]:
+    """File each of ``masters`` (paths in the run's output) into the catalogue's root, behind ``gate``;
+    without one (``apcal library file``: a held master its observer has checked) nothing is held."""
     catalog.refresh()
     return [_publish_one(catalog, Path(m), gate) for m in masters]

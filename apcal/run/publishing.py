@@ -30,6 +30,7 @@ def publish_results(recipe: Recipe, plan: Plan, results: Sequence[JobResult]) ->
         if r.status in ("built", "up_to_date") and r.output is not None and r.output.is_file()
     ]
     titles = {r.output: job_title(plan.job(r.job_id)) for r in done if r.output is not None}
+    fresh = {r.output for r in done if r.status == "built"}
     with Catalog(root, recipe.headers) as catalog:
         outcomes = publish(catalog, [r.output for r in done if r.output is not None], recipe.library.qc_gate)
     for outcome in outcomes:
@@ -43,13 +44,18 @@ def publish_results(recipe: Recipe, plan: Plan, results: Sequence[JobResult]) ->
             )
         elif outcome.status == "in_library":
             logger.info("{}: already in the library ({})", title, shown(outcome.path or outcome.source))
-        elif outcome.status == "held":
+        elif outcome.status == "held" and outcome.source in fresh:
             logger.error(
-                "{}: held back from the library: {}; it stays in {}",
+                "{}: held back from the library: {}; it stays in {} (once checked, file it with: "
+                "apcal library file {} {})",
                 title,
                 outcome.reason,
                 shown(outcome.source),
+                root,
+                outcome.source,
             )
+        elif outcome.status == "held":
+            logger.warning("{}: still held back from the library (unchanged): {}", title, outcome.reason)
         else:
             logger.error("{}: not published: {}", title, outcome.reason)
     return outcomes
@@ -68,3 +74,11 @@ def held_line(outcomes: Sequence[Published]) -> str:
     """', 1 held back from the library' for the run's closing line; '' when none was."""
     held = sum(o.status == "held" for o in outcomes)
     return f", {held} held back from the library" if held else ""
+
+
+def publishing_failed(outcomes: Sequence[Published], results: Sequence[JobResult]) -> bool:
+    """Whether publishing makes the run exit 1: a master that could not be filed, or one this run built
+    that the gate held. A held master that is merely up to date was held, and said, by the run that
+    built it: a rerun is up to date, and warns that it is still held."""
+    built = {r.output for r in results if r.status == "built"}
+    return any(o.status == "failed" or (o.status == "held" and o.source in built) for o in outcomes)

@@ -44,7 +44,7 @@ from apcal.run.logs import run_log
 from apcal.run.measure import measured
 from apcal.run.notify import build_digest, send_digest
 from apcal.run.prune import prune_reports
-from apcal.run.publishing import held_line, library_section, publish_results
+from apcal.run.publishing import held_line, library_section, publish_results, publishing_failed
 from apcal.run.stale import remove, stale_temporaries
 from apcal.run.state import is_up_to_date
 from apcal.vocabulary import FrameType
@@ -257,8 +257,7 @@ def _finish(s: _Started, executor: Executor, progress: JobProgress | None) -> Ru
         results.sort(key=lambda r: order[r.job_id])
         failed = [r for r in results if r.status == "failed"]
         published = publish_results(recipe, plan, results)
-        unpublished = any(p.status in ("held", "failed") for p in published)
-        exit_code = EXIT_GROUP_FAILED if failed or unpublished else EXIT_OK
+        exit_code = EXIT_GROUP_FAILED if failed or publishing_failed(published, results) else EXIT_OK
         report_path: Path | None = logs / f"{stamp}_report.json"
         report = build_report(
             plan=plan,

@@ -79,6 +79,13 @@ def test_list_show_and_marks_with_qc_figures(library: Path) -> None:
     assert rows["bias_2026-11-20.fits"]["status"] == "superseded"  # same configuration, older
     newest = rows["bias_2026-12-01.fits"]
     assert newest["night"] == "2026-12-01" and newest["valid_until"] == "2027-12-01"
+    policy = library.parent / "policy.yaml"  # a rig that keeps bias for 90 days only (DRAGONS' age)
+    policy.write_text(
+        "apcal: 1\nname: rig\ninputs: [{path: .}]\noutput: {dir: out}\nlibrary: {max_age_days: {bias: 90}}\n"
+    )
+    _, out = run("library", "list", library, "--type", "bias", "--recipe", policy, "--json")
+    short = {Path(m["path"]).name: m for m in json.loads(out)["masters"]}["bias_2026-12-01.fits"]
+    assert short["valid_until"] == "2027-03-01"
     assert newest["qc"]["median_adu"] == pytest.approx(500, abs=2)
     # pixel-to-pixel noise: the 5 ADU fixed pattern and 2 ADU of fresh noise; read noise x sqrt(NCOMBINE)
     assert newest["qc"]["noise_adu"] == pytest.approx(math.hypot(5.0, 2.0), rel=0.15)

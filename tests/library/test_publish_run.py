@@ -60,13 +60,23 @@ def test_a_light_leak_is_held_a_new_camera_is_filed_and_a_rerun_is_up_to_date(tm
     html = sorted((tmp_path / "out2" / "logs").glob("*_report.html"))[-1].read_text()
     assert "held" in html and "beyond 6 sigma" in html
 
+    assert f"apcal library file {library} {held['master']}" in log
+
     again = apcal("run", recipe2)
-    assert (
-        "2 up to date" in again.stderr + again.stdout
-        and "already in the library" in again.stderr + again.stdout
-    )
-    assert again.returncode == 1  # the held master is still not in the library: said again, not filed
+    said = again.stderr + again.stdout
+    assert "2 up to date" in said and "already in the library" in said
+    assert "still held back from the library (unchanged)" in said
+    assert again.returncode == 0, said  # held and said by the run that built it: nothing new to fail on
     assert _listing(library) == listing
+
+    # The observer looks at the held master, finds it right (say, a new driver), and files it by hand.
+    accepted = apcal("library", "file", library, held["master"])
+    assert accepted.returncode == 0, accepted.stderr
+    assert "filed as" in accepted.stdout and "without the QC gate" in accepted.stdout
+    assert sorted(m["camera"] for m in _listing(library)) == ["Cam A", "Cam A", "Cam B"]
+    after = apcal("run", recipe2)  # the next run finds both masters in the library, none held
+    assert after.returncode == 0 and (after.stderr + after.stdout).count("already in the library") == 2
+    assert apcal("library", "file", library, held["master"]).stdout.count("already in the library") == 1
 
 
 def _concurrent_night(folder: Path, camera: str) -> Path:
