@@ -9,7 +9,10 @@ names are hidden or tagged so none is ever mistaken for a master:
 * ``<stem>.apcal-partial<ext>``: :func:`partial_master`, a master the PixInsight script writes, then moves;
 * ``.<stamp>_pixinsight_console.tmp``, ``.<stamp>_pixinsight_status.tmp``: :func:`pixinsight_capture`,
   PixInsight's console log and the script's status lines;
-* ``<name>.tmp`` of a ``<stamp>_calibrate_masters.js`` script: :func:`script_temporary`.
+* ``<name>.tmp`` of a ``<stamp>_calibrate_masters.js`` script: :func:`script_temporary`;
+* the folder ``<stamp>_siril_work`` in ``logs/``: :func:`siril_work_folder`, the Siril engine's sequences
+  (links to the frames) and Siril's own outputs, removed by the run that made it unless it was killed
+  (:func:`is_temporary_folder`).
 """
 
 from __future__ import annotations
@@ -51,6 +54,19 @@ def pixinsight_capture(logs: Path, stamp: str, kind: Literal["console", "status"
 def script_temporary(script: Path) -> Path:
     """The name a script is written to before it replaces ``script``."""
     return script.with_name(script.name + ".tmp")
+
+
+_FOLDER_PATTERN = re.compile(r"^\d{8}_\d{6}_siril_work$")
+
+
+def siril_work_folder(logs: Path, stamp: str) -> Path:
+    """The Siril engine's work folder for the run ``stamp``."""
+    return logs / f"{stamp}_siril_work"
+
+
+def is_temporary_folder(name: str) -> bool:
+    """True for the name of a work folder apcal makes and removes (see the module docstring)."""
+    return bool(_FOLDER_PATTERN.match(name))
 
 
 def is_temporary(name: str) -> bool:

@@ -8,7 +8,9 @@ writes are matched:
 
 :func:`apcal.io.temporary_names.is_temporary`, beside the functions that make those names (atomic
 writes' ``.<name>.<hex>.part<ext>``, the PixInsight engine's ``.apcal-partial`` masters and ``.tmp``
-captures and scripts).
+captures and scripts), and the Siril engine's ``logs/<stamp>_siril_work`` folder
+(:func:`~apcal.io.temporary_names.is_temporary_folder`), removed whole: it holds links to the frames
+(removing a link never touches its target) and Siril's intermediate files.
 
 A file is removed only when apcal can tell it made it: its name matches, it is a regular file (not a
 link, FIFO or device), it belongs to the user running apcal, and it was reached without passing through
@@ -20,11 +22,12 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shutil
 import stat
 from collections.abc import Iterable
 from pathlib import Path
 
-from apcal.io.temporary_names import is_temporary
+from apcal.io.temporary_names import is_temporary, is_temporary_folder
 
 
 def stale_temporaries(master_dir: Path, logs_dir: Path) -> list[Path]:
@@ -36,8 +39,16 @@ def stale_temporaries(master_dir: Path, logs_dir: Path) -> list[Path]:
             dirs[:] = [d for d in dirs if _real_folder(Path(folder, d))]
             found.update(Path(folder, f) for f in files if _made_by_us(Path(folder, f)))
     if _real_folder(logs_dir):
-        found.update(p for p in logs_dir.iterdir() if _made_by_us(p))
+        found.update(p for p in logs_dir.iterdir() if _made_by_us(p) or _work_folder_of_ours(p))
     return sorted(found)
+
+
+def _work_folder_of_ours(path: Path) -> bool:
+    """A real folder (not a link) with the name of an apcal work folder, owned by this user."""
+    if not is_temporary_folder(path.name) or not _real_folder(path):
+        return False
+    owner = os.geteuid() if hasattr(os, "geteuid") else os.lstat(path).st_uid
+    return os.lstat(path).st_uid == owner
 
 
 def _real_folder(path: Path) -> bool:
@@ -65,6 +76,9 @@ def remove(paths: Iterable[Path]) -> list[Path]:
     removed = []
     for path in paths:
         with contextlib.suppress(OSError):
-            path.unlink()
+            if _real_folder(path):
+                shutil.rmtree(path)  # never follows a link inside (the links to frames go, not frames)
+            else:
+                path.unlink()
             removed.append(path)
     return removed

@@ -27,13 +27,13 @@ from apcal.engines.siril import render, workdir
 from apcal.engines.siril.output import failure_message, rejected_fractions
 from apcal.engines.siril.version import DEFAULT_SERIES, DIALECTS, Dialect, detect_dialect
 from apcal.errors import ApcalError, EngineError
+from apcal.io.temporary_names import siril_work_folder
 from apcal.plan.darkscaling import dark_scaling_notes, scaled_dark
 from apcal.plan.model import Job, Plan
 from apcal.recipe.model import SirilSettings
 from apcal.vocabulary import Keyword
 
 SCRIPT_SUFFIX = "_siril.ssf"
-WORK_SUFFIX = "_siril_work"
 
 
 def script_path(plan: Plan, stamp: str) -> Path:
@@ -85,7 +85,7 @@ class SirilEngine:
                 for note in dark_scaling_notes(job.calibration.params.dark_scaling, self.name):
                     logger.warning("{}: {}", job.id, note)
         logs = plan.logs_dir.absolute()
-        work = logs / f"{context.stamp}{WORK_SUFFIX}"
+        work = siril_work_folder(logs, context.stamp)
         views = [render.job_view(job, n, work / f"{n:02d}", dialect) for n, job in enumerate(jobs, 1)]
         preamble = render.render_preamble(
             dialect, total=len(jobs), stamp=context.stamp, threads=self.settings.threads
