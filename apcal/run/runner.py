@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from loguru import logger
 
-from apcal.engines import make_engine
+from apcal.engines import make_engine, start_warming
 from apcal.engines.base import JobResult, ProgressCallback, RunContext
 from apcal.errors import EXIT_GROUP_FAILED, EXIT_OK, Terminated
 from apcal.plan.darkscaling import scale_warnings
@@ -105,6 +105,8 @@ def run_recipe(
     and the run's warnings again.
     """
     recipe = with_engine(recipe, options.engine)
+    if not options.dry_run:
+        start_warming(recipe.engine.name)  # a first run compiles the native engine while this plans
     plan = prepare_plan(recipe)
     jobs = selected(plan, options.only)
     reason = nothing_to_do(recipe, plan, jobs, sorted(t.value for t in options.only or ()))

@@ -59,6 +59,9 @@ class NativeEngine:
     def execute(self, plan: Plan, jobs: Sequence[Job], context: RunContext) -> Iterator[JobResult]:
         """Build ``jobs`` in order; yield one result per job as it finishes."""
         self.check(plan)
+        from apcal.engines.native.warmup import ensure_compiled
+
+        ensure_compiled()  # first use: compiles the kernels (in two processes) and says so
         failed: set[str] = set()
         for job in jobs:
             start = time.perf_counter()
