@@ -6,7 +6,7 @@ falls back to other places or refuses), and it keeps stale code: numba keys each
 module only, so a kernel that inlines a function from another module keeps the old copy after that
 module is edited. :func:`configure_numba_cache` therefore points numba at
 ``<user cache>/apcal/numba-<hash>``, the hash taken over every source of the packages holding kernels
-(``apcal/stats``, ``apcal/engines/native``) and numba's and Python's versions: any edit, upgrade or
+(the ``_*.py`` modules of ``apcal/stats`` and ``apcal/engines/native``: every kernel lives in one) and numba's and Python's versions: any edit, upgrade or
 other checkout gets a folder of its own. It must run before numba is imported (numba reads
 ``NUMBA_CACHE_DIR`` at import; when numba is already imported, ``numba.config.CACHE_DIR`` is set,
 which is read when each kernel is decorated). An explicit ``NUMBA_CACHE_DIR`` in the environment wins.
@@ -38,7 +38,7 @@ def kernel_sources_digest() -> str:
     """A short hash of every kernel package's sources, of numba's installed copy and Python's version."""
     digest = hashlib.sha256()
     for package in KERNEL_PACKAGES:
-        for path in sorted((_PACKAGE / package).glob("*.py")):
+        for path in sorted((_PACKAGE / package).glob("_*.py")):
             digest.update(path.name.encode())
             digest.update(path.read_bytes())
     # numba's installed copy (an upgrade replaces the file), without importing numba or importlib.metadata.
