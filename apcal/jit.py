@@ -5,13 +5,13 @@ keeps them beside the sources by default. That fails a read-only or system-wide 
 falls back to other places or refuses), and it keeps stale code: numba keys each cache file on its own
 module only, so a kernel that inlines a function from another module keeps the old copy after that
 module is edited. :func:`configure_numba_cache` therefore points numba at
-``<user cache>/apcal/numba-<hash>``, the hash taken over every source of the packages holding kernels
-(the ``_*.py`` modules of ``apcal/stats`` and ``apcal/engines/native``: every kernel lives in one) and numba's and Python's versions: any edit, upgrade or
-other checkout gets a folder of its own. It must run before numba is imported (numba reads
-``NUMBA_CACHE_DIR`` at import; when numba is already imported, ``numba.config.CACHE_DIR`` is set,
-which is read when each kernel is decorated). An explicit ``NUMBA_CACHE_DIR`` in the environment wins.
-When the folder cannot be written, a warning names it and the kernels are cached in a folder of the
-temporary directory instead (for this machine's later runs).
+``<user cache>/apcal/numba-<hash>``, the hash taken over every kernel module (the ``_*.py`` modules
+of ``apcal/stats`` and ``apcal/engines/native``: every kernel lives in one) and numba's and Python's
+versions: any edit, upgrade or other checkout gets a folder of its own. It must run before numba is
+imported (numba reads ``NUMBA_CACHE_DIR`` at import; when numba is already imported,
+``numba.config.CACHE_DIR`` is set, which is read when each kernel is decorated). An explicit
+``NUMBA_CACHE_DIR`` in the environment wins. When the folder cannot be written, a warning names it and
+the kernels are cached in a folder of the temporary directory instead (for this machine's later runs).
 """
 
 from __future__ import annotations
