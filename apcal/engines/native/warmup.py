@@ -32,11 +32,11 @@ _started = 0.0
 
 
 def start() -> None:
-    """Begin compiling the integration kernels in a child process when the cache is cold (idempotent)."""
+    """Begin compiling the integration kernels in a child process when the cache is cold (idempotent;
+    silent: :func:`ensure_compiled` says what is happening when the run gets to it)."""
     global _child, _started
     if _child is not None or is_warm():
         return
-    logger.info(ANNOUNCE, seconds=EXPECTED_SECONDS, folder=configure_numba_cache())
     _started = time.perf_counter()
     try:
         _child = subprocess.Popen(
@@ -55,6 +55,8 @@ def ensure_compiled() -> None:
     global _child
     if is_warm():
         return
+    # Said here, not in start(): a run that stops before building (locked, nothing to do) prints only why.
+    logger.info(ANNOUNCE, seconds=EXPECTED_SECONDS, folder=configure_numba_cache())
     start()
     compile_statistics()
     if _child is not None:
