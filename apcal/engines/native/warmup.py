@@ -58,11 +58,17 @@ def ensure_compiled() -> None:
     # Said here, not in start(): a run that stops before building (locked, nothing to do) prints only why.
     logger.info(ANNOUNCE, seconds=EXPECTED_SECONDS, folder=configure_numba_cache())
     start()
-    compile_statistics()
-    if _child is not None:
-        _child.wait()
-        _child = None
-    compile_integration()  # loads what the child cached (or compiles what it could not)
+    try:
+        compile_statistics()
+        if _child is not None:
+            _child.wait()
+            _child = None
+        compile_integration()  # loads what the child cached (or compiles what it could not)
+    except Exception as error:  # warming up is an optimization: the jobs compile on demand
+        logger.opt(exception=error).debug(
+            "warming up the native engine failed; kernels compile on first call"
+        )
+        return
     mark_warm()
     logger.info("native engine compiled in {:.0f} s; later runs load it from the cache", _elapsed())
 
