@@ -24,6 +24,7 @@ class Measured:
     peak_rss: int  # bytes
     ok: bool
     detail: str = ""
+    cpu: float = 0.0  # user + system seconds of the child (and of the children it waited for)
 
 
 def run_measured(tool: str, command: list[str], cwd: Path | None = None, log: Path | None = None) -> Measured:
@@ -39,7 +40,8 @@ def run_measured(tool: str, command: list[str], cwd: Path | None = None, log: Pa
         if log:
             out.close()
     detail = "" if proc.returncode == 0 else f"exit code {proc.returncode}" + (f", see {log}" if log else "")
-    return Measured(tool, seconds, usage.ru_maxrss * 1024, proc.returncode == 0, detail)
+    cpu = usage.ru_utime + usage.ru_stime
+    return Measured(tool, seconds, usage.ru_maxrss * 1024, proc.returncode == 0, detail, cpu)
 
 
 def summarize(rounds: list[list[Measured]]) -> list[Measured]:
