@@ -44,7 +44,7 @@ def run_scaling(folder: Path, cache: Path, memory_limit: int, repeat: int, scrip
             measured = run_measured("apcal", command, log=folder / "scaling" / f"apcal-{n}.log")
             runs[n].append(measured)
             state = (
-                f"{measured.seconds:.2f} s ({measured.cpu:.1f} s CPU), {measured.peak_rss / (1 << 20):.0f} MiB"
+                f"{measured.seconds:.2f} s ({measured.cpu:.1f} s CPU), {measured.peak_rss >> 20} MiB"
                 if measured.ok
                 else "FAILED"
             )
