@@ -82,9 +82,9 @@ def ensure_night(cache: Path, spec: NightSpec) -> Path:
     return night
 
 
-def subset(night: Path, group: str, count: int, folder: Path) -> list[Path]:
-    """A folder of links to the first ``count`` frames of ``group`` (by name: acquisition order) in
-    ``night``; the frames' paths."""
+def subset(night: Path, group: str, count: int, folder: Path) -> Path:
+    """``folder``, made to hold links to the first ``count`` frames of ``group`` (by name: acquisition
+    order) in ``night`` and nothing else."""
     from apcal.demo.truth import load_truth
 
     files = load_truth(night).files[group][:count]
@@ -94,4 +94,4 @@ def subset(night: Path, group: str, count: int, folder: Path) -> list[Path]:
     folder.mkdir(parents=True)
     for path in files:
         (folder / path.name).symlink_to(path.resolve())
-    return files
+    return folder

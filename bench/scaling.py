@@ -28,7 +28,7 @@ def run_scaling(folder: Path, cache: Path, memory_limit: int, repeat: int, scrip
     runs: dict[int, list[Measured]] = {n: [] for n in COUNTS}
     for index in range(max(1, repeat)):
         for n in COUNTS:
-            frames = subset(night, "bias", n, folder / "scaling" / f"{n}-frames")
+            frames = subset(night, "bias", n, folder / "scaling" / f"{n}-frames")  # links to the first n
             out = folder / "scaling" / f"out-{n}"
             shutil.rmtree(out, ignore_errors=True)
             out.mkdir(parents=True)
@@ -37,7 +37,7 @@ def run_scaling(folder: Path, cache: Path, memory_limit: int, repeat: int, scrip
                 sys.executable,
                 str(script),
                 "_apcal",
-                str(frames[0].parent),
+                str(frames),
                 str(out),
                 json.dumps(settings),
             ]
