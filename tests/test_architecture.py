@@ -16,7 +16,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1] / "apcal"
 
 LAYERS: tuple[frozenset[str], ...] = (
-    frozenset({"errors", "vocabulary", "stats"}),
+    frozenset({"errors", "vocabulary", "jit", "stats"}),
     frozenset({"params", "naming"}),
     frozenset({"recipe"}),
     frozenset({"io", "frames"}),

@@ -15,6 +15,7 @@ from apcal.demo.camera import CameraModel, NightPlan
 from apcal.demo.evaluate import MasterQuality, bias_quality, dark_quality, flat_quality
 from apcal.demo.synthetic import generate_night
 from apcal.demo.truth import save_truth
+from apcal.engines import start_warming
 from apcal.io.atomic import atomic_path
 from apcal.recipe import load_recipe
 from apcal.run.runner import JobProgress, RunOptions, RunOutcome, run_recipe
@@ -56,6 +57,7 @@ def run_demo(
 ) -> DemoResult:
     """Generate the night under ``folder/frames``, write ``folder/demo.yaml``, build, measure."""
     folder.mkdir(parents=True, exist_ok=True)
+    start_warming("native")  # a first run compiles the engine while the night is generated
     frames = folder / "frames"
     truth = generate_night(frames, camera or CameraModel(), night or DEMO_NIGHT, overwrite=True)
     save_truth(truth, frames)

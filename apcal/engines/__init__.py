@@ -39,3 +39,12 @@ ENGINES: dict[str, Callable[[EngineSettings], Engine]] = {
 
 def make_engine(settings: EngineSettings) -> Engine:
     return ENGINES[settings.name](settings)
+
+
+def start_warming(name: str) -> None:
+    """Let engine ``name`` get ready while the plan is made: the native engine starts compiling its
+    kernels in the background on first use (:mod:`apcal.engines.native.warmup`); others need nothing."""
+    if name == "native":
+        from apcal.engines.native.warmup import start
+
+        start()

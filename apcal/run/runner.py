@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from loguru import logger
 
-from apcal.engines import make_engine
+from apcal.engines import make_engine, start_warming
 from apcal.engines.base import Engine, JobResult, ProgressCallback, RunContext
 from apcal.errors import EXIT_GROUP_FAILED, EXIT_OK, ApcalError, Terminated
 from apcal.library.publish import Published
@@ -201,6 +201,8 @@ def _refuse_shared_outputs(prepared: list[_Prepared]) -> None:
 
 def _prepare(recipe: Recipe, options: RunOptions) -> _Prepared:
     recipe = with_engine(recipe, options.engine)
+    if not options.dry_run:
+        start_warming(recipe.engine.name)  # a first run compiles the native engine while this plans
     plan = prepare_plan(recipe)
     jobs = selected(plan, options.only)
     reason = nothing_to_do(recipe, plan, jobs, sorted(t.value for t in options.only or ()))

@@ -3,3 +3,7 @@
 Nothing here knows about frames, plans or engines; the native engine, the screening policy and the
 report all measure pixels through these modules (numpy references beside their numba kernels).
 """
+
+from apcal.jit import configure_numba_cache
+
+configure_numba_cache()  # before any kernel module imports numba

@@ -65,6 +65,9 @@ class NativeEngine:
         master's job is among them fails without touching that master, as one failed earlier here does.
         """
         self.check(plan)
+        from apcal.engines.native.warmup import ensure_compiled
+
+        ensure_compiled()  # first use: compiles the kernels (in two processes) and says so
         failed = set(failed)
         for job in jobs:
             start = time.perf_counter()

@@ -50,11 +50,14 @@ def test_blocks_give_bit_identical_output_to_one_block(night: NightTruth, group:
     paths = night.files[group]
     whole = integrate_files(paths, params, memory_limit=64 << 30)
     tiny = integrate_files(paths, params, memory_limit=0)  # one row per block
-    some = integrate_files(paths, params, memory_limit=limit_for_rows(len(paths), 7))
+    # Room for 14 rows: two buffers of 7 while reading ahead, one of 14 when reading in turn.
+    some = integrate_files(paths, params, memory_limit=limit_for_rows(len(paths), 14))
+    in_turn = integrate_files(paths, params, memory_limit=limit_for_rows(len(paths), 14), read_ahead=False)
     # A generous memory_limit is a ceiling, not a target: block_rows caps the block all the same.
     capped = integrate_files(paths, params, memory_limit=64 << 30, block_rows=50)
     assert (whole.blocks, tiny.blocks, some.blocks, capped.blocks) == (1, ROWS, -(-ROWS // 7), 3)
-    for result in (tiny, some, capped):
+    assert in_turn.blocks == -(-ROWS // 14)
+    for result in (tiny, some, in_turn, capped):
         assert np.array_equal(result.image, whole.image)
         assert np.array_equal(result.rejected_low, whole.rejected_low)
         assert np.array_equal(result.rejected_high, whole.rejected_high)
@@ -90,7 +93,8 @@ def test_sampled_statistics_match_full_statistics(night: NightTruth) -> None:
     paths = night.files["flat_L"]
     sampled = integrate_files(paths, FLAT, memory_limit=64 << 30, stats_pixels=4000)
     # Sampled in the one-block buffer or read from the files: the same rows, the same numbers.
-    from_files = integrate_files(paths, FLAT, memory_limit=limit_for_rows(len(paths), 50), stats_pixels=4000)
+    # Room for 100 rows: two buffers of 50 (read ahead), 3 blocks.
+    from_files = integrate_files(paths, FLAT, memory_limit=limit_for_rows(len(paths), 100), stats_pixels=4000)
     assert from_files.blocks == 3 and from_files.frame_stats == sampled.frame_stats
     assert np.array_equal(from_files.image, sampled.image)
     full = integrate_files(paths, FLAT, memory_limit=64 << 30, stats_pixels=None)
@@ -126,8 +130,8 @@ def test_every_file_opened_once_and_read_row_by_row(night: NightTruth, monkeypat
     monkeypatch.setattr(stack_module, "open_image", counting_open)
     paths = night.files["dark_300s"]
     result = integrate_files(
-        paths, WINSORIZED, memory_limit=limit_for_rows(len(paths), 30), stats_pixels=None
-    )
+        paths, WINSORIZED, memory_limit=limit_for_rows(len(paths), 60), stats_pixels=None
+    )  # room for 60 rows: two buffers of 30 (read ahead)
     assert sorted(opened) == sorted(paths)
     assert result.blocks == 4
     # Statistics pass (whole frame, stats_pixels=None) + one read per block per frame.

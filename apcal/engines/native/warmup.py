@@ -1,0 +1,118 @@
+"""The native engine's first use: compile its kernels in two processes at once, and say so.
+
+On a fresh install numba compiles the kernels a run needs (~30 s of one core for the integration
+kernel, about as much for the statistics kernels) and caches them (:mod:`apcal.jit`). numba compiles
+under one global lock, so threads cannot share the work; a second *process* can. When the cache is cold,
+:func:`start` launches ``python -m apcal.engines.native.warmup``, which compiles the integration kernel
+(and the flat calibration kernel) by running them on a few pixels and exits; its compiled code lands in
+the shared cache. The run's own process meanwhile makes the plan and reads headers, then
+(:func:`ensure_compiled`) compiles the statistics kernels the same way, waits for the child, and
+loads the child's kernels from the cache. Nothing depends on the child succeeding: a kernel it did
+not cache is compiled where it is first called, as always. Once both are done the cache folder is marked
+warm and later runs skip all of this.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+
+import numpy as np
+from loguru import logger
+
+from apcal.jit import configure_numba_cache, is_warm, mark_warm
+
+#: What the console says, with the rough time on two cores (measured on this project's machines).
+ANNOUNCE = "compiling the native engine, once per install: ~{seconds} s (numba; cached in {folder})"
+EXPECTED_SECONDS = 30
+
+_child: subprocess.Popen[bytes] | None = None
+_started = 0.0
+
+
+def start() -> None:
+    """Begin compiling the integration kernels in a child process when the cache is cold (idempotent;
+    silent: :func:`ensure_compiled` says what is happening when the run gets to it)."""
+    global _child, _started
+    if _child is not None or is_warm():
+        return
+    _started = time.perf_counter()
+    try:
+        _child = subprocess.Popen(
+            [sys.executable, "-m", "apcal.engines.native.warmup"],
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+    except OSError as error:  # no second process: everything compiles here, as before
+        logger.debug("compiling in one process: {}", error)
+
+
+def ensure_compiled() -> None:
+    """Before the first job: compile the statistics kernels here while the child compiles the
+    integration kernels, then wait for it. Returns at once when the cache is warm."""
+    global _child
+    if is_warm():
+        return
+    # Said here, not in start(): a run that stops before building (locked, nothing to do) prints only why.
+    logger.info(ANNOUNCE, seconds=EXPECTED_SECONDS, folder=configure_numba_cache())
+    start()
+    try:
+        compile_statistics()
+        if _child is not None:
+            _child.wait()
+            _child = None
+        compile_integration()  # loads what the child cached (or compiles what it could not)
+    except Exception as error:  # warming up is an optimization: the jobs compile on demand
+        logger.opt(exception=error).debug(
+            "warming up the native engine failed; kernels compile on first call"
+        )
+        return
+    mark_warm()
+    logger.info("native engine compiled in {:.0f} s; later runs load it from the cache", _elapsed())
+
+
+def _elapsed() -> float:
+    return time.perf_counter() - _started if _started else 0.0
+
+
+def _sample(shape: tuple[int, ...]) -> np.ndarray:
+    """A small float32 image of noise around 0.01 (the types and layouts the engine's calls use)."""
+    return (0.01 + 1e-4 * np.random.default_rng(0).standard_normal(shape)).astype(np.float32)
+
+
+def compile_statistics() -> None:
+    """Every statistics kernel a run calls: frame statistics and quality, master statistics of each
+    frame type, dark optimization (float64 statistics, the wavelet layer at the mask pixels)."""
+    from apcal.engines.native.calibration import DarkOptimizer
+    from apcal.engines.native.normalization import FrameStats
+    from apcal.params import CalibrationParams
+    from apcal.plan.screening import FrameQuality
+    from apcal.stats.master import master_statistics
+    from apcal.vocabulary import FrameType
+
+    sample = _sample((1, 64, 96))
+    stats = FrameStats.of(sample)
+    FrameQuality.of(sample[0], median=stats.median, mad=stats.mad)
+    counts = np.zeros((64, 96), dtype=np.uint16)
+    for kind in (FrameType.BIAS, FrameType.DARK, FrameType.FLAT):
+        master_statistics(sample[0], kind, rejected_low=counts, rejected_high=counts, n_frames=3)
+    frames = _sample((3, 64, 96))
+    frames[1, ::7, ::5] += 0.2  # hot pixels: a dark optimization mask
+    DarkOptimizer(frames[1], frames[0], CalibrationParams()).scale(frames[2], 0.01)
+
+
+def compile_integration() -> None:
+    """The integration kernel (one compiled function for every rejection) and flat calibration's."""
+    from apcal.engines.native.calibration import calibrate_flat
+    from apcal.engines.native.integration import integrate
+    from apcal.params import IntegrationParams
+
+    stack = _sample((3, 2, 16))
+    integrate(stack, IntegrationParams(rejection="winsorized"))
+    calibrate_flat(stack[0], bias=stack[1], dark=stack[2], k=0.5)
+
+
+if __name__ == "__main__":
+    compile_integration()

@@ -1,0 +1,59 @@
+"""First use of the native engine: a cold kernel cache is announced on the console and compiled in a
+second process; a warm one starts nothing."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from loguru import logger
+
+import apcal.jit as jit
+from apcal.engines.native import warmup
+
+
+@pytest.fixture
+def cache_folder(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """This test's own cache folder, cold (numba keeps the session's folder: only the marker moves)."""
+    monkeypatch.setattr(jit, "_configured", tmp_path)
+    monkeypatch.setattr(warmup, "_child", None)
+    return tmp_path
+
+
+def _console(action) -> list[str]:
+    messages: list[str] = []
+    handler = logger.add(messages.append, level="INFO", format="{message}")
+    try:
+        action()
+    finally:
+        logger.remove(handler)
+    return [m.strip() for m in messages]
+
+
+def test_a_cold_cache_compiles_in_a_second_process_and_says_so(cache_folder: Path) -> None:
+    try:
+        assert _console(warmup.start) == []  # started while the plan is made: nothing said yet
+        child = warmup._child
+        assert child is not None and child.poll() is None  # compiling beside this process
+        warmup.start()
+        assert warmup._child is child  # once per process
+        said = _console(warmup.ensure_compiled)
+    finally:
+        if warmup._child is not None:
+            warmup._child.kill()
+            warmup._child.wait()
+    assert child.returncode == 0  # it compiled (here: loaded, the session's kernels are cached) and ended
+    assert said[0] == (
+        f"compiling the native engine, once per install: ~{warmup.EXPECTED_SECONDS} s "
+        f"(numba; cached in {cache_folder})"
+    )
+    assert said[1].startswith("native engine compiled in ") and len(said) == 2
+    assert jit.is_warm()
+
+
+def test_a_warm_cache_starts_nothing(cache_folder: Path) -> None:
+    jit.mark_warm()
+    assert (cache_folder / jit.WARM_MARKER).is_file()
+    assert _console(warmup.start) == []
+    assert _console(warmup.ensure_compiled) == []
+    assert warmup._child is None
