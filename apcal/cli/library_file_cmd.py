@@ -14,18 +14,13 @@ from pathlib import Path
 
 import click
 
-from apcal.cli.options import json_option
+from apcal.cli.options import json_option, library_recipe_option, library_root_argument
 
 
 @click.command("file")
-@click.argument("root", type=click.Path(file_okay=False, path_type=Path))
+@library_root_argument
 @click.argument("masters", nargs=-1, required=True, type=click.Path(dir_okay=False, path_type=Path))
-@click.option(
-    "--recipe",
-    "recipe_path",
-    type=click.Path(dir_okay=False),
-    help="Read headers with this recipe's aliases and time zone.",
-)
+@library_recipe_option
 @json_option
 def file_cmd(root: Path, masters: tuple[Path, ...], recipe_path: str | None, as_json: bool) -> None:
     """File MASTERS into ROOT without the QC gate (a held master you have checked)."""

@@ -8,15 +8,10 @@ from pathlib import Path
 
 import click
 
-from apcal.cli.options import json_option
+from apcal.cli.options import json_option, library_recipe_option, library_root_argument
 
-_ROOT = click.argument("root", type=click.Path(file_okay=False, path_type=Path))
-_RECIPE = click.option(
-    "--recipe",
-    "recipe_path",
-    type=click.Path(dir_okay=False),
-    help="Read headers with this recipe's aliases and time zone, and use its library policy.",
-)
+_ROOT = library_root_argument
+_RECIPE = library_recipe_option
 
 
 @click.command("coverage")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any, TypeVar
 
 import click
@@ -11,6 +12,14 @@ _Command = TypeVar("_Command", bound=Callable[..., Any])
 
 json_option = click.option("--json", "as_json", is_flag=True, help="Print JSON instead of tables.")
 recipe_argument = click.argument("recipe", type=click.Path(dir_okay=False))
+#: ``apcal library``'s ROOT argument and its ``--recipe`` (headers, time zone and library policy).
+library_root_argument = click.argument("root", type=click.Path(file_okay=False, path_type=Path))
+library_recipe_option = click.option(
+    "--recipe",
+    "recipe_path",
+    type=click.Path(dir_okay=False),
+    help="Read headers with this recipe's aliases and time zone, and use its library policy.",
+)
 
 
 def verbosity_options(func: _Command) -> _Command:

@@ -260,7 +260,8 @@ def _compressed_kind(ext: str) -> str:
     return f"fpack-compressed file ({ext})" if ext.casefold() == ".fz" else f"compressed file ({ext})"
 
 
-def _content_hash(path: Path) -> str:
+def content_hash(path: Path) -> str:
+    """The SHA-256 of a file's bytes, read in 1 MiB blocks (hex)."""
     digest = hashlib.sha256()
     with open(path, "rb") as handle:
         for block in iter(lambda: handle.read(1 << 20), b""):
@@ -288,7 +289,7 @@ def drop_duplicates(frames: Sequence[Frame]) -> tuple[list[Frame], list[SkippedF
         first_by_content: dict[str, Frame] = {}
         for frame in bucket:
             try:
-                digest = _content_hash(frame.path)
+                digest = content_hash(frame.path)
             except OSError:
                 continue  # unreadable now: keep it; the engine will report the file
             first = first_by_content.setdefault(digest, frame)

@@ -18,7 +18,6 @@ catalogued once; journal lines are appended with one ``write`` on an ``O_APPEND`
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import sqlite3
@@ -31,7 +30,7 @@ from pathlib import Path
 from types import TracebackType
 
 from apcal.errors import ApcalError, FrameError
-from apcal.frames.discovery import FRAME_EXTENSIONS
+from apcal.frames.discovery import FRAME_EXTENSIONS, content_hash
 from apcal.frames.model import Frame
 from apcal.frames.normalize import read_frame
 from apcal.io.temporary_names import is_temporary
@@ -88,14 +87,6 @@ class Refresh:
             "not_masters": [{"path": p, "reason": r} for p, r in self.not_masters],
             "unchanged": self.unchanged,
         }
-
-
-def content_hash(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def library_files(root: Path) -> dict[str, tuple[int, int]]:

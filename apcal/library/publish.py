@@ -20,10 +20,11 @@ from pathlib import Path
 from typing import Any, Literal
 
 from apcal.errors import FrameError
+from apcal.frames.discovery import content_hash
 from apcal.frames.model import Frame
 from apcal.frames.normalize import read_frame
 from apcal.io.atomic import atomic_new_file
-from apcal.library.catalog import Catalog, content_hash
+from apcal.library.catalog import Catalog
 from apcal.library.qc import DEFAULT_GATE, Comparison, compare, qc_figures
 from apcal.library.records import (
     CATALOGUED_TYPES,
