@@ -123,26 +123,53 @@ def list_cmd(root: Path, kind: str | None, recipe_path: str | None, as_json: boo
         click.echo(json.dumps({"root": str(catalog.root), "masters": rows}, indent=2))
         return
     for row in rows:
-        qc = row["qc"]
-        noise = (
-            f"read noise {_num(qc['read_noise_adu'])}"
-            if qc.get("read_noise_adu")
-            else f"noise {_num(qc.get('noise_adu'))}"
-        )
-        figures = f"median {_num(qc.get('median_adu'))} {noise} hot {_num(qc.get('hot_pixels'))}"
-        if qc.get("dark_current_adu_s") is not None:
-            figures += f" dark current {_num(qc['dark_current_adu_s'])}/s"
-        status = row["status"] + (f" ({row['reason']})" if row["reason"] else "")
-        exposure = f"{row['exposure']:g} s" if row["exposure"] is not None else "-"
-        click.echo(
-            f"{row['type']:<8} {row['night'] or '-':<10} {row['camera']:<20} {exposure:>8}  {status:<12} "
-            f"{figures}  {Path(row['path']).relative_to(catalog.root)}"
-        )
+        for line in master_lines(row, catalog.root):
+            click.echo(line)
     click.echo(f"{len(rows)} masters")
 
 
+def master_lines(row: dict[str, Any], root: Path) -> list[str]:
+    """One master of ``library list`` as a short block that reads at 80 columns (as cron mails it):
+    what and when, with its status; the file under the root; its QC figures."""
+    qc = row["qc"]
+    exposure = f" {row['exposure']:g} s" if row["exposure"] is not None else ""
+    status = row["status"] + (f" ({row['reason']})" if row["reason"] else "")
+    figures = [f"median {_num(qc.get('median_adu'))} ADU"]
+    if qc.get("read_noise_adu") is not None:
+        figures.append(f"read noise {_num(qc['read_noise_adu'])} ADU")
+    else:
+        figures.append(f"noise {_num(qc.get('noise_adu'))} ADU")
+    if qc.get("dark_current_adu_s") is not None:
+        electrons = qc.get("dark_current_e_s")
+        figures.append(
+            f"dark current {_num(qc['dark_current_adu_s'])} ADU/s"
+            + (f" ({_num(electrons)} e-/s)" if electrons is not None else "")
+        )
+    figures.append(f"{_num(qc.get('hot_pixels'))} hot pixels")
+    return [
+        f"{row['type']}{exposure}, {row['night'] or 'no night'}, {row['camera']}: {status}",
+        f"  {Path(row['path']).relative_to(root)}",
+        *_wrapped(figures),
+    ]
+
+
+def _wrapped(items: list[str], width: int = 80) -> list[str]:
+    """``items`` joined by commas on indented lines of at most ``width`` columns, never splitting one."""
+    lines = [f"  {items[0]}"]
+    for item in items[1:]:
+        if len(lines[-1]) + 2 + len(item) + 1 > width:
+            lines[-1] += ","
+            lines.append(f"  {item}")
+        else:
+            lines[-1] += f", {item}"
+    return lines
+
+
 def _num(value: float | None) -> str:
-    return "-" if value is None else f"{value:.4g}"
+    """A QC figure as people write it: whole ADU from 100 up, else three significant digits."""
+    if value is None:
+        return "-"
+    return f"{value:.0f}" if abs(value) >= 100 else f"{value:.3g}"
 
 
 def _find_root(master: Path) -> Path:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from typing import Any
 
 import click
 
@@ -75,20 +76,29 @@ def _print(data: dict[str, object]) -> None:
     comparisons = data["comparisons"]
     assert isinstance(comparisons, list)
     for c in comparisons:
-        d = c["difference"]
-        line = f"{c['verdict']:7s} {c['type']:8s} {c['other']['engine']}-{c['reference']['engine']}: "
-        if d:
-            line += f"rms {_num(d.get('rms_sigma'))} sigma, 99.9% {_num(d.get('p999_sigma'))} sigma"
-            if d.get("relative_rms") is not None:
-                line += f", relative rms {100 * d['relative_rms']:.4f} %"
-        else:
-            line += c["message"]
-        rejected = "; ".join(
-            f"{engine} {100 * r[0]:.3f} %/{100 * r[1]:.3f} %" for engine, r in c["rejected"].items() if r
-        )
-        line += f" (tolerance {c['tolerance']})" + (f"; rejected low/high: {rejected}" if rejected else "")
-        click.echo(f"{line}\n        {c['job']}")
+        for line in comparison_lines(c):
+            click.echo(line)
     click.echo(f"difference images: {data['html']}")
+
+
+def comparison_lines(c: dict[str, Any]) -> list[str]:
+    """One master's comparison as a block that reads at 80 columns: verdict, type and engines; the
+    difference against the tolerance; the rejected fractions; the master's job (a name, never cut)."""
+    d = c["difference"]
+    lines = [f"{c['verdict']} {c['type']}: {c['other']['engine']} against {c['reference']['engine']}"]
+    if d:
+        figures = f"  rms {_num(d.get('rms_sigma'))} sigma, 99.9% {_num(d.get('p999_sigma'))} sigma"
+        if d.get("relative_rms") is not None:
+            figures += f", relative rms {100 * d['relative_rms']:.4f} %"
+        lines.append(figures)
+    else:
+        lines.append(f"  {c['message']}")
+    lines.append(f"  tolerance {c['tolerance']}")
+    rejected = [f"{engine} {100 * r[0]:.3f} %/{100 * r[1]:.3f} %" for engine, r in c["rejected"].items() if r]
+    if rejected:
+        lines.append("  rejected low/high: " + ", ".join(rejected))
+    lines.append(f"  {c['job']}")
+    return lines
 
 
 def _num(value: object) -> str:

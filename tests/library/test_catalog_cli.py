@@ -148,3 +148,27 @@ def test_publish_without_a_root_is_a_recipe_error(tmp_path: Path) -> None:
     )
     done = apcal("validate", recipe)
     assert done.returncode == 2 and "publish needs library.root" in done.stderr
+
+
+def test_the_listing_reads_at_80_columns_off_a_terminal(tmp_path: Path) -> None:
+    """As cron mails it: a block per master (what, when, status; the file; its figures), no line over
+    80 columns, figures rounded as people write them."""
+    root = tmp_path / "library"
+    write_master(root / "bias" / "masterBias_2026-12-01.fits", "Bias", "2026-12-01")
+    write_master(
+        root / "dark" / "masterDark_300s.fits", "Dark", "2026-12-01", level=510.0, EXPTIME=300.0, EGAIN=0.8
+    )
+    write_master(root / "flat" / "masterFlat_L.fits", "Flat", "2026-12-01", level=30000.0, FILTER="L")
+    done = apcal("library", "list", root)
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.splitlines()
+    assert max(len(line) for line in lines) <= 80, lines
+    dark = lines[lines.index("dark 300 s, 2026-12-01, ZWO ASI2600MM Pro: good") :][:4]
+    assert dark[1] == "  dark/masterDark_300s.fits"
+    assert (
+        dark[2].startswith("  median 510 ADU, noise ")
+        and "dark current 0.0333 ADU/s (0.0267 e-/s)," in dark[2]
+    )
+    assert dark[3] == "  0 hot pixels"  # wrapped between figures, never inside one
+    assert lines[-1] == "3 masters"
+    assert any(line.startswith("  median 30000 ADU, noise ") for line in lines)
