@@ -79,13 +79,7 @@ def median_of_valid(stack, y, c, o_scale, o_offset, values):
             k += 1
     if k == 0:
         return 0.0
-    for a in range(1, k):  # insertion sort: a handful of values
-        x = values[a]
-        b = a - 1
-        while b >= 0 and values[b] > x:
-            values[b + 1] = values[b]
-            b -= 1
-        values[b + 1] = x
+    _sort_values(values, k)
     half = k // 2
     if k % 2 == 1:
         return values[half]

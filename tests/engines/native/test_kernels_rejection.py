@@ -217,3 +217,21 @@ def test_auto_must_be_resolved():
         integrate(stack, IntegrationParams(rejection="auto"))
     with pytest.raises(ValueError, match="resolved"):
         reject(stack, IntegrationParams(rejection="auto"))
+
+
+@pytest.mark.parametrize("fast", [True, False])
+@pytest.mark.parametrize("rejection", ["winsorized", "sigma", "none"])
+def test_a_pixel_with_every_sample_rejected_gets_the_median_of_its_valid_samples(rejection: str, fast: bool):
+    """Where rejection leaves no sample, PCL writes the median of every valid (non-NaN) sample, range-
+    clipped ones included (IntegrationEngine::IntegrationThread::Run); 0 when none is valid."""
+    rng = np.random.default_rng(7)
+    stack = rng.uniform(0.6, 0.9, size=(6, 3, 4)).astype(np.float32)
+    stack[2, 0, 0] = np.nan  # five valid samples: an odd count
+    stack[:2, 1, 1] = np.nan  # four: the mean of the middle two
+    stack[:, 2, 2] = np.nan  # none
+    params = IntegrationParams(rejection=rejection, range_clip_high=True, range_high=0.5)
+    result = integrate(stack, params, fast=fast)
+    with np.errstate(all="ignore"), pytest.warns(RuntimeWarning, match="All-NaN"):
+        expected = np.nanmedian(stack.astype(np.float64), axis=0)
+    expected[2, 2] = 0.0
+    np.testing.assert_array_equal(result.image, expected.astype(np.float32))
