@@ -21,6 +21,7 @@ import numpy as np
 from numba import njit, prange
 
 from apcal.stats._select import jitter_in, next_stratum
+from apcal.stats._typed import ZERO
 
 _ROWS_PER_TASK = 16  # rows per parallel task: one row buffer each, enough tasks to balance 2-8 threads
 
@@ -119,7 +120,7 @@ def _residual_row(img: np.ndarray, finite_rows: np.ndarray, r: int, out: np.ndar
         out[c] = mid[c] - _middle_pair_mean(
             top[c - 1], top[c], top[c + 1], mid[c - 1], mid[c + 1], bottom[c - 1], bottom[c], bottom[c + 1]
         )
-    out[0] = _general(img, r, 0, buf)
+    out[0] = _general(img, r, ZERO, buf)
     out[cols - 1] = _general(img, r, cols - 1, buf)
 
 

@@ -24,6 +24,8 @@ import math
 import numpy as np
 from numba import njit
 
+from apcal.stats._typed import FALSE, TRUE, ZERO, Flag
+
 SAMPLE = 4096  # pivot sample size; the window between the pivots then holds ~6 % of the values
 SMALL = 16384  # at most this many candidates: quickselect them directly
 _SIGMAS = 4.0  # pivot margin, in standard errors of the target's rank in the sample
@@ -82,14 +84,14 @@ def jittered_gather(flat: np.ndarray, size: int) -> np.ndarray:
 
 
 @njit(cache=True, inline="always")
-def _value(x: float, centre: float, deviation: bool) -> float:
+def _value(x: float, centre: float, deviation: Flag) -> float:
     """The streamed value of input ``x`` in float64: ``x``, or ``|x - centre|`` when ``deviation``."""
     v = np.float64(x)
     return abs(v - centre) if deviation else v
 
 
 @njit(cache=True, inline="always")
-def _finite_value(x: float, centre: float, deviation: bool) -> float:
+def _finite_value(x: float, centre: float, deviation: Flag) -> float:
     """:func:`_value`, or NaN (false in every comparison) when ``x`` is not finite."""
     return _value(x, centre, deviation) if abs(np.float64(x)) < math.inf else math.nan
 
@@ -104,7 +106,7 @@ def _count_finite(values: np.ndarray) -> int:
 
 
 @njit(cache=True)
-def _gather_finite(values: np.ndarray, centre: float, deviation: bool, count: int) -> np.ndarray:
+def _gather_finite(values: np.ndarray, centre: float, deviation: Flag, count: int) -> np.ndarray:
     """The streamed values of the ``count`` finite inputs, float64."""
     out = np.empty(count, dtype=np.float64)
     j = 0
@@ -148,7 +150,7 @@ def _select(a: np.ndarray, lo: int, hi: int, k: int) -> float:
 @njit(cache=True)
 def _select_pair(a: np.ndarray, m: int, k: int, two: bool) -> tuple[float, float]:
     """The ``k``-th smallest of ``a[:m]`` and, when ``two``, the ``k+1``-th (else the ``k``-th again)."""
-    low = _select(a, 0, m - 1, k)
+    low = _select(a, ZERO, m - 1, k)
     high = low
     if two:
         high = a[k + 1]
@@ -159,7 +161,7 @@ def _select_pair(a: np.ndarray, m: int, k: int, two: bool) -> tuple[float, float
 
 @njit(cache=True)
 def _pivots(
-    values: np.ndarray, m: int, centre: float, deviation: bool, quantile: float
+    values: np.ndarray, m: int, centre: float, deviation: Flag, quantile: float
 ) -> tuple[float, float]:
     """Pivots ``a <= b`` bracketing the ``quantile`` of the streamed values of ``values[:m]``, from a
     jittered sample of them; NaN when the sample holds too few finite values."""
@@ -177,13 +179,13 @@ def _pivots(
     margin = _SIGMAS * math.sqrt(s * quantile * (1.0 - quantile)) + 2.0
     i_a = max(0, int(target - margin))
     i_b = min(s - 1, int(target + margin) + 1)
-    a = _select(sample, 0, s - 1, i_a)
+    a = _select(sample, ZERO, s - 1, i_a)
     return a, _select(sample, i_a, s - 1, i_b)
 
 
 @njit(cache=True)
 def _counts(
-    values: np.ndarray, m: int, centre: float, deviation: bool, a: float, b: float
+    values: np.ndarray, m: int, centre: float, deviation: Flag, a: float, b: float
 ) -> tuple[int, int, int, int]:
     """One branch-free pass over ``values[:m]``: finite values below ``a``, equal to ``a``, strictly
     between ``a`` and ``b``, and equal to ``b`` (when ``b > a``)."""
@@ -199,7 +201,7 @@ def _counts(
 
 @njit(cache=True)
 def _compact(
-    values: np.ndarray, m: int, centre: float, deviation: bool, a: float, b: float, out: np.ndarray
+    values: np.ndarray, m: int, centre: float, deviation: Flag, a: float, b: float, out: np.ndarray
 ) -> int:
     """Copy the streamed values of ``values[:m]`` strictly between ``a`` and ``b`` to ``out``, in order
     (branch-free; ``out`` may be ``values`` itself). Non-finite inputs never fall strictly between two
@@ -213,7 +215,7 @@ def _compact(
 
 
 @njit(cache=True)
-def _least_between(values: np.ndarray, m: int, centre: float, deviation: bool, a: float, b: float) -> float:
+def _least_between(values: np.ndarray, m: int, centre: float, deviation: Flag, a: float, b: float) -> float:
     """The least streamed value of ``values[:m]`` strictly between ``a`` and ``b``."""
     least = math.inf
     for i in range(m):
@@ -246,7 +248,7 @@ def _narrow(
     m: int,
     count: int,
     centre: float,
-    deviation: bool,
+    deviation: Flag,
     k: int,
     two: bool,
     buf: np.ndarray,
@@ -287,7 +289,7 @@ def _narrow(
 
 
 @njit(cache=True)
-def _order_pair(values: np.ndarray, centre: float, deviation: bool, count: int) -> tuple[float, float]:
+def _order_pair(values: np.ndarray, centre: float, deviation: Flag, count: int) -> tuple[float, float]:
     """The two middle order statistics (equal when ``count`` is odd) of the streamed values of the
     ``count`` finite inputs of ``values``."""
     k = (count - 1) // 2
@@ -300,7 +302,7 @@ def _order_pair(values: np.ndarray, centre: float, deviation: bool, count: int) 
     )
     while not done and m > SMALL:
         before, wanted = m, two_left
-        done, low, found, buf, m, k, two_left = _narrow(buf, m, m, 0.0, False, k, wanted, buf)
+        done, low, found, buf, m, k, two_left = _narrow(buf, m, m, 0.0, FALSE, k, wanted, buf)
         if wanted and not two_left:
             high = found
         if m == before:  # the window missed twice: quickselect what is left
@@ -319,9 +321,9 @@ def median_mad(values: np.ndarray) -> tuple[float, float]:
     count = _count_finite(values)
     if count == 0:
         return math.nan, math.nan
-    low, high = _order_pair(values, 0.0, False, count)
+    low, high = _order_pair(values, 0.0, FALSE, count)
     median = (low + high) / 2 if count % 2 == 0 else low
-    low, high = _order_pair(values, median, True, count)
+    low, high = _order_pair(values, median, TRUE, count)
     return median, (low + high) / 2 if count % 2 == 0 else low
 
 

@@ -1,17 +1,20 @@
 """The integration driver: :func:`integrate_rows`, the numba kernel of
 :func:`apcal.engines.native.integration.integrate` (``fast=True``).
 
-One parallel loop over rows (``prange``). Each row is taken ``CHUNK`` columns at a time: the samples
-are gathered frame by frame (contiguous reads), range-clipped and rejection-normalized, and ranked in
-their stable sorted order across all the chunk's columns at once (:func:`_rank_chunk`, branch-free, so
-the compiler vectorizes it). Then each pixel's sorted samples go through the rejection algorithm
-(:mod:`._reject_kernels`) and the output-normalized survivors are combined in frame order. Winsorized
-clipping, the default for every master, is computed across columns instead (:mod:`._winsorized_lanes`).
+A loop over blocks of rows, which :mod:`.integration` runs on several threads. Each row is taken
+``CHUNK`` columns at a time: the samples are gathered frame by frame (contiguous reads), range-clipped
+and rejection-normalized, and ranked in their stable sorted order across all the chunk's columns at once
+(:func:`_rank_chunk`, branch-free, so the compiler vectorizes it). Then each pixel's sorted samples go
+through the rejection algorithm (:mod:`._reject_kernels`) and the output-normalized survivors are
+combined in frame order. Winsorized clipping, the default for every master, is computed across columns
+instead (:mod:`._winsorized_lanes`).
 
 The arithmetic mirrors :mod:`apcal.engines.native.integration`'s numpy reference operation for operation
 (float64, same summation order), so both paths agree exactly. Work arrays are allocated once per block of
 rows, never per pixel. No ``fastmath``: it would let LLVM reassociate the sums and break that agreement.
-``nogil``: a reader thread could run alongside. Source: PCL
+``nogil``: threads run blocks side by side (and a reader thread alongside). Not ``parallel=True``:
+numba's parallel loop took ~10 s of the ~33 s this kernel takes to compile on first use, and
+threads over blocks of rows do the same work. Source: PCL
 ``src/modules/processes/ImageIntegration/IntegrationEngine.cpp``,
 ``IntegrationEngine::IntegrationThread::Run`` (vahlkar/PCL commit fd570d584).
 
@@ -24,12 +27,13 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from numba import njit, prange
+from numba import njit
 
 from apcal.engines.native._kernel_params import AVERAGE, MEDIAN, MINIMUM, WINSORIZED
 from apcal.engines.native._kernel_stats import _median, _sort_values
 from apcal.engines.native._reject_kernels import HIGH, LOW, _reject_sorted
 from apcal.engines.native._winsorized_lanes import LANES, _sort_chunk, _winsorized_lanes, _winsorized_start
+from apcal.stats._typed import ZERO
 
 #: Columns gathered and ranked together: the ranking loops run across them (SIMD), and a chunk's
 #: float64 samples (n x CHUNK) stay in the L1/L2 cache. 128 rather than 64: 4-7 % less time per
@@ -60,7 +64,7 @@ def _rank_chunk(vals, ranks, n, width):
                 ranks[i, x] += vals[j, x] < vals[i, x]
 
 
-#: Rows per parallel task of :func:`integrate_rows`: its work arrays (a row's sorted samples for
+#: Rows per block of :func:`integrate_rows`: its work arrays (a row's sorted samples for
 #: winsorized clipping, ~n x cols x 12 bytes) are allocated once per block, not per row.
 ROW_BLOCK = 16
 
@@ -116,7 +120,7 @@ def _combine(values, k, combination):
         return total / k
     if combination == MEDIAN:
         _sort_values(values, k)
-        return _median(values, 0, k) if k >= 2 else values[0]
+        return _median(values, ZERO, k) if k >= 2 else values[0]
     result = values[0]
     if combination == MINIMUM:
         for j in range(1, k):
@@ -373,9 +377,10 @@ def _combine_chunk(
         )
 
 
-@njit(cache=True, parallel=True, nogil=True)
-def integrate_rows(stack, p, fs, esd_table, network, out, rejected_low, rejected_high):
-    """Reject and combine every pixel of ``stack`` (n, rows, cols); write out/rejected_low/high.
+@njit(cache=True, nogil=True)
+def integrate_rows(stack, p, fs, esd_table, network, out, rejected_low, rejected_high, blocks):
+    """Reject and combine the pixels of ``stack`` (n, rows, cols) in the blocks of ``ROW_BLOCK`` rows
+    ``blocks`` = (first, stop); write out/rejected_low/high there.
 
     ``p``: the settings (:class:`._kernel_params.KernelParams`); ``fs``: the frames' rejection and
     output normalization, a tuple (r_scale, r_offset, o_scale, o_offset) of (n,) float64 arrays;
@@ -394,8 +399,7 @@ def integrate_rows(stack, p, fs, esd_table, network, out, rejected_low, rejected
     n, rows, cols = stack.shape
     chunked = p.algorithm == WINSORIZED and n >= 3
     row_cols = cols if chunked else 1
-    nblocks = (rows + ROW_BLOCK - 1) // ROW_BLOCK
-    for blk in prange(nblocks):
+    for blk in range(blocks[0], blocks[1]):
         # Work arrays once per block of rows (per thread), never per row or pixel.
         vals = np.empty((n, CHUNK))
         ranks = np.empty((n, CHUNK), dtype=np.int32)

@@ -41,6 +41,7 @@ from apcal.engines.native.rejection import (  # the reference's constants, never
     WINSOR_SIGMA,
     WINSOR_TOLERANCE,
 )
+from apcal.stats._typed import ZERO
 
 KEEP, LOW, HIGH = 0, 1, 2
 
@@ -119,9 +120,9 @@ def _minmax_window(cnt, p):
 @njit(cache=True)
 def _percentile_window(v, cnt, p):
     """Percentile clipping about the median, one pass (PCL ``PercentileClipRejectionThread``)."""
-    m = _median(v, 0, cnt)
+    m = _median(v, ZERO, cnt)
     if cnt >= 2 and 1 + m != 1:
-        cl, ch = _clip_counts(v, 0, cnt, m, m, p.pc_low, p.pc_high, p.clip_low, p.clip_high)
+        cl, ch = _clip_counts(v, ZERO, cnt, m, m, p.pc_low, p.pc_high, p.clip_low, p.clip_high)
         return cl, cnt - ch
     return 0, cnt
 
@@ -150,7 +151,7 @@ def _averaged_window(v, cnt, p):
     taken once about the median, then iterated clips about the survivors' median."""
     lo = 0
     hi = cnt
-    m = _median(v, 0, cnt)
+    m = _median(v, ZERO, cnt)
     if cnt >= 3 and 1 + m != 1:
         acc = 0.0
         for j in range(cnt):
@@ -184,7 +185,7 @@ def _window(v, cnt, p, w):
     if algo == SIGMA:
         return _sigma_window(v, cnt, p)
     if algo == WINSORIZED:
-        return _winsorized_from(v, 0, cnt, 0, p, w)
+        return _winsorized_from(v, ZERO, cnt, ZERO, p, w)
     if algo == AVERAGED:
         return _averaged_window(v, cnt, p)
     return 0, cnt
@@ -409,7 +410,7 @@ def _esd(v, cnt, flags, p, table, r_values, took_low):
     for i in range(min(nc, tested)):
         nl += took_low[i]
     nh = nc - nl
-    median = _median(v, 0, cnt)
+    median = _median(v, ZERO, cnt)
     for j in range(cnt):
         if j < nl or j >= cnt - nh:
             if v[j] > median:

@@ -30,6 +30,7 @@ from apcal.engines.native.rejection import (  # the reference's constants, never
     WINSOR_SIGMA,
     WINSOR_TOLERANCE,
 )
+from apcal.stats._typed import ZERO
 
 
 def sorting_network(n: int) -> np.ndarray:
@@ -103,7 +104,8 @@ def _winsorized_start(wc, width, n, h, network, mean0, sig0):
 LANES = 64
 
 
-@njit(cache=True, _nrt=False)
+# numba's private _nrt flag (no reference counting) is missing from its type stubs.
+@njit(cache=True, _nrt=False)  # type: ignore[call-overload]
 def _next_column(elig, c, cols):
     """The first column from c on that takes the lanes (``elig``), or cols when none is left."""
     while c < cols and not elig[c]:
@@ -111,7 +113,8 @@ def _next_column(elig, c, cols):
     return c
 
 
-@njit(cache=True, _nrt=False)
+# numba's private _nrt flag (no reference counting) is missing from its type stubs.
+@njit(cache=True, _nrt=False)  # type: ignore[call-overload]
 def _clip_column(s, c, a, b, mean, sigma, p):
     """The counts (low, high) of column c's sorted samples in [a, b) that winsorized clipping rejects
     about mean/sigma (:func:`_clip_counts`, as :func:`._reject_kernels._winsorized_from`); none when
@@ -167,7 +170,7 @@ def _winsorized_lanes(s, cols, n, elig, mean0, sig0, p, lo, hi, w, v, wv):
     att = np.arange(LANES)  # the lanes to look at before the next step: att[:natt]
     natt = LANES
     busy = 1  # lanes holding a column after the last look (1: before the first)
-    nxt = _next_column(elig, 0, cols)  # the next column to hand to a lane (cols: none left)
+    nxt = _next_column(elig, ZERO, cols)  # the next column to hand to a lane (cols: none left)
     while busy:
         # Bring every listed lane to a column that needs a winsorization step (or leave it idle).
         for t in range(natt):

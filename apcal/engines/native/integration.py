@@ -14,9 +14,10 @@ A pixel without any surviving sample (every sample out of range, or rejected: mi
 clipping may reject them all) is the median of all its valid samples, output-normalized, range-clipped
 ones included, as PixInsight writes it (PCL ``IntegrationEngine::IntegrationThread::Run``: "if all pixels
 have been rejected, take the median"); its counts say why. A pixel whose every sample is NaN is 0.
-``fast=True`` runs the numba kernel (parallel over rows); ``fast=False`` the numpy reference. They
-agree exactly up to the final float32 rounding of the average (tests); the reference needs
-O(n²·pixels) memory per chunk for the Sn of winsorized clipping, so use it for tests and small blocks.
+``fast=True`` runs the numba kernel (threads over blocks of rows, :mod:`.blocks`); ``fast=False`` the
+numpy reference. They agree exactly up to the final float32 rounding of the average (tests); the
+reference needs O(n²·pixels) memory per chunk for the Sn of winsorized clipping, so use it for tests and
+small blocks.
 """
 
 from __future__ import annotations
@@ -25,9 +26,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from apcal.engines.native._integrate_kernel import integrate_rows
+from apcal.engines.native._integrate_kernel import ROW_BLOCK, integrate_rows
 from apcal.engines.native._kernel_params import kernel_params
 from apcal.engines.native._winsorized_lanes import sorting_network
+from apcal.engines.native.blocks import run_blocks
 from apcal.engines.native.normalization import Coefficients
 from apcal.engines.native.rejection import check_algorithm, range_masks, statistical_masks
 from apcal.params import COMBINATIONS, IntegrationParams
@@ -115,15 +117,12 @@ def _integrate_fast(
     out = np.empty((rows, cols), dtype=np.float64)
     low = np.empty((rows, cols), dtype=np.uint16)
     high = np.empty((rows, cols), dtype=np.uint16)
-    integrate_rows(
-        stack,
-        kernel_params(params, algorithm, combination),
-        (r_scale, r_offset, o_scale, o_offset),
-        table,
-        sorting_network(n),
-        out,
-        low,
-        high,
+    settings = kernel_params(params, algorithm, combination)
+    frames = (r_scale, r_offset, o_scale, o_offset)
+    network = sorting_network(n)
+    run_blocks(
+        lambda blocks: integrate_rows(stack, settings, frames, table, network, out, low, high, blocks),
+        (rows + ROW_BLOCK - 1) // ROW_BLOCK,
     )
     return IntegrationResult(image=out.astype(np.float32), rejected_low=low, rejected_high=high)
 

@@ -1,0 +1,51 @@
+"""Run a ``nogil`` numba kernel over blocks of rows on several threads.
+
+numba's own ``parallel=True`` loops cost first use dearly: lowering the integration kernel's parallel
+loop took ~10 s of the ~33 s it took to compile (one core, measured with numba's compile events), for
+work that a thread pool over blocks of rows does as well. The kernels here take the half-open range of
+blocks (first, stop) to do; :func:`run_blocks` splits a call's blocks into a few tasks per thread
+(dynamic balance: a task of hot rows does not hold the others back) and waits for all of them. The
+thread count is numba's (:func:`numba.get_num_threads`), which the engine's ``threads`` setting sets
+(:func:`apcal.engines.native.stack.set_threads`).
+"""
+
+from __future__ import annotations
+
+import itertools
+import threading
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+
+import numba
+
+#: Tasks per thread in one call: enough for a balance, few enough that each task is worth a handoff.
+TASKS_PER_THREAD = 4
+
+_pool: ThreadPoolExecutor | None = None
+_pool_lock = threading.Lock()
+
+
+def _executor() -> ThreadPoolExecutor:
+    """The process's kernel threads, started on first use, as many as numba may use."""
+    global _pool
+    with _pool_lock:
+        if _pool is None:
+            # numba.config sets its settings at import time from the environment: no declaration for mypy.
+            started = numba.config.NUMBA_NUM_THREADS  # type: ignore[attr-defined]
+            _pool = ThreadPoolExecutor(max_workers=started, thread_name_prefix="apcal-kernel")
+        return _pool
+
+
+def run_blocks(kernel: Callable[[tuple[int, int]], object], nblocks: int) -> None:
+    """Call ``kernel((first, stop))`` over ranges that cover blocks 0..nblocks-1 once each, on numba's
+    thread count at once; returns when all are done, raising the first error any of them raised."""
+    tasks = min(nblocks, numba.get_num_threads() * TASKS_PER_THREAD)
+    if tasks <= 1 or numba.get_num_threads() == 1:
+        if nblocks > 0:
+            kernel((0, nblocks))
+        return
+    bounds = [nblocks * t // tasks for t in range(tasks + 1)]
+    pool = _executor()
+    futures = [pool.submit(kernel, (a, b)) for a, b in itertools.pairwise(bounds)]
+    for future in futures:
+        future.result()
