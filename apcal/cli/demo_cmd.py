@@ -20,7 +20,10 @@ def command(folder: Path, verbosity: int) -> int:
     from apcal.cli.progress import run_display
     from apcal.cli.show import console
     from apcal.demo.night import run_demo
+    from apcal.engines import start_warming
 
+    # On first use the native engine compiles for ~30 s: start while the night is generated.
+    start_warming("native")
     out = console()
     out.print(f"generating a synthetic night in {folder}/frames ...")
     with run_display(verbosity) as progress:

@@ -203,7 +203,8 @@ def _reject_sorted(p, v, cnt, flags, esd_table, w, w2, w3, took_low):
             _linear_fit(v, cnt, flags, p.clip_low, p.clip_high, p.lf_low, p.lf_high, w, w2, w3)
         return
     if p.algorithm == ESD:
-        _esd(v, cnt, flags, p, esd_table, w, took_low)
+        if esd_table is not None:  # (None: a compilation without ESD, see integration._integrate_fast)
+            _esd(v, cnt, flags, p, esd_table, w, took_low)
         return
     lo, hi = _window(v, cnt, p, w)
     for j in range(lo):

@@ -1,15 +1,15 @@
 """The native engine's first use: compile its kernels in two processes at once, and say so.
 
-On a fresh install numba compiles the kernels a run needs (~30 s of one core for the integration
-kernel, about as much for the statistics kernels) and caches them (:mod:`apcal.jit`). numba compiles
-under one global lock, so threads cannot share the work; a second *process* can. When the cache is cold,
+On a fresh install numba compiles the kernels a run needs (~30 s of one core for the integration kernel,
+about as much for the statistics kernels) and caches them (:mod:`apcal.jit`). numba compiles under one
+global lock, so threads cannot share the work; a second *process* can. When the cache is cold,
 :func:`start` launches ``python -m apcal.engines.native.warmup``, which compiles the integration kernel
-(and the flat calibration kernel) by running them on a few pixels and exits; its compiled code lands in
-the shared cache. The run's own process meanwhile makes the plan and reads headers, then
-(:func:`ensure_compiled`) compiles the statistics kernels the same way, waits for the child, and
-loads the child's kernels from the cache. Nothing depends on the child succeeding: a kernel it did
-not cache is compiled where it is first called, as always. Once both are done the cache folder is marked
-warm and later runs skip all of this.
+by running it on a few pixels and exits; its compiled code lands in the shared cache. The run's own
+process meanwhile makes the plan and reads headers (``apcal demo`` starts the child before it generates
+its night), then (:func:`ensure_compiled`) compiles the statistics and flat calibration kernels the same
+way, waits for the child, and loads the child's kernels from the cache. Nothing depends on the child
+succeeding: a kernel it did not cache is compiled where it is first called, as always. Once both are done
+the cache folder is marked warm and later runs skip all of this.
 """
 
 from __future__ import annotations
@@ -84,8 +84,10 @@ def _sample(shape: tuple[int, ...]) -> np.ndarray:
 
 def compile_statistics() -> None:
     """Every statistics kernel a run calls: frame statistics and quality, master statistics of each
-    frame type, dark optimization (float64 statistics, the wavelet layer at the mask pixels)."""
-    from apcal.engines.native.calibration import DarkOptimizer
+    frame type, dark optimization (float64 statistics, the wavelet layer at the mask pixels), and flat
+    calibration's kernel (here rather than in the child: the integration kernel alone keeps it busy
+    longer than all of these)."""
+    from apcal.engines.native.calibration import DarkOptimizer, calibrate_flat
     from apcal.engines.native.normalization import FrameStats
     from apcal.params import CalibrationParams
     from apcal.plan.screening import FrameQuality
@@ -101,17 +103,16 @@ def compile_statistics() -> None:
     frames = _sample((3, 64, 96))
     frames[1, ::7, ::5] += 0.2  # hot pixels: a dark optimization mask
     DarkOptimizer(frames[1], frames[0], CalibrationParams()).scale(frames[2], 0.01)
+    calibrate_flat(frames[2], bias=frames[0], dark=frames[1], k=0.5)
 
 
 def compile_integration() -> None:
-    """The integration kernel (one compiled function for every rejection) and flat calibration's."""
-    from apcal.engines.native.calibration import calibrate_flat
+    """The integration kernel: one compiled function for every rejection but ESD (which compiles on its
+    first use, :func:`apcal.engines.native.integration.integrate`)."""
     from apcal.engines.native.integration import integrate
     from apcal.params import IntegrationParams
 
-    stack = _sample((3, 2, 16))
-    integrate(stack, IntegrationParams(rejection="winsorized"))
-    calibrate_flat(stack[0], bias=stack[1], dark=stack[2], k=0.5)
+    integrate(_sample((3, 2, 16)), IntegrationParams(rejection="winsorized"))
 
 
 if __name__ == "__main__":
