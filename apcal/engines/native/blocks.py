@@ -25,25 +25,32 @@ _pool: ThreadPoolExecutor | None = None
 _pool_lock = threading.Lock()
 
 
+def most_threads() -> int:
+    """The most threads numba may use in this process (what it started with; ``set_num_threads`` can
+    only lower the count from there)."""
+    # numba.config sets its settings at import time from the environment: no declaration for mypy.
+    started: int = numba.config.NUMBA_NUM_THREADS  # type: ignore[attr-defined]
+    return started
+
+
 def _executor() -> ThreadPoolExecutor:
     """The process's kernel threads, started on first use, as many as numba may use."""
     global _pool
     with _pool_lock:
         if _pool is None:
-            # numba.config sets its settings at import time from the environment: no declaration for mypy.
-            started = numba.config.NUMBA_NUM_THREADS  # type: ignore[attr-defined]
-            _pool = ThreadPoolExecutor(max_workers=started, thread_name_prefix="apcal-kernel")
+            _pool = ThreadPoolExecutor(max_workers=most_threads(), thread_name_prefix="apcal-kernel")
         return _pool
 
 
 def run_blocks(kernel: Callable[[tuple[int, int]], object], nblocks: int) -> None:
     """Call ``kernel((first, stop))`` over ranges that cover blocks 0..nblocks-1 once each, on numba's
     thread count at once; returns when all are done, raising the first error any of them raised."""
-    tasks = min(nblocks, numba.get_num_threads() * TASKS_PER_THREAD)
-    if tasks <= 1 or numba.get_num_threads() == 1:
+    threads = numba.get_num_threads()
+    if threads == 1 or nblocks <= 1:
         if nblocks > 0:
             kernel((0, nblocks))
         return
+    tasks = min(nblocks, threads * TASKS_PER_THREAD)
     bounds = [nblocks * t // tasks for t in range(tasks + 1)]
     pool = _executor()
     futures = [pool.submit(kernel, (a, b)) for a, b in itertools.pairwise(bounds)]

@@ -44,6 +44,7 @@ from pathlib import Path
 import numpy as np
 from loguru import logger
 
+from apcal.engines.native.blocks import most_threads
 from apcal.engines.native.integration import IntegrationResult, integrate
 from apcal.engines.native.normalization import (
     Coefficients,
@@ -100,9 +101,7 @@ def set_threads(threads: int) -> None:
     if threads > 0:
         import numba
 
-        # numba.config sets its settings at import time from the environment: no declaration for mypy.
-        started = numba.config.NUMBA_NUM_THREADS  # type: ignore[attr-defined]
-        numba.set_num_threads(min(threads, started))
+        numba.set_num_threads(min(threads, most_threads()))
 
 
 def _statistics_pass(
