@@ -249,10 +249,10 @@ def _integrate_pixels(
 
 
 @njit(cache=True)
-def _start_lanes(vals, n, width, x0, elig, network, srt, h, mean0, sig0):
+def _start_lanes(vals, n, width, x0, elig, networks, srt, h, mean0, sig0):
     """Sort the chunk's columns (in place: vals is not needed any more), keep the sorted samples of the
     complete columns in the row's ``srt`` and compute their winsorization start (median, Sn)."""
-    _sort_chunk(vals, n, width, network)
+    _sort_chunk(vals, n, width, networks[0])
     for x in range(width):
         if not elig[x0 + x]:
             for j in range(n):
@@ -261,7 +261,7 @@ def _start_lanes(vals, n, width, x0, elig, network, srt, h, mean0, sig0):
         dst = srt[j, x0 : x0 + width]
         for x in range(width):
             dst[x] = vals[j, x]
-    _winsorized_start(vals, width, n, h, network, mean0[x0 : x0 + width], sig0[x0 : x0 + width])
+    _winsorized_start(vals, width, n, h, networks[1], mean0[x0 : x0 + width], sig0[x0 : x0 + width])
 
 
 @njit(cache=True)
@@ -378,14 +378,14 @@ def _combine_chunk(
 
 
 @njit(cache=True, nogil=True)
-def integrate_rows(stack, p, fs, esd_table, network, out, rejected_low, rejected_high, blocks):
+def integrate_rows(stack, p, fs, esd_table, networks, out, rejected_low, rejected_high, blocks):
     """Reject and combine the pixels of ``stack`` (n, rows, cols) in the blocks of ``ROW_BLOCK`` rows
     ``blocks`` = (first, stop); write out/rejected_low/high there.
 
     ``p``: the settings (:class:`._kernel_params.KernelParams`); ``fs``: the frames' rejection and
     output normalization, a tuple (r_scale, r_offset, o_scale, o_offset) of (n,) float64 arrays;
-    ``esd_table``: ESD's critical values (ESD only); ``network``: a sorting network for n
-    (:func:`._winsorized_lanes.sorting_network`).
+    ``esd_table``: ESD's critical values (ESD only); ``networks``: the sorting and selection networks
+    of the winsorized lanes for n (:func:`._winsorized_lanes.lanes_networks`).
 
     Per row, CHUNK columns at a time: gather the samples frame by frame (:func:`_gather_chunk`), rank
     them (the stable sorted order, :func:`_rank_chunk`), then reject per pixel on its sorted samples and
@@ -451,7 +451,7 @@ def integrate_rows(stack, p, fs, esd_table, network, out, rejected_low, rejected
                     rejected_high,
                 )
                 if chunked:
-                    _start_lanes(vals, n, width, x0, elig, network, srt, h, mean0, sig0)
+                    _start_lanes(vals, n, width, x0, elig, networks, srt, h, mean0, sig0)
             if chunked:
                 _winsorized_lanes(srt, cols, n, elig, mean0, sig0, p, lo, hi, wl, v, w)
                 for x0 in range(0, cols, CHUNK):

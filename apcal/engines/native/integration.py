@@ -28,7 +28,7 @@ import numpy as np
 
 from apcal.engines.native._integrate_kernel import ROW_BLOCK, integrate_rows
 from apcal.engines.native._kernel_params import kernel_params
-from apcal.engines.native._winsorized_lanes import sorting_network
+from apcal.engines.native._winsorized_lanes import lanes_networks
 from apcal.engines.native.blocks import run_blocks
 from apcal.engines.native.normalization import Coefficients
 from apcal.engines.native.rejection import check_algorithm, range_masks, statistical_masks
@@ -123,9 +123,9 @@ def _integrate_fast(
     high = np.empty((rows, cols), dtype=np.uint16)
     settings = kernel_params(params, algorithm, combination)
     frames = (r_scale, r_offset, o_scale, o_offset)
-    network = sorting_network(n)
+    networks = lanes_networks(n)
     run_blocks(
-        lambda blocks: integrate_rows(stack, settings, frames, table, network, out, low, high, blocks),
+        lambda blocks: integrate_rows(stack, settings, frames, table, networks, out, low, high, blocks),
         (rows + ROW_BLOCK - 1) // ROW_BLOCK,
     )
     return IntegrationResult(image=out.astype(np.float32), rejected_low=low, rejected_high=high)

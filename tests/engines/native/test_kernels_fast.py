@@ -43,7 +43,7 @@ def assert_same(stack, params, **kw):
     return a
 
 
-@pytest.mark.parametrize("n", [3, 4, 11, 20, 33, 60])
+@pytest.mark.parametrize("n", [3, 4, 11, 20, 33, 60, 100])
 def test_chunked_winsorized_matches_reference(n: int):
     stack = quantized_stack(n, cols=2 * K.CHUNK + 13, seed=n)
     result = assert_same(stack, IntegrationParams(rejection="winsorized"))
@@ -223,3 +223,53 @@ def test_sorting_network_sorts_random_inputs(n: int):
     for a, b in W.sorting_network(n):
         x[:, a], x[:, b] = np.minimum(x[:, a], x[:, b]), np.maximum(x[:, a], x[:, b])
     assert (np.diff(x, axis=1) >= 0).all()
+
+
+@pytest.mark.parametrize("n", range(1, 15))
+def test_selection_network_selects_every_rank_of_every_zero_one_input(n: int):
+    x0 = ((np.arange(2**n)[:, None] >> np.arange(n)) & 1).astype(np.int8)
+    expected = np.sort(x0, axis=1)
+    for r in range(n):
+        x = x0.copy()
+        for a, b in W.selection_network(n, r):
+            x[:, a], x[:, b] = np.minimum(x[:, a], x[:, b]), np.maximum(x[:, a], x[:, b])
+        np.testing.assert_array_equal(x[:, r], expected[:, r])
+
+
+@pytest.mark.parametrize("n", [17, 20, 40, 41, 64, 100])
+def test_lomed_network_is_a_pruned_sorting_network_that_selects_the_lomed(n: int):
+    sort, select = W.lanes_networks(n)
+    r = (n + 1) // 2 - 1
+    assert 0 < len(select) < len(sort)
+    assert {tuple(c) for c in select} <= {tuple(c) for c in sort}
+    x = np.round(np.random.default_rng(n).standard_normal((2000, n)) * 4)
+    expected = np.sort(x, axis=1)[:, r]
+    for a, b in select:
+        x[:, a], x[:, b] = np.minimum(x[:, a], x[:, b]), np.maximum(x[:, a], x[:, b])
+    np.testing.assert_array_equal(x[:, r], expected)
+
+
+@pytest.mark.parametrize("n", [3, 4, 5, 9, 20, 39, 40, 41, 64, 100, 101])
+def test_banded_himeds_equal_every_window(n: int):
+    """Sn's himeds over the band of windows that holds each column's optimum are those over every
+    window, bit for bit. Chunks of one or two columns (the band is then exactly the optimum's
+    neighbourhood: starting it one window later than the leftmost crossing changes the result) and a
+    partial chunk of tie-heavy columns, one repeated value, a very wide column beside narrow ones (the
+    band spreads) and a long run of ties."""
+    rng = np.random.default_rng(n)
+    for trial in range(60):
+        width = 1 + trial % 2
+        wc = np.ascontiguousarray(np.sort(rng.standard_normal((n, K.CHUNK)), axis=0))
+        assert_banded_is_every_window(wc, width, n)
+    dn = np.round(1000 + rng.choice([0.5, 3, 8], size=K.CHUNK) * rng.standard_normal((n, K.CHUNK)))
+    dn[:, 3] = 1000
+    dn[:, 4] = np.round(1000 + 3000 * rng.standard_normal(n))
+    dn[: n // 2, 5] = dn[0, 5]
+    assert_banded_is_every_window(np.ascontiguousarray(np.sort(dn / 65535, axis=0)), K.CHUNK - 5, n)
+
+
+def assert_banded_is_every_window(wc: np.ndarray, width: int, n: int) -> None:
+    every, banded = np.empty_like(wc), np.empty_like(wc)
+    W._himeds_all_windows(wc, width, n, every)
+    W._himeds_banded(wc, width, n, banded)
+    np.testing.assert_array_equal(banded[:, :width], every[:, :width])
