@@ -231,7 +231,7 @@ def test_selection_network_selects_every_rank_of_every_zero_one_input(n: int):
     expected = np.sort(x0, axis=1)
     for r in range(n):
         x = x0.copy()
-        for a, b in W.selection_network(n, r):
+        for a, b in W.selection_network(W.sorting_network(n), r):
             x[:, a], x[:, b] = np.minimum(x[:, a], x[:, b]), np.maximum(x[:, a], x[:, b])
         np.testing.assert_array_equal(x[:, r], expected[:, r])
 
