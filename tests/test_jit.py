@@ -1,6 +1,7 @@
-"""apcal.jit: numba's cache in the user's cache folder, keyed on the kernels' sources; a folder that
-cannot be written degrades to a warning naming it. Each case runs in a fresh interpreter, because the
-setting must be made before numba is imported."""
+"""apcal.jit: numba's cache in the user's cache folder, keyed on the kernels' sources and the CPU
+features they compile for; a folder that cannot be written degrades to a warning naming it; 512-bit
+vectors on AVX-512 hosts unless the user says otherwise. Each case runs in a fresh interpreter, because
+the settings must be made before numba compiles anything."""
 
 from __future__ import annotations
 
@@ -9,30 +10,78 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 PROBE = (
     "import warnings, os, sys\n"
     "warnings.simplefilter('always')\n"
     "import apcal.jit as jit\n"
-    "folder = jit.configure_numba_cache()\n"
+    "folder = jit.configure_numba()\n"
     "import numba\n"
     "print(folder)\n"
     "print(numba.config.CACHE_DIR)\n"
 )
 
 
-def _probe(env_changes: dict[str, str]) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if k != "NUMBA_CACHE_DIR"} | env_changes
-    return subprocess.run([sys.executable, "-c", PROBE], capture_output=True, text=True, env=env, check=True)
+#: A loop compiled after apcal configured numba: the CPU features numba compiles for, and whether the
+#: loop's machine code uses 512-bit registers.
+VECTORS = (
+    "import re\n"
+    "import apcal.stats\n"
+    "import numba\n"
+    "import numpy as np\n"
+    "@numba.njit\n"
+    "def twice(a, b):\n"
+    "    for i in range(a.shape[0]):\n"
+    "        a[i] = max(a[i], b[i]) * 2.0\n"
+    "a = np.ones(1000)\n"
+    "twice(a, a)\n"
+    "print(numba.config.CPU_FEATURES)\n"
+    "print('zmm' if re.search('zmm', twice.inspect_asm(twice.signatures[0])) else 'narrower')\n"
+)
+#: What a user's shell may set that these probes must not inherit from the test process.
+_SETTINGS = ("NUMBA_CACHE_DIR", "NUMBA_CPU_FEATURES", "NUMBA_CPU_NAME", "APCAL_WIDE_VECTORS")
+
+
+def _probe(env_changes: dict[str, str], code: str = PROBE) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if k not in _SETTINGS} | env_changes
+    return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True)
+
+
+def _host_has_avx512() -> bool:
+    from llvmlite import binding
+
+    return bool(binding.get_host_cpu_features().get("avx512f"))
 
 
 def test_the_cache_lives_in_the_user_cache_folder_keyed_on_the_sources(tmp_path: Path) -> None:
-    from apcal.jit import kernel_sources_digest
-
     done = _probe({"XDG_CACHE_HOME": str(tmp_path)})
     folder, numba_dir = done.stdout.split()
-    assert Path(folder) == tmp_path / "apcal" / f"numba-{kernel_sources_digest()}"
+    assert Path(folder).parent == tmp_path / "apcal" and Path(folder).name.startswith("numba-")
     assert numba_dir == folder and Path(folder).is_dir()
     assert done.stderr == ""
+    # The same sources compiled for other CPU features get a folder of their own.
+    other = _probe({"XDG_CACHE_HOME": str(tmp_path), "NUMBA_CPU_FEATURES": "+sse2"}).stdout.split()[0]
+    assert Path(other).parent == Path(folder).parent and other != folder
+
+
+def test_avx512_hosts_compile_512_bit_vectors(tmp_path: Path) -> None:
+    if not _host_has_avx512():
+        pytest.skip("this CPU has no AVX-512: numba's default vectors apply")
+    features, code = _probe({"NUMBA_CACHE_DIR": str(tmp_path)}, VECTORS).stdout.split()
+    assert features.endswith(",-prefer-256-bit") and "+avx512f" in features
+    assert code == "zmm"
+
+
+def test_apcal_wide_vectors_0_and_a_users_cpu_choice_keep_numba_in_charge(tmp_path: Path) -> None:
+    off = _probe({"NUMBA_CACHE_DIR": str(tmp_path), "APCAL_WIDE_VECTORS": "0"}, VECTORS).stdout.split()
+    assert off[0] == "None"
+    chosen = _probe({"NUMBA_CACHE_DIR": str(tmp_path), "NUMBA_CPU_NAME": "x86-64"}, VECTORS).stdout.split()
+    assert chosen[0] == "None"  # numba's own reading of the user's CPU name, untouched
+    mine = _probe({"NUMBA_CACHE_DIR": str(tmp_path), "NUMBA_CPU_FEATURES": "+sse2"}, VECTORS).stdout.split()
+    assert mine == ["+sse2", "narrower"]
+    if _host_has_avx512():
+        assert off[1] == "narrower"  # LLVM's own preference: 256-bit
 
 
 def test_an_unwritable_cache_folder_is_a_warning_naming_it(tmp_path: Path) -> None:

@@ -4,6 +4,6 @@ Nothing here knows about frames, plans or engines; the native engine, the screen
 report all measure pixels through these modules (numpy references beside their numba kernels).
 """
 
-from apcal.jit import configure_numba_cache
+from apcal.jit import configure_numba
 
-configure_numba_cache()  # before any kernel module imports numba
+configure_numba()  # before any kernel module imports numba

@@ -1,5 +1,5 @@
 """The native engine: numpy references and numba kernels of ImageIntegration and ImageCalibration."""
 
-from apcal.jit import configure_numba_cache
+from apcal.jit import configure_numba
 
-configure_numba_cache()  # before any kernel module imports numba
+configure_numba()  # before any kernel module imports numba
