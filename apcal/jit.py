@@ -6,9 +6,9 @@ falls back to other places or refuses), and it keeps stale code: numba keys each
 module only, so a kernel that inlines a function from another module keeps the old copy after that
 module is edited. :func:`configure_numba_cache` therefore points numba at
 ``<user cache>/apcal/numba-<hash>``, the hash taken over every kernel module (the ``_*.py`` modules
-of ``apcal/stats`` and ``apcal/engines/native``: every kernel lives in one) and numba's and Python's
-versions: any edit, upgrade or other checkout gets a folder of its own. It must run before numba is
-imported (numba reads ``NUMBA_CACHE_DIR`` at import; when numba is already imported,
+of ``apcal/io``, ``apcal/stats`` and ``apcal/engines/native``: every kernel lives in one) and numba's
+and Python's versions: any edit, upgrade or other checkout gets a folder of its own. It must run
+before numba is imported (numba reads ``NUMBA_CACHE_DIR`` at import; when numba is already imported,
 ``numba.config.CACHE_DIR`` is set, which is read when each kernel is decorated). An explicit
 ``NUMBA_CACHE_DIR`` in the environment wins. When the folder cannot be written, a warning names it and
 the kernels are cached in a folder of the temporary directory instead (for this machine's later runs).
@@ -30,7 +30,7 @@ from pathlib import Path
 
 _PACKAGE = Path(__file__).resolve().parent
 #: The packages whose modules hold numba kernels (and what they inline).
-KERNEL_PACKAGES = ("stats", "engines/native")
+KERNEL_PACKAGES = ("io", "stats", "engines/native")
 #: Written in the cache folder once every kernel a run needs has been compiled there.
 WARM_MARKER = "compiled"
 #: The CPU feature that turns off LLVM's preference for 256-bit vectors (see wide_vector_features).

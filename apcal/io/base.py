@@ -143,6 +143,13 @@ class SampleEncoding:
     def normalize(self, raw: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
         """Normalized float32 copy of ``raw`` (any shape), written into ``out`` when given (a float32
         array of ``raw``'s shape; the same numbers either way) and returned."""
+        if raw.dtype.kind in "iu" and raw.dtype.itemsize == 2:  # cameras' samples: one compiled pass
+            from apcal.io._samples import is_16bit, normalize_16bit  # numba: only when pixels are read
+
+            target = np.empty(raw.shape, np.float32) if out is None else out
+            if is_16bit(raw, target):
+                normalize_16bit(raw, target, self.scale, self.offset - self.lo, self.hi - self.lo)
+                return target
         # float32 holds every integer up to 2**24 exactly, so 8/16-bit data are converted in float32;
         # wider integers and float64 go through float64 before the final rounding to float32.
         wide = (raw.dtype.kind in "iu" and raw.dtype.itemsize > 2) or raw.dtype.itemsize > 4

@@ -86,14 +86,18 @@ def compile_statistics() -> None:
     """Every statistics kernel a run calls: frame statistics and quality, master statistics of each
     frame type, dark optimization (float64 statistics, the wavelet layer at the mask pixels), and flat
     calibration's kernel (here rather than in the child: the integration kernel alone keeps it busy
-    longer than all of these)."""
+    longer than all of these), and the readers' conversion of 16-bit samples."""
     from apcal.engines.native.calibration import DarkOptimizer, calibrate_flat
     from apcal.engines.native.normalization import FrameStats
+    from apcal.io.base import SampleEncoding
     from apcal.params import CalibrationParams
     from apcal.plan.screening import FrameQuality
     from apcal.stats.master import master_statistics
     from apcal.vocabulary import FrameType
 
+    stored = np.arange(64 * 96, dtype=">i2").reshape(64, 96)  # FITS 16-bit, as the readers pass them
+    encoding = SampleEncoding(stored.dtype, offset=32768.0, hi=65535.0)
+    encoding.normalize(stored, out=np.empty((64, 96), np.float32))
     sample = _sample((1, 64, 96))
     stats = FrameStats.of(sample)
     FrameQuality.of(sample[0], median=stats.median, mad=stats.mad)
