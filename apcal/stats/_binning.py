@@ -8,7 +8,7 @@ import numpy as np
 from numba import njit, prange
 
 
-@njit(cache=True, parallel=True)
+@njit(cache=True, parallel=True, nogil=True)
 def block_means(img: np.ndarray, factor: int) -> np.ndarray:  # pragma: no cover - compiled
     """Mean of each ``factor`` x ``factor`` block (trailing rows/columns that do not fill one dropped),
     NaN left out as ``np.nanmean`` does (an all-NaN block gives NaN; inf counts)."""

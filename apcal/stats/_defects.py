@@ -69,7 +69,7 @@ def _middle_pair_mean(
     return (b3 + b4) / np.float32(2)
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _general(img: np.ndarray, r: int, c: int, buf: np.ndarray) -> np.float32:
     """Residual of one pixel with reflected edges, NaN neighbours left out (NaN when all are)."""
     rows, cols = img.shape
@@ -94,7 +94,7 @@ def _general(img: np.ndarray, r: int, c: int, buf: np.ndarray) -> np.float32:
     return img[r, c] - (buf[k // 2 - 1] + buf[k // 2]) / np.float32(2)
 
 
-@njit(cache=True, parallel=True)
+@njit(cache=True, parallel=True, nogil=True)
 def _finite_rows(img: np.ndarray) -> np.ndarray:
     rows, cols = img.shape
     out = np.empty(rows, dtype=np.bool_)
@@ -106,7 +106,7 @@ def _finite_rows(img: np.ndarray) -> np.ndarray:
     return out
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _residual_row(img: np.ndarray, finite_rows: np.ndarray, r: int, out: np.ndarray, buf: np.ndarray) -> None:
     """Row ``r`` of the residual into ``out`` (float32, ``cols`` >= 3); ``buf`` is 8 floats of scratch."""
     rows, cols = img.shape
@@ -124,7 +124,7 @@ def _residual_row(img: np.ndarray, finite_rows: np.ndarray, r: int, out: np.ndar
     out[cols - 1] = _general(img, r, cols - 1, buf)
 
 
-@njit(cache=True, parallel=True)
+@njit(cache=True, parallel=True, nogil=True)
 def residual_sample(img: np.ndarray, size: int) -> np.ndarray:
     """The residual at the ``min(size, rows·cols)`` flat positions of
     :func:`apcal.stats._select.jitter_position` (every pixel, in order, when the image is not
@@ -157,7 +157,7 @@ def residual_sample(img: np.ndarray, size: int) -> np.ndarray:
     return out
 
 
-@njit(cache=True, parallel=True)
+@njit(cache=True, parallel=True, nogil=True)
 def count_outliers(img: np.ndarray, centre: float, threshold: float) -> tuple[int, int]:
     """(hot, cold): pixels whose residual minus ``centre`` is above ``threshold`` / below ``-threshold``,
     in float32 as the numpy reference compares a float32 array with Python floats."""

@@ -70,7 +70,7 @@ def next_stratum(start: int, rem: int, n: int, size: int) -> tuple[int, int]:
     return end, rem
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def jittered_gather(flat: np.ndarray, size: int) -> np.ndarray:
     """``flat`` at :func:`jitter_position` ``0 .. size-1`` (``flat.size >= size``), same dtype."""
     n = flat.shape[0]
@@ -96,7 +96,7 @@ def _finite_value(x: float, centre: float, deviation: Flag) -> float:
     return _value(x, centre, deviation) if abs(np.float64(x)) < math.inf else math.nan
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _count_finite(values: np.ndarray) -> int:
     """Finite values in ``values`` (branch-free, vectorized)."""
     count = 0
@@ -105,7 +105,7 @@ def _count_finite(values: np.ndarray) -> int:
     return count
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _gather_finite(values: np.ndarray, centre: float, deviation: Flag, count: int) -> np.ndarray:
     """The streamed values of the ``count`` finite inputs, float64."""
     out = np.empty(count, dtype=np.float64)
@@ -117,7 +117,7 @@ def _gather_finite(values: np.ndarray, centre: float, deviation: Flag, count: in
     return out
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _select(a: np.ndarray, lo: int, hi: int, k: int) -> float:
     """Move the ``k``-th smallest of ``a[lo:hi + 1]`` (NaN-free) to ``a[k]`` and return it: quickselect
     with Hoare's partition, which splits runs of ties evenly, around the median of three pseudo-random
@@ -147,7 +147,7 @@ def _select(a: np.ndarray, lo: int, hi: int, k: int) -> float:
     return a[k]
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _select_pair(a: np.ndarray, m: int, k: int, two: bool) -> tuple[float, float]:
     """The ``k``-th smallest of ``a[:m]`` and, when ``two``, the ``k+1``-th (else the ``k``-th again)."""
     low = _select(a, ZERO, m - 1, k)
@@ -159,7 +159,7 @@ def _select_pair(a: np.ndarray, m: int, k: int, two: bool) -> tuple[float, float
     return low, high
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _pivots(
     values: np.ndarray, m: int, centre: float, deviation: Flag, quantile: float
 ) -> tuple[float, float]:
@@ -183,7 +183,7 @@ def _pivots(
     return a, _select(sample, i_a, s - 1, i_b)
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _counts(
     values: np.ndarray, m: int, centre: float, deviation: Flag, a: float, b: float
 ) -> tuple[int, int, int, int]:
@@ -199,7 +199,7 @@ def _counts(
     return below, eq_a, inside, eq_b
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _compact(
     values: np.ndarray, m: int, centre: float, deviation: Flag, a: float, b: float, out: np.ndarray
 ) -> int:
@@ -214,7 +214,7 @@ def _compact(
     return j
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _least_between(values: np.ndarray, m: int, centre: float, deviation: Flag, a: float, b: float) -> float:
     """The least streamed value of ``values[:m]`` strictly between ``a`` and ``b``."""
     least = math.inf
@@ -242,7 +242,7 @@ def _locate(r: int, below: int, eq_a: int, inside: int, eq_b: int, a: float, b: 
     return _OUTSIDE, 0.0
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _narrow(
     values: np.ndarray,
     m: int,
@@ -288,7 +288,7 @@ def _narrow(
     return False, 0.0, 0.0, buf, kept, k, two
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _order_pair(values: np.ndarray, centre: float, deviation: Flag, count: int) -> tuple[float, float]:
     """The two middle order statistics (equal when ``count`` is odd) of the streamed values of the
     ``count`` finite inputs of ``values``."""
@@ -314,7 +314,7 @@ def _order_pair(values: np.ndarray, centre: float, deviation: Flag, count: int) 
     return low, high if two else low
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def median_mad(values: np.ndarray) -> tuple[float, float]:
     """Median and raw MAD of the finite values of the 1-D ``values`` (float32 or float64), equal to
     ``np.median`` of them cast to float64 and of their absolute deviations; NaN, NaN when none is."""
@@ -327,7 +327,7 @@ def median_mad(values: np.ndarray) -> tuple[float, float]:
     return median, (low + high) / 2 if count % 2 == 0 else low
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def within(x: np.ndarray, centre: float, bound: float) -> np.ndarray:
     """``x[np.abs(x - centre) < bound]`` for a 1-D float64 ``x``: the same comparisons, counted first so
     the result is allocated once at its size, with no full-size temporaries."""

@@ -24,7 +24,7 @@ def _symmetric(i: int, n: int) -> int:
     return i
 
 
-@njit(cache=True, parallel=True)
+@njit(cache=True, parallel=True, nogil=True)
 def atrous_layer1(img: np.ndarray) -> np.ndarray:
     """First à trous layer of the float64 ``img``: the same float64 operations in the same order as the
     numpy reference :func:`apcal.stats.wavelet.atrous_layer1` (each pass summed from 0.0 over

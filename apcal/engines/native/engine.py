@@ -9,9 +9,11 @@ runs; a flat job whose master's job failed earlier in the run fails without touc
 
 from __future__ import annotations
 
+import contextlib
 import os
 import time
-from collections.abc import Collection, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -184,17 +186,24 @@ class NativeEngine:
         used = len(stack.kept)
         from_adu = sum(raw_adu[i] for i in stack.kept) if raw_adu else stack.from_adu
         keywords = _with_ncombine(job.keywords, used) + _adu_history(job.id, from_adu)
-        stats = master_statistics(
-            stack.image,
-            job.type,
-            rejected_low=stack.rejected_low,
-            rejected_high=stack.rejected_high,
-            n_frames=used,
-        )
+
+        def write() -> None:
+            write_image(job.output, stack.image, keywords, format=plan.output_format)
+            if plan.rejection_maps:
+                _write_rejection_maps(job, stack.rejected_low, stack.rejected_high, used, plan.output_format)
+
         job.output.parent.mkdir(parents=True, exist_ok=True)
-        write_image(job.output, stack.image, keywords, format=plan.output_format)
-        if plan.rejection_maps:
-            _write_rejection_maps(job, stack.rejected_low, stack.rejected_high, used, plan.output_format)
+        stats = _measured_while_written(
+            lambda: master_statistics(
+                stack.image,
+                job.type,
+                rejected_low=stack.rejected_low,
+                rejected_high=stack.rejected_high,
+                n_frames=used,
+            ),
+            write,
+            [job.output, *(_rejection_map_paths(job, plan.output_format) if plan.rejection_maps else ())],
+        )
         outcome = screened[0] if screened else ScreeningResult()
         excluded = tuple(SkippedFile(Path(e.path), e.reason) for e in outcome.excluded)
         return _Built(stats, calibrated, dark_scales, excluded, outcome.warnings)
@@ -224,6 +233,36 @@ def _adu_history(job_id: str, count: int) -> tuple[Keyword, ...]:
     return (Keyword("HISTORY", HISTORY_TEMPLATE.format(count=count), ""),)
 
 
+def _measured_while_written(
+    measure: Callable[[], dict[str, float]], write: Callable[[], None], written: Sequence[Path]
+) -> dict[str, float]:
+    """``measure()`` (the master's statistics) while a thread runs ``write()`` (the master and its maps):
+    the writer spends its time hashing (the XISF checksum), writing and syncing, all without the GIL,
+    and the statistics kernels release it too, so on two cores the two take about the time of the
+    longer (IMX294 master: 0.13 s of statistics beside 0.06-0.11 s of writing). The write's error is
+    raised; when measuring fails, the ``written`` files are removed (a failed job leaves no master)."""
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="apcal-write") as writer:
+        writing = writer.submit(write)
+        try:
+            stats = measure()
+        except BaseException:
+            with contextlib.suppress(Exception):
+                writing.result()
+            for path in written:
+                path.unlink(missing_ok=True)
+            raise
+        writing.result()
+    return stats
+
+
+def _rejection_map_paths(job: Job, output_format: ImageFormat) -> tuple[Path, Path]:
+    """Where the low and high rejection maps of ``job``'s master go."""
+    return (
+        job.output.with_name(f"{job.output.stem}_rejection_low.{output_format}"),
+        job.output.with_name(f"{job.output.stem}_rejection_high.{output_format}"),
+    )
+
+
 def _write_rejection_maps(
     job: Job, low: np.ndarray, high: np.ndarray, used: int, output_format: ImageFormat
 ) -> None:
@@ -231,8 +270,8 @@ def _write_rejection_maps(
     PixInsight's rejection maps show it. Typed 'Rejection Map' so no scan takes them for frames."""
     from apcal.io.image import write_image
 
-    for side, counts in (("low", low), ("high", high)):
-        path = job.output.with_name(f"{job.output.stem}_rejection_{side}.{output_format}")
+    paths = _rejection_map_paths(job, output_format)
+    for side, counts, path in zip(("low", "high"), (low, high), paths, strict=True):
         cards = (
             Keyword("IMAGETYP", "Rejection Map", f"{side} rejection of {job.output.name}"),
             Keyword("NCOMBINE", used, "Number of frames integrated"),
