@@ -275,9 +275,13 @@ def _winsorized_lanes(s, cols, n, elig, mean0, sig0, p, lo, hi, w, v, wv):
                         hi[c] = b
                         lcol[q] = -1
                         continue
-                for j in range(n):
-                    v[j] = s[j, c]
-                    w[j, q] = v[j] if (j >= a) & (j < b) else np.nan
+                if restart:  # its window's samples (v, for the median and Sn) and NaN beyond it
+                    for j in range(n):
+                        v[j] = s[j, c]
+                        w[j, q] = v[j] if (j >= a) & (j < b) else np.nan
+                else:  # a new column: all its samples, and v is not needed
+                    for j in range(n):
+                        w[j, q] = s[j, c]
                 lcol[q] = c
                 llo[q] = a
                 lhi[q] = b
