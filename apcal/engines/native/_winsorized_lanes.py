@@ -275,13 +275,12 @@ def _winsorized_lanes(s, cols, n, elig, mean0, sig0, p, lo, hi, w, v, wv):
                         hi[c] = b
                         lcol[q] = -1
                         continue
-                if restart:  # its window's samples (v, for the median and Sn) and NaN beyond it
-                    for j in range(n):
-                        v[j] = s[j, c]
-                        w[j, q] = v[j] if (j >= a) & (j < b) else np.nan
-                else:  # a new column: all its samples, and v is not needed
-                    for j in range(n):
-                        w[j, q] = s[j, c]
+                for j in range(n):
+                    w[j, q] = s[j, c]
+                if restart:  # NaN beyond its window; v: its samples, for the median and Sn below
+                    w[:a, q] = np.nan
+                    w[b:n, q] = np.nan
+                    v[:n] = s[:, c]
                 lcol[q] = c
                 llo[q] = a
                 lhi[q] = b
