@@ -3,9 +3,9 @@
 numba's own ``parallel=True`` loops cost first use dearly: lowering the integration kernel's parallel
 loop took ~10 s of the ~33 s it took to compile (one core, measured with numba's compile events), for
 work that a thread pool over blocks of rows does as well. The kernels here take the half-open range of
-blocks (first, stop) to do; :func:`run_blocks` splits a call's blocks into a few tasks per thread
-(dynamic balance: a task of hot rows does not hold the others back) and waits for all of them. The
-thread count is numba's (:func:`numba.get_num_threads`), which the engine's ``threads`` setting sets
+blocks (first, stop) to do; :func:`submit_blocks` splits a call's blocks into a few tasks per thread
+(dynamic balance: a task of hot rows does not hold the others back), and :func:`wait_blocks` waits
+for all of them. The thread count is numba's (:func:`numba.get_num_threads`), which the engine's ``threads`` setting sets
 (:func:`apcal.engines.native.stack.set_threads`).
 """
 
@@ -14,7 +14,7 @@ from __future__ import annotations
 import itertools
 import threading
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 
 import numba
 
@@ -42,17 +42,24 @@ def _executor() -> ThreadPoolExecutor:
         return _pool
 
 
-def run_blocks(kernel: Callable[[tuple[int, int]], object], nblocks: int) -> None:
-    """Call ``kernel((first, stop))`` over ranges that cover blocks 0..nblocks-1 once each, on numba's
-    thread count at once; returns when all are done, raising the first error any of them raised."""
+def submit_blocks(kernel: Callable[[tuple[int, int]], object], nblocks: int) -> list[Future[object]]:
+    """Queue ``kernel((first, stop))`` over ranges that cover blocks 0..nblocks-1 once each on the kernel
+    threads (numba's thread count); returns their futures, for :func:`wait_blocks`. Tasks queued while
+    earlier ones still run start as soon as a thread is free, so a caller that queues its next call
+    before waiting for this one keeps every thread busy from call to call. With one thread (or block)
+    the kernel runs here, before this returns."""
     threads = numba.get_num_threads()
     if threads == 1 or nblocks <= 1:
         if nblocks > 0:
             kernel((0, nblocks))
-        return
+        return []
     tasks = min(nblocks, threads * TASKS_PER_THREAD)
     bounds = [nblocks * t // tasks for t in range(tasks + 1)]
     pool = _executor()
-    futures = [pool.submit(kernel, (a, b)) for a, b in itertools.pairwise(bounds)]
+    return [pool.submit(kernel, (a, b)) for a, b in itertools.pairwise(bounds)]
+
+
+def wait_blocks(futures: list[Future[object]]) -> None:
+    """Wait for every task of :func:`submit_blocks`, raising the first error any of them raised."""
     for future in futures:
         future.result()

@@ -22,6 +22,7 @@ small blocks.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -29,7 +30,7 @@ import numpy as np
 from apcal.engines.native._integrate_kernel import ROW_BLOCK, integrate_rows
 from apcal.engines.native._kernel_params import kernel_params
 from apcal.engines.native._winsorized_lanes import lanes_networks
-from apcal.engines.native.blocks import run_blocks
+from apcal.engines.native.blocks import submit_blocks, wait_blocks
 from apcal.engines.native.normalization import Coefficients
 from apcal.engines.native.rejection import check_algorithm, range_masks, statistical_masks
 from apcal.params import COMBINATIONS, IntegrationParams
@@ -83,6 +84,22 @@ def integrate(
     the per-frame normalizations (:mod:`apcal.engines.native.normalization`); None means identity.
     Any dtype is accepted; samples are processed in float64.
     """
+    return start_integration(stack, params, output=output, rejection=rejection, fast=fast)()
+
+
+def start_integration(
+    stack: np.ndarray,
+    params: IntegrationParams,
+    *,
+    output: Coefficients | None = None,
+    rejection: Coefficients | None = None,
+    fast: bool = True,
+) -> Callable[[], IntegrationResult]:
+    """:func:`integrate` in two steps: the kernel's tasks are queued on its threads here, and the returned
+    function waits for them and gives the result. A caller that starts the next block before taking this
+    one's result keeps the threads busy from block to block (:mod:`.stack`): without it, every block
+    ended with one thread idle while the other finished the last task. ``stack`` must not change until
+    the result is taken. The numpy reference (``fast=False``) runs here, at once."""
     stack = np.asarray(stack)
     algorithm, combination = _check(stack, params)
     n = stack.shape[0]
@@ -90,7 +107,8 @@ def integrate(
     r_scale, r_offset = _coefficients(rejection, n, "rejection")
     if fast:
         return _integrate_fast(stack, params, algorithm, combination, o_scale, o_offset, r_scale, r_offset)
-    return _integrate_reference(stack, params, algorithm, combination, o_scale, o_offset, r_scale, r_offset)
+    done = _integrate_reference(stack, params, algorithm, combination, o_scale, o_offset, r_scale, r_offset)
+    return lambda: done
 
 
 def _integrate_fast(
@@ -102,7 +120,7 @@ def _integrate_fast(
     o_offset: np.ndarray,
     r_scale: np.ndarray,
     r_offset: np.ndarray,
-) -> IntegrationResult:
+) -> Callable[[], IntegrationResult]:
     n, rows, cols = stack.shape
     # The kernel is compiled for native-endian float32 and float64; anything else (>f4, integers) is
     # converted once here.
@@ -124,11 +142,16 @@ def _integrate_fast(
     settings = kernel_params(params, algorithm, combination)
     frames = (r_scale, r_offset, o_scale, o_offset)
     networks = lanes_networks(n)
-    run_blocks(
+    tasks = submit_blocks(
         lambda blocks: integrate_rows(stack, settings, frames, table, networks, out, low, high, blocks),
         (rows + ROW_BLOCK - 1) // ROW_BLOCK,
     )
-    return IntegrationResult(image=out.astype(np.float32), rejected_low=low, rejected_high=high)
+
+    def result() -> IntegrationResult:
+        wait_blocks(tasks)
+        return IntegrationResult(image=out.astype(np.float32), rejected_low=low, rejected_high=high)
+
+    return result
 
 
 def _integrate_reference(

@@ -29,8 +29,11 @@ statistics pass's sample rows (about a sixth of a 3 Mpx frame) once more unless 
 With more than one block, reading overlaps integrating: a reader thread fills the next block's buffer
 while the kernel (``nogil``) works on this one (two block buffers, each sized for half of what
 ``memory_limit`` allows, so the peak stays bounded and does not grow with the frame count). Reads
-release the GIL (``readinto`` and numpy's conversion), so on a real-size night they leave the
-critical path instead of adding ~10 % to it.
+release the GIL (``readinto`` and the compiled conversion), so on a real-size night they leave the
+critical path instead of adding ~10 % to it. The kernel's tasks for block b + 1 are queued before
+block b's result is taken (:func:`~apcal.engines.native.integration.start_integration`), so its
+threads go from one block to the next without waiting for the slowest task of each; block b + 2 is
+read into block b's buffer once b is done.
 """
 
 from __future__ import annotations
@@ -45,7 +48,7 @@ import numpy as np
 from loguru import logger
 
 from apcal.engines.native.blocks import most_threads
-from apcal.engines.native.integration import IntegrationResult, integrate
+from apcal.engines.native.integration import IntegrationResult, start_integration
 from apcal.engines.native.normalization import (
     Coefficients,
     FrameStats,
@@ -238,14 +241,16 @@ def _integrate_blocks(
     shape: tuple[int, int, int],
     *,
     read: bool,
-    integrate: Callable[[int, np.ndarray], IntegrationResult],
+    integrate: Callable[[int, np.ndarray], Callable[[], IntegrationResult]],
     progress: Callable[[int], None] | None,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Integrate each block of rows ``ranges`` of the ``readers``' frames, channel by channel, into
-    (image, rejected low, rejected high) of ``shape`` (channels, rows, cols). With two ``buffers`` a
-    reader thread reads block b + 1 into one while block b integrates from the other; with one, blocks
-    are read in turn. ``read`` False: the one block is already in the buffer (the statistics pass read
-    it). ``progress(b)`` after block b."""
+    (image, rejected low, rejected high) of ``shape`` (channels, rows, cols). ``integrate(c, stack)``
+    starts channel c of a block and returns the function that takes its result. With two ``buffers`` a
+    reader thread reads block b + 1 into one while block b integrates from the other, and block b + 1 is
+    started before block b's result is taken (no idle kernel thread between blocks); with one, blocks
+    are read and integrated in turn. ``read`` False: the one block is already in the buffer (the
+    statistics pass read it). ``progress(b)`` after block b, in order."""
     channels, _, cols = shape
     n = len(readers)
     image = np.empty(shape, dtype=np.float32)
@@ -263,22 +268,37 @@ def _integrate_blocks(
                 _read_into(reader, r0, r1, block[:, i])
         return block
 
+    def store(b: int, results: list[Callable[[], IntegrationResult]]) -> None:
+        r0, r1 = ranges[b]
+        for c, result in enumerate(results):
+            done = result()
+            image[c, r0:r1] = done.image
+            low[c, r0:r1] = done.rejected_low
+            high[c, r0:r1] = done.rejected_high
+        if progress:
+            progress(b)
+
     ahead = len(buffers) == 2
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="apcal-read") as reader_thread:
         pending = reader_thread.submit(read_block, 0)
-        for b, (r0, r1) in enumerate(ranges):
+        running: tuple[int, list[Callable[[], IntegrationResult]]] | None = None
+        for b in range(len(ranges)):
             block = pending.result()
-            if ahead and b + 1 < len(ranges):  # into the other buffer while this block integrates
+            if ahead and b + 1 < len(ranges) and running is None:  # the other buffer is free already
                 pending = reader_thread.submit(read_block, b + 1)
-            for c in range(channels):
-                result = integrate(c, block[c])
-                image[c, r0:r1] = result.image
-                low[c, r0:r1] = result.rejected_low
-                high[c, r0:r1] = result.rejected_high
-            if not ahead and b + 1 < len(ranges):
-                pending = reader_thread.submit(read_block, b + 1)
-            if progress:
-                progress(b)
+            started = [integrate(c, block[c]) for c in range(channels)]
+            if running is not None:  # this block's tasks are queued: finish the previous one's
+                store(*running)
+                if b + 1 < len(ranges):  # into the buffer the previous block has just freed
+                    pending = reader_thread.submit(read_block, b + 1)
+            if ahead:
+                running = (b, started)
+            else:
+                store(b, started)
+                if b + 1 < len(ranges):
+                    pending = reader_thread.submit(read_block, b + 1)
+        if running is not None:
+            store(*running)
     return image, low, high
 
 
@@ -296,8 +316,8 @@ def _compact(buffer: np.ndarray, kept: Sequence[int], channels: int, n: int, siz
 
 def _integrate_block(
     stack: np.ndarray, params: IntegrationParams, output: Coefficients, rejection: Coefficients
-) -> IntegrationResult:
-    return integrate(stack, params, output=output, rejection=rejection, fast=True)
+) -> Callable[[], IntegrationResult]:
+    return start_integration(stack, params, output=output, rejection=rejection, fast=True)
 
 
 def _read_into(reader: ImageReader, start: int, stop: int, out: np.ndarray) -> None:

@@ -8,7 +8,7 @@ import numba
 import numpy as np
 import pytest
 
-from apcal.engines.native.blocks import run_blocks
+from apcal.engines.native.blocks import submit_blocks, wait_blocks
 from apcal.engines.native.integration import integrate
 from apcal.params import IntegrationParams
 
@@ -22,7 +22,7 @@ def test_every_block_is_done_once(nblocks: int):
         with lock:
             done.extend(range(*blocks))
 
-    run_blocks(kernel, nblocks)
+    wait_blocks(submit_blocks(kernel, nblocks))
     assert sorted(done) == list(range(nblocks))
 
 
@@ -32,7 +32,7 @@ def test_a_failing_block_raises_in_the_caller():
             raise ValueError("block 3 failed")
 
     with pytest.raises(ValueError, match="block 3 failed"):
-        run_blocks(kernel, 8)
+        wait_blocks(submit_blocks(kernel, 8))
 
 
 def test_blocks_run_on_more_than_one_thread_when_numba_has_them():
@@ -46,8 +46,26 @@ def test_blocks_run_on_more_than_one_thread_when_numba_has_them():
         if blocks[0] < 2:
             barrier.wait()
 
-    run_blocks(kernel, 2)
+    wait_blocks(submit_blocks(kernel, 2))
     assert len(seen) == 2
+
+
+def test_a_call_queued_before_the_last_is_waited_for_runs_on_a_free_thread():
+    if numba.get_num_threads() < 2:
+        pytest.skip("numba runs one thread on this machine")
+    second_started = threading.Event()
+
+    def first(blocks: tuple[int, int]) -> None:
+        if blocks[0] == 0:  # the first call's slowest task: it ends only once the next call runs
+            assert second_started.wait(timeout=10), "the next call waited for this one's last task"
+
+    def second(blocks: tuple[int, int]) -> None:
+        second_started.set()
+
+    earlier = submit_blocks(first, 2)
+    later = submit_blocks(second, 2)
+    wait_blocks(earlier)
+    wait_blocks(later)
 
 
 def test_integration_is_the_same_on_one_thread_and_on_all():
