@@ -5,8 +5,8 @@ loop took ~10 s of the ~33 s it took to compile (one core, measured with numba's
 work that a thread pool over blocks of rows does as well. The kernels here take the half-open range of
 blocks (first, stop) to do; :func:`submit_blocks` splits a call's blocks into a few tasks per thread
 (dynamic balance: a task of hot rows does not hold the others back), and :func:`wait_blocks` waits
-for all of them. The thread count is numba's (:func:`numba.get_num_threads`), which the engine's ``threads`` setting sets
-(:func:`apcal.engines.native.stack.set_threads`).
+for all of them. The thread count is numba's (:func:`numba.get_num_threads`), which the engine's
+``threads`` setting sets (:func:`apcal.engines.native.stack.set_threads`).
 """
 
 from __future__ import annotations

@@ -9,7 +9,6 @@ runs; a flat job whose master's job failed earlier in the run fails without touc
 
 from __future__ import annotations
 
-import contextlib
 import os
 import time
 from collections.abc import Callable, Collection, Iterator, Sequence
@@ -236,23 +235,22 @@ def _adu_history(job_id: str, count: int) -> tuple[Keyword, ...]:
 def _measured_while_written(
     measure: Callable[[], dict[str, float]], write: Callable[[], None], written: Sequence[Path]
 ) -> dict[str, float]:
-    """``measure()`` (the master's statistics) while a thread runs ``write()`` (the master and its maps):
-    the writer spends its time hashing (the XISF checksum), writing and syncing, all without the GIL,
-    and the statistics kernels release it too, so on two cores the two take about the time of the
-    longer (IMX294 master: 0.13 s of statistics beside 0.06-0.11 s of writing). The write's error is
-    raised; when measuring fails, the ``written`` files are removed (a failed job leaves no master)."""
-    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="apcal-write") as writer:
-        writing = writer.submit(write)
+    """``write()`` (the master and its maps) here while a thread runs ``measure()`` (the master's
+    statistics): the writer spends its time hashing (the XISF checksum), writing and syncing, all without
+    the GIL, and the statistics kernels release it too, so on two cores the two take about the time of
+    the longer (IMX294 master: 0.13 s of statistics beside 0.06-0.11 s of writing). The write stays in
+    this thread so that a signal (SIGTERM) unwinds it at once and its temporary file is removed; the
+    statistics are bounded work the unwinding waits for. The write's error is raised; when measuring
+    fails, the ``written`` files are removed (a failed job leaves no master)."""
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="apcal-stats") as helper:
+        measuring = helper.submit(measure)
+        write()
         try:
-            stats = measure()
+            return measuring.result()
         except BaseException:
-            with contextlib.suppress(Exception):
-                writing.result()
             for path in written:
                 path.unlink(missing_ok=True)
             raise
-        writing.result()
-    return stats
 
 
 def _rejection_map_paths(job: Job, output_format: ImageFormat) -> tuple[Path, Path]:
