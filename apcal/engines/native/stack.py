@@ -39,11 +39,13 @@ read into block b's buffer once b is done.
 from __future__ import annotations
 
 import contextlib
+import itertools
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numba
 import numpy as np
 from loguru import logger
 
@@ -102,8 +104,6 @@ class StackResult:
 def set_threads(threads: int) -> None:
     """Use ``threads`` numba threads (clamped to what numba started with); 0 leaves numba's default."""
     if threads > 0:
-        import numba
-
         numba.set_num_threads(min(threads, most_threads()))
 
 
@@ -119,11 +119,17 @@ def _statistics_pass(
 ) -> tuple[list[FrameStats], list[FrameQuality], list[list[FrameStats]]]:
     """Each frame's statistics on the ``sampled`` rows (whole frame, and per channel for colour), and
     its quality when screening will select; with ``whole`` (one block) every frame is read into it
-    first and measured there. ``progress(i + 1, total)`` after each frame."""
-    frame_stats: list[FrameStats] = []
-    qualities: list[FrameQuality] = []
-    channel_stats: list[list[FrameStats]] = [[] for _ in range(channels)]
-    for i, reader in enumerate(readers):
+    first and measured there. ``progress(i + 1, total)`` after each frame, in order.
+
+    Frames after the first are measured on as many threads as the kernel's (numba's thread count):
+    reading releases the GIL and so do the statistics kernels and most of numpy, so on two cores this
+    pass, which nothing else overlaps, takes about half the time (IMX294 darks: 0.06 s instead of
+    0.11-0.12). The first frame is measured alone: in a process's first job it loads the statistics
+    kernels, which two threads at once only slowed down. Each result is its own frame's, whatever the
+    order they finish in."""
+
+    def measure(i: int) -> tuple[FrameStats, FrameQuality | None, list[FrameStats]]:
+        reader = readers[i]
         if whole is not None:
             _read_into(reader, 0, whole.shape[2], whole[:, i])  # whole: (channels, n, rows, cols)
             parts = [whole[:, i, r0:r1] for r0, r1 in sampled]
@@ -131,14 +137,27 @@ def _statistics_pass(
             parts = [_read3(reader, r0, r1) for r0, r1 in sampled]
         sample = parts[0] if len(parts) == 1 else np.concatenate(parts, axis=1)
         stats = FrameStats.of(sample)
-        frame_stats.append(stats)
+        quality = None
         if with_quality:  # the same pixels' median and MAD: measured once
             image = sample[0] if channels == 1 else sample
-            qualities.append(FrameQuality.of(image, median=stats.median, mad=stats.mad))
-        for c in range(channels):
-            channel_stats[c].append(FrameStats.of(sample[c]) if channels > 1 else frame_stats[-1])
-        if progress:
-            progress(i + 1, total)
+            quality = FrameQuality.of(image, median=stats.median, mad=stats.mad)
+        per_channel = [FrameStats.of(sample[c]) for c in range(channels)] if channels > 1 else [stats]
+        return stats, quality, per_channel
+
+    frame_stats: list[FrameStats] = []
+    qualities: list[FrameQuality] = []
+    channel_stats: list[list[FrameStats]] = [[] for _ in range(channels)]
+    first = [measure(0)]  # here: a process's first frame loads the kernels, once, in one thread
+    with ThreadPoolExecutor(max_workers=numba.get_num_threads(), thread_name_prefix="apcal-stats") as pool:
+        measured = itertools.chain(first, pool.map(measure, range(1, len(readers))))
+        for i, (stats, quality, per_channel) in enumerate(measured):
+            frame_stats.append(stats)
+            if quality is not None:
+                qualities.append(quality)
+            for c in range(channels):
+                channel_stats[c].append(per_channel[c])
+            if progress:
+                progress(i + 1, total)
     return frame_stats, qualities, channel_stats
 
 
