@@ -4,6 +4,7 @@
     python bench/bench_native.py DIR --night imx294 --repeat 3              # issue 19's real-size night
     python bench/bench_native.py DIR --scaling                              # 25/50/100 IMX571 frames
     python bench/bench_native.py DIR --profile                              # where apcal's time goes
+    python bench/bench_native.py DIR --night imx294 --cli                   # the same, as `apcal run`
 
 Nights (:mod:`nights`, generated once into ``--cache`` (default DIR) and reused):
 
@@ -14,12 +15,15 @@ Nights (:mod:`nights`, generated once into ``--cache`` (default DIR) and reused)
   sigma clipping 3/3), apcal's memory_limit 1 GiB.
 
 Each tool runs in its own child process (:mod:`children`); wall time is measured around it and peak
-memory is that child's ru_maxrss from ``wait4`` (:mod:`measure`). A round runs each tool once, in turn;
-``--repeat N`` runs N rounds and prints every round (wall time and peak RSS of each tool), the medians,
-and every round's ratios. Agreement between masters is the RMS of their difference divided by the apcal
-master's own noise (RMS of apcal - truth). ``--scaling`` runs apcal alone on 25, 50 and 100 bias frames
-of 6248x4176 with memory_limit 1 GiB (:mod:`scaling`). ``--profile`` runs apcal under cProfile and
-prints where its time went (the whole listing in DIR/apcal.log, the profile in DIR/apcal.pstats).
+memory is that child's ru_maxrss from ``wait4`` (:mod:`measure`). apcal's child builds the plan and
+runs the native engine as ``apcal run`` does, without the run's lock, state, catalogue and reports;
+``--cli`` times ``apcal run recipe.yaml`` itself, all of that (and the HTML report's pictures) included.
+A round runs each tool once, in turn; ``--repeat N`` runs N rounds and prints every round (wall time
+and peak RSS of each tool), the medians, and every round's ratios. Agreement between masters is the RMS
+of their difference divided by the apcal master's own noise (RMS of apcal - truth). ``--scaling`` runs
+apcal alone on 25, 50 and 100 bias frames of 6248x4176 with memory_limit 1 GiB (:mod:`scaling`).
+``--profile`` runs apcal under cProfile and prints where its time went (the whole listing in
+DIR/apcal.log, the profile in DIR/apcal.pstats).
 
 Numba compiles the kernels on first use and caches them (the user's cache folder): before any round,
 :func:`warm_kernels` compiles them (untimed, said on the console), and apcal's bytecode, so every round
@@ -42,7 +46,7 @@ from pathlib import Path
 from typing import Any
 
 from agreement import agreement
-from children import child_apcal, child_ccdproc
+from children import child_apcal, child_ccdproc, cli_command, cli_masters
 from flat_scaling import bias_noise_lines, flat_scaling_lines
 from measure import (
     Measured,
@@ -80,12 +84,17 @@ def run_round(
         "integration": INTEGRATION.get(args.night),
     }
     command = [sys.executable, __file__, "_apcal", str(night), str(out), json.dumps(settings)]
+    if args.cli:
+        command = cli_command(night, out, settings)
     env_profile = {"APCAL_BENCH_PSTATS": str(folder / "apcal.pstats")} if args.profile else {}
     os.environ.update(env_profile)
     measured = run_measured("apcal", command, log=folder / "apcal.log")
     runs.append(measured)
     if measured.ok:
-        report = json.loads((folder / "apcal.log").read_text().strip().splitlines()[-1])
+        if args.cli:
+            report = cli_masters(out)
+        else:
+            report = json.loads((folder / "apcal.log").read_text().strip().splitlines()[-1])
         masters["apcal"] = {k.split("_")[0]: Path(v["output"]) for k, v in report.items() if v["output"]}
         measured.detail = ", ".join(
             f"{k} {v['seconds']:.2f} s" + (f" ({v['peak_rss'] >> 20} MiB)" if v.get("peak_rss") else "")
@@ -182,6 +191,11 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--no-siril", action="store_true")
     parser.add_argument(
         "--profile", action="store_true", help="cProfile apcal's run and print where time goes"
+    )
+    parser.add_argument(
+        "--cli",
+        action="store_true",
+        help="time apcal as `apcal run recipe.yaml` (lock, state, catalogue, JSON and HTML report too)",
     )
     parser.add_argument("--keep", action="store_true", help="keep the temporary folder")
     parser.add_argument(

@@ -36,16 +36,7 @@ def child_apcal(night: Path, out: Path, settings: dict[str, Any]) -> None:
     logger.add(sys.stderr, level="INFO")
     imported = time.perf_counter()
     memory_limit, threads = int(settings["memory_limit"]), int(settings.get("threads", 0))
-    mapping: dict[str, Any] = {
-        "apcal": 1,
-        "name": "bench",
-        "inputs": [{"path": str(night)}],
-        "output": {"dir": str(out)},
-        "engine": {"memory_limit": memory_limit, "threads": threads},
-    }
-    if settings.get("integration"):
-        mapping["integration"] = settings["integration"]
-    recipe = recipe_from_mapping(mapping, base_dir=out.parent)
+    recipe = recipe_from_mapping(recipe_mapping(night, out, settings), base_dir=out.parent)
     plan = prepare_plan(recipe)
     planned = time.perf_counter()
     engine = NativeEngine(EngineSettings(memory_limit=memory_limit, threads=threads))
@@ -79,6 +70,44 @@ def child_apcal(night: Path, out: Path, settings: dict[str, Any]) -> None:
         "message": str(phases),
     }
     print(json.dumps(report))
+
+
+def recipe_mapping(night: Path, out: Path, settings: dict[str, Any]) -> dict[str, Any]:
+    """The recipe both apcal children build: the night, ``out``, memory_limit/threads, integration."""
+    mapping: dict[str, Any] = {
+        "apcal": 1,
+        "name": "bench",
+        "inputs": [{"path": str(night)}],
+        "output": {"dir": str(out)},
+        "engine": {"memory_limit": int(settings["memory_limit"]), "threads": int(settings.get("threads", 0))},
+    }
+    if settings.get("integration"):
+        mapping["integration"] = settings["integration"]
+    return mapping
+
+
+def cli_command(night: Path, out: Path, settings: dict[str, Any]) -> list[str]:
+    """``apcal run recipe.yaml`` as a user types it (the console script beside this Python), for
+    ``--cli``: all of a run, lock, state, catalogue, JSON and HTML report (previews, histograms)
+    included. The recipe is written beside ``out``."""
+    import yaml
+
+    recipe = out.parent / "bench-recipe.yaml"
+    recipe.write_text(yaml.safe_dump(recipe_mapping(night, out, settings), sort_keys=False))
+    script = Path(sys.executable).with_name("apcal")
+    launcher = [str(script)] if script.is_file() else [sys.executable, "-m", "apcal"]
+    return [*launcher, "run", str(recipe)]
+
+
+def cli_masters(out: Path) -> dict[str, dict[str, Any]]:
+    """What an ``apcal run`` into ``out`` built, from its JSON report: per frame type, the output and
+    the seconds (the child's report format)."""
+    report = json.loads(sorted((out / "logs").glob("*_report.json"))[-1].read_text())
+    return {
+        group["type"]: {"output": group["output"], "seconds": group.get("seconds", 0.0)}
+        for group in report["groups"]
+        if group.get("status") == "built"
+    }
 
 
 def profiled(build: Any) -> Any:
