@@ -21,7 +21,6 @@ from __future__ import annotations
 import base64
 import math
 import os
-import threading
 from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -85,34 +84,6 @@ def _with_electrons(name: str, adu: object, electrons: object) -> str:
     if isinstance(electrons, int | float) and not isinstance(electrons, bool) and math.isfinite(electrons):
         text += f" ({format_stat(name, electrons)} e⁻)"
     return text
-
-
-def import_in_background() -> threading.Thread:
-    """Start importing what the report draws and renders with (matplotlib's Agg figures and image
-    writer, Jinja2) in a daemon thread, and draw one tiny figure there (it loads the fonts); return the
-    thread. That is ~0.6 s that ``apcal run`` otherwise paid after its last master, with one core idle
-    (the IMX294 night's HTML report: 1.42 -> 0.66-0.70 s). Started when the jobs start, it runs while
-    the native engine's kernel threads (which release the GIL) and reader do the work; a report written
-    before it is done waits on Python's import lock for the module it needs. Matplotlib's object API
-    (no pyplot) draws from any thread."""
-
-    def load() -> None:
-        import io
-
-        import jinja2  # noqa: F401
-        import matplotlib.image  # noqa: F401
-        from matplotlib.figure import Figure
-
-        # A first drawing loads the fonts and the rest of what a histogram needs (~0.25 s).
-        figure = Figure(figsize=(1.0, 1.0), dpi=20)
-        axes = figure.add_subplot()
-        axes.set_yscale("log")
-        axes.set_xlabel("x")
-        figure.savefig(io.BytesIO(), format="png")
-
-    thread = threading.Thread(target=load, name="apcal-report-imports", daemon=True)
-    thread.start()
-    return thread
 
 
 def data_uri(png: bytes) -> str:

@@ -251,11 +251,6 @@ def _finish(s: _Started, executor: Executor, progress: JobProgress | None) -> Ru
             for j in jobs
             if j.id in current
         ]
-        preloading = None
-        if len(results) < len(jobs):  # the HTML report's imports while the jobs run
-            from apcal.report.html_report import import_in_background
-
-            preloading = import_in_background()
         results += _collect(s, executor, progress)
         if any(r.worker is not None for r in results):  # a worker killed mid-write leaves one behind
             for path in remove(_stale(plan)):
@@ -288,8 +283,6 @@ def _finish(s: _Started, executor: Executor, progress: JobProgress | None) -> Ru
             report_path = shown_report = None
             exit_code = max(exit_code, EXIT_GROUP_FAILED)
         else:
-            if preloading is not None:  # matplotlib draws in one thread at a time (shared fonts)
-                preloading.join()
             shown_report = _write_html(report, logs / f"{stamp}_report.html") or report_path
         _log_closing(recipe, plan, results, published, len(current), s.t0, shown_report, warnings)
     return RunOutcome(exit_code, plan, tuple(results), stamp, report_path, s.log_path)

@@ -6,7 +6,6 @@ import html
 import json
 import re
 import subprocess
-import sys
 import tempfile
 from pathlib import Path
 from urllib.parse import quote
@@ -183,21 +182,3 @@ def test_chromium_check_notices_a_broken_image(tmp_path) -> None:
         "img-src data:\"></head><body><img alt='bad' src='data:image/png;base64,AAAA'></body></html>"
     )
     assert chromium_check(page)["images"] == [{"alt": "bad", "complete": True, "width": 0}]
-
-
-def test_the_report_modules_import_in_a_background_thread() -> None:
-    """In a fresh interpreter: nothing of the report's drawing is loaded until the thread has run."""
-    code = (
-        "import sys\n"
-        "from apcal.report.html_report import import_in_background\n"
-        "heavy = ('matplotlib.figure', 'matplotlib.image', 'jinja2')\n"
-        "assert not any(m in sys.modules for m in heavy), [m for m in heavy if m in sys.modules]\n"
-        "thread = import_in_background()\n"
-        "assert thread.daemon and thread.name == 'apcal-report-imports'\n"
-        "thread.join(timeout=60)\n"
-        "assert not thread.is_alive() and all(m in sys.modules for m in heavy)\n"
-        "print('loaded')\n"
-    )
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
-    assert done.returncode == 0, done.stderr
-    assert done.stdout.strip() == "loaded"
