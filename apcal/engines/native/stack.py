@@ -123,8 +123,8 @@ def _statistics_pass(
 
     Frames after the first are measured on as many threads as the kernel's (numba's thread count):
     reading releases the GIL and so do the statistics kernels and most of numpy, so on two cores this
-    pass, which nothing else overlaps, takes about half the time (IMX294 darks: 0.06 s instead of
-    0.11-0.12). The first frame is measured alone: in a process's first job it loads the statistics
+    pass, which nothing else overlaps, takes less time (IMX294 darks: 0.065-0.090 s instead of
+    0.095-0.120). The first frame is measured alone: in a process's first job it loads the statistics
     kernels, which two threads at once only slowed down. Each result is its own frame's, whatever the
     order they finish in."""
 
