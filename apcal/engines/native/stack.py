@@ -303,19 +303,14 @@ def _integrate_blocks(
         running: tuple[int, list[Callable[[], IntegrationResult]]] | None = None
         for b in range(len(ranges)):
             block = pending.result()
-            if ahead and b + 1 < len(ranges) and running is None:  # the other buffer is free already
-                pending = reader_thread.submit(read_block, b + 1)
             started = [integrate(c, block[c]) for c in range(channels)]
             if running is not None:  # this block's tasks are queued: finish the previous one's
                 store(*running)
-                if b + 1 < len(ranges):  # into the buffer the previous block has just freed
-                    pending = reader_thread.submit(read_block, b + 1)
-            if ahead:
-                running = (b, started)
-            else:
+            if not ahead:
                 store(b, started)
-                if b + 1 < len(ranges):
-                    pending = reader_thread.submit(read_block, b + 1)
+            running = (b, started) if ahead else None
+            if b + 1 < len(ranges):  # into the buffer no block in flight uses
+                pending = reader_thread.submit(read_block, b + 1)
         if running is not None:
             store(*running)
     return image, low, high
