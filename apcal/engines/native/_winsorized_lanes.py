@@ -83,13 +83,50 @@ def selection_network(network: np.ndarray, r: int) -> np.ndarray:
     return np.array(kept[::-1], dtype=np.int64).reshape(-1, 2)
 
 
+#: Wires (sample rows) per block of :func:`blocked_order`: 32 rows of a chunk's 128 float64 columns are
+#: 32 KiB, which stays in a core's 48 KiB L1 data cache while the block's comparators run.
+BLOCK_WIRES = 32
+
+
+def blocked_order(network: np.ndarray, block: int = BLOCK_WIRES) -> np.ndarray:
+    """The same comparators, reordered so that those within one block of ``block`` consecutive wires
+    run together: a chunk of 100 samples (100 KiB) does not fit the L1 cache, and in Batcher's order
+    every stage sweeps all the rows. Computes the same function: a comparator moves ahead only of
+    comparators on other wires, so each wire meets its comparators in the original order (tested).
+
+    Greedily: the block of the first comparator left takes every later one of its block that no
+    skipped comparator shares a wire with; a comparator spanning two blocks goes out alone, in order.
+    At 100 samples (one thread, min of 15 rounds) the sort takes 189 instead of 376 ns per pixel and
+    the lomed's selection 143 instead of 294; up to 32 samples the order is Batcher's own.
+    """
+    left = [(int(a), int(b)) for a, b in network]
+    ordered: list[tuple[int, int]] = []
+    while left:
+        a0, b0 = left[0]
+        if a0 // block != b0 // block:
+            ordered.append(left.pop(0))
+            continue
+        waiting: list[tuple[int, int]] = []
+        held: set[int] = set()  # wires of a comparator left waiting: nothing on them may pass it
+        for a, b in left:
+            if a // block == b // block == a0 // block and a not in held and b not in held:
+                ordered.append((a, b))
+            else:
+                waiting.append((a, b))
+                held.update((a, b))
+        left = waiting
+    return np.array(ordered, dtype=np.int64).reshape(-1, 2)
+
+
 @functools.lru_cache(maxsize=8)
 def lanes_networks(n: int) -> tuple[np.ndarray, np.ndarray]:
     """What the winsorized lanes take for n samples: the sorting network, and the selection network of
-    the lomed of n himeds (Sn's start, :func:`_winsorized_start`). Built once per n (~4 ms at n = 100,
-    and the engine integrates block by block) and shared, so read-only."""
-    sort = sorting_network(n)
-    select = selection_network(sort, (n + 1) // 2 - 1)
+    the lomed of n himeds (Sn's start, :func:`_winsorized_start`), both in cache-friendly order
+    (:func:`blocked_order`). Built once per n (~10 ms at n = 100, and the engine integrates block by
+    block) and shared, so read-only."""
+    batcher = sorting_network(n)
+    sort = blocked_order(batcher)
+    select = blocked_order(selection_network(batcher, (n + 1) // 2 - 1))
     sort.flags.writeable = False
     select.flags.writeable = False
     return sort, select

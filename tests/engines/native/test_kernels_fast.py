@@ -236,6 +236,37 @@ def test_selection_network_selects_every_rank_of_every_zero_one_input(n: int):
         np.testing.assert_array_equal(x[:, r], expected[:, r])
 
 
+def _wire_sequences(network: np.ndarray) -> dict[int, list[tuple[int, int]]]:
+    sequences: dict[int, list[tuple[int, int]]] = {}
+    for a, b in network:
+        for wire in (a, b):
+            sequences.setdefault(int(wire), []).append((int(a), int(b)))
+    return sequences
+
+
+@pytest.mark.parametrize("n", [2, 20, 32, 33, 64, 65, 100, 128])
+def test_blocked_order_meets_each_wires_comparators_in_batchers_order(n: int):
+    """The cache-friendly order only moves comparators past comparators on other wires, which is what
+    makes it compute the same function; for the lomed's selection network too."""
+    batcher = W.sorting_network(n)
+    sort, select = W.lanes_networks(n)
+    assert _wire_sequences(sort) == _wire_sequences(batcher)
+    assert _wire_sequences(select) == _wire_sequences(W.selection_network(batcher, (n + 1) // 2 - 1))
+    x = np.round(np.random.default_rng(n).standard_normal((500, n)) * 4)
+    expected = np.sort(x, axis=1)
+    for a, b in sort:
+        x[:, a], x[:, b] = np.minimum(x[:, a], x[:, b]), np.maximum(x[:, a], x[:, b])
+    np.testing.assert_array_equal(x, expected)
+
+
+def test_blocked_order_sorts_the_first_block_before_touching_the_next():
+    """At 100 samples the first 32 rows are sorted (Batcher's 191 comparators for 32 values) before any
+    comparator reaches a row beyond them; in Batcher's own order the first stage already spans all."""
+    first = W.lanes_networks(100)[0][: len(W.sorting_network(32))]
+    assert first.max() < W.BLOCK_WIRES
+    assert W.sorting_network(100)[: len(first)].max() >= W.BLOCK_WIRES
+
+
 @pytest.mark.parametrize("n", [17, 20, 40, 41, 64, 100])
 def test_lomed_network_is_a_pruned_sorting_network_that_selects_the_lomed(n: int):
     sort, select = W.lanes_networks(n)
