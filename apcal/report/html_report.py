@@ -7,13 +7,13 @@ histogram's axis in ADU too): run summary, a table of every master with its stat
 its auto-stretched preview, histogram, statistics, the masters that calibrated it (flats), the frames
 screening left out and why; skipped groups and files last.
 
-A run's report links its pictures from ``<logs>/previews/`` (``<master stem>.png`` and
-``<master stem>_histogram.png``), written only for the masters the run built: a nightly report with
-nothing new is a few kB, not megabytes of embedded images, and a master that is up to date keeps the
-pictures of the run that built it. Without a previews folder (tests, one-off pages) the pictures are
-embedded as ``data:`` URIs. CSS is inline and a Content-Security-Policy forbids every load but those
-images, so the page opens offline. Every value from headers, paths and messages is escaped (Jinja2
-autoescape): a FILTER keyword of ``</script>`` stays text.
+A run's report links its pictures from ``<logs>/previews/`` (``<master stem>.png`` and ``<master
+stem>_histogram.svg``; an older run's ``.png`` histogram is still linked), written only for the masters the
+run built: a nightly report with nothing new is a few kB, not megabytes of embedded images, and a master
+that is up to date keeps the pictures of the run that built it. Without a previews folder (tests, one-off
+pages) the pictures are embedded as ``data:`` URIs. CSS is inline and a Content-Security-Policy forbids
+every load but those images, so the page opens offline. Every value from headers, paths and messages is
+escaped (Jinja2 autoescape): a FILTER keyword of ``</script>`` stays text.
 """
 
 from __future__ import annotations
@@ -86,8 +86,8 @@ def _with_electrons(name: str, adu: object, electrons: object) -> str:
     return text
 
 
-def data_uri(png: bytes) -> str:
-    return "data:image/png;base64," + base64.b64encode(png).decode("ascii")
+def data_uri(data: bytes, media_type: str = "image/png") -> str:
+    return f"data:{media_type};base64," + base64.b64encode(data).decode("ascii")
 
 
 def write_html_report(
@@ -166,18 +166,19 @@ def _master_image(
 def _embedded_pictures(
     group: Mapping[str, Any], images: Mapping[str, np.ndarray] | None
 ) -> tuple[str | None, str | None, str | None]:
-    from apcal.report.preview import histogram_png, preview_png_bytes
+    from apcal.report.preview import histogram_svg_bytes, preview_png_bytes
 
     image, problem = _master_image(group, images)
     if image is None:
         return None, None, problem
-    return data_uri(preview_png_bytes(image)), data_uri(histogram_png(image)), None
+    histogram = data_uri(histogram_svg_bytes(image), "image/svg+xml")
+    return data_uri(preview_png_bytes(image)), histogram, None
 
 
 def preview_files(previews_dir: Path, master: Path) -> tuple[Path, Path]:
-    """A master's preview and histogram in the previews folder: ``<stem>.png``, ``<stem>_histogram.png``."""
+    """A master's preview and histogram in the previews folder: ``<stem>.png``, ``<stem>_histogram.svg``."""
     stem = Path(master).stem
-    return previews_dir / f"{stem}.png", previews_dir / f"{stem}_histogram.png"
+    return previews_dir / f"{stem}.png", previews_dir / f"{stem}_histogram.svg"
 
 
 def _linked_pictures(
@@ -186,7 +187,7 @@ def _linked_pictures(
     """Write the pictures of a master built in this run; link those a master up to date already has."""
     from urllib.parse import quote
 
-    from apcal.report.preview import histogram_png, preview_png_bytes
+    from apcal.report.preview import histogram_svg_bytes, preview_png_bytes
 
     if group.get("status") not in _WITH_MASTER:
         return None, None, None
@@ -196,11 +197,13 @@ def _linked_pictures(
         if image is None:
             return None, None, problem
         previews_dir.mkdir(parents=True, exist_ok=True)
-        for target, data in ((preview, preview_png_bytes(image)), (histogram, histogram_png(image))):
+        for target, data in ((preview, preview_png_bytes(image)), (histogram, histogram_svg_bytes(image))):
             with atomic_path(target) as tmp:
                 tmp.write_bytes(data)
     elif not preview.is_file():
         return None, None, "no preview: the run that built this master wrote none"
+    elif not histogram.is_file():  # built by apcal before histograms were SVG
+        histogram = histogram.with_suffix(".png")
 
     def link(file: Path) -> str:
         return quote(os.path.relpath(file, page_dir).replace(os.sep, "/"))

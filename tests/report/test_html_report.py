@@ -108,7 +108,8 @@ def test_html_is_self_contained_and_escaped(run, tmp_path) -> None:
     assert "http://" not in page and "https://" not in page
     for group in report["groups"]:
         assert html.escape(group["id"]) in page
-    assert page.count('src="data:image/png;base64,') == 2 * len(report["groups"])
+    assert page.count('src="data:image/png;base64,') == len(report["groups"])  # previews
+    assert page.count('src="data:image/svg+xml;base64,') == len(report["groups"])  # histograms
 
 
 def test_previews_are_linked_files_written_only_for_masters_built(run, tmp_path) -> None:
@@ -117,8 +118,8 @@ def test_previews_are_linked_files_written_only_for_masters_built(run, tmp_path)
     assert "data:image" not in page
     for group in report["groups"]:
         stem = Path(group["output"]).stem
-        for name in (f"{stem}.png", f"{stem}_histogram.png"):
-            assert (tmp_path / "previews" / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+        for name, magic in ((f"{stem}.png", b"\x89PNG\r\n\x1a\n"), (f"{stem}_histogram.svg", b"<svg ")):
+            assert (tmp_path / "previews" / name).read_bytes().startswith(magic)
             assert f'src="previews/{quote(name)}"' in page
         assert not Path(group["output"]).with_suffix(".png").exists()  # nothing beside the masters
     # a later report where every master is up to date links the same files and writes none
@@ -131,6 +132,22 @@ def test_previews_are_linked_files_written_only_for_masters_built(run, tmp_path)
     assert page.count('src="previews/') == 2 * len(later["groups"])
 
 
+def test_an_up_to_date_master_keeps_the_png_histogram_an_older_apcal_wrote(run, tmp_path) -> None:
+    _, report = run
+    later = json.loads(json.dumps(report))
+    previews = tmp_path / "previews"
+    previews.mkdir()
+    for group in later["groups"]:
+        group["status"] = "up_to_date"
+        stem = Path(group["output"]).stem
+        (previews / f"{stem}.png").write_bytes(b"png")
+        (previews / f"{stem}_histogram.png").write_bytes(b"png")
+    page = write_html_report(later, tmp_path / "later.html", previews_dir=previews).read_text()
+    for group in later["groups"]:
+        assert f'src="previews/{quote(Path(group["output"]).stem)}_histogram.png"' in page
+    assert not list(previews.glob("*.svg"))  # nothing drawn for a master this run did not build
+
+
 def test_missing_master_and_given_images(run, tmp_path) -> None:
     _, report = run
     broken = json.loads(json.dumps(report))
@@ -138,7 +155,8 @@ def test_missing_master_and_given_images(run, tmp_path) -> None:
     images = {broken["groups"][2]["id"]: np.full((20, 30), 0.4, np.float32)}
     page = write_html_report(broken, tmp_path / "r.html", images=images).read_text()
     assert "preview unavailable" in page and "gone.fits" in page
-    assert page.count('src="data:image/png;base64,') == 2 * (len(report["groups"]) - 1)
+    assert page.count('src="data:image/png;base64,') == len(report["groups"]) - 1
+    assert page.count('src="data:image/svg+xml;base64,') == len(report["groups"]) - 1
 
 
 def test_format_stat() -> None:

@@ -68,7 +68,8 @@ def test_reports_link_previews_written_for_the_masters_built(night: Path) -> Non
     page = first.read_text()
     assert "data:image" not in page and page.count('src="previews/') == 6
     assert first.stat().st_size < 60_000  # was 1.9 MB with the pictures embedded
-    assert len(list(previews.glob("master*.png"))) == 6
+    assert len(list(previews.glob("master*.png"))) == 3  # previews
+    assert len(list(previews.glob("master*_histogram.svg"))) == 3
     pictures = snapshot(previews)
     second = apcal("run", "recipe.yaml", cwd=night)
     assert second.returncode == 0, second.stderr
