@@ -2,15 +2,14 @@
 
 On a fresh install numba compiles the kernels a run needs (~30 s of one core for the integration kernel,
 about as much for the statistics kernels) and caches them (:mod:`apcal.jit`). numba compiles under one
-global lock, so threads cannot share the work; a second *process* can. When the cache is cold, :func:`start`
-launches ``python -m apcal.engines.native.warmup``, which compiles the integration kernel by running it on a
-few pixels and exits; its compiled code lands in the shared cache. The run's own process meanwhile makes the
-plan and reads headers (``apcal demo`` starts the child before it generates its night), then
-(:func:`ensure_compiled`) compiles the integration kernel's last callees (:func:`compile_combination`, which
-the child then loads instead of compiling), the statistics and flat calibration kernels the same way, waits
-for the child, and loads the child's kernels from the cache. Nothing depends on the child succeeding: a
-kernel it did not cache is compiled where it is first called, as always. Once both are done the cache folder
-is marked warm and later runs skip all of this.
+global lock, so threads cannot share the work; a second *process* can. When the cache is cold,
+:func:`start` launches ``python -m apcal.engines.native.warmup``, which compiles the integration kernel
+by running it on a few pixels and exits; its compiled code lands in the shared cache. The run's own
+process meanwhile makes the plan and reads headers (``apcal demo`` starts the child before it generates
+its night), then (:func:`ensure_compiled`) compiles the statistics and flat calibration kernels the same
+way, waits for the child, and loads the child's kernels from the cache. Nothing depends on the child
+succeeding: a kernel it did not cache is compiled where it is first called, as always. Once both are done
+the cache folder is marked warm and later runs skip all of this.
 """
 
 from __future__ import annotations
@@ -60,7 +59,6 @@ def ensure_compiled() -> None:
     logger.info(ANNOUNCE, seconds=EXPECTED_SECONDS, folder=configure_numba_cache())
     start()
     try:
-        compile_combination()  # first: the child reaches these last, and loads them from the cache
         compile_statistics()
         if _child is not None:
             _child.wait()
@@ -110,38 +108,6 @@ def compile_statistics() -> None:
     frames[1, ::7, ::5] += 0.2  # hot pixels: a dark optimization mask
     DarkOptimizer(frames[1], frames[0], CalibrationParams()).scale(frames[2], 0.01)
     calibrate_flat(frames[2], bias=frames[0], dark=frames[1], k=0.5)
-
-
-def compile_combination() -> None:
-    """The integration kernel's last callees, which combine a chunk's survivors (``_window_values``,
-    ``_average_chunk``, ``_combine_chunk``), compiled here on their own for the very argument types
-    ``integrate_rows`` passes them. The child, compiling ``integrate_rows``, reaches them last and then
-    finds them in the cache. It moves ~3 s of compiling to this process and took more off the child:
-    cold cache, the child alone 25.7 and 29.2 s before, 20.2 and 21.3 s after (its own LLVM module is
-    smaller), this side 3.1-3.5 s more. A type that drifted costs nothing but the gain: the child then
-    compiles its own (a test holds the types equal)."""
-    from apcal.engines.native import _integrate_kernel as kernel
-    from apcal.engines.native._kernel_params import kernel_params
-    from apcal.params import IntegrationParams
-
-    n, rows, cols = 3, 2, 16
-    stack = _sample((n, rows, cols))
-    settings = kernel_params(IntegrationParams(rejection="winsorized"), "winsorized", "average")
-    frames = (np.ones(n), np.zeros(n), np.ones(n), np.zeros(n))
-    eligible, keep = np.zeros(cols, np.bool_), np.zeros(n, np.bool_)
-    lo, hi, kept = (np.zeros(cols, np.int64) for _ in range(3))
-    low_value, high_value, total = np.zeros(cols), np.ones(cols), np.zeros(cols)
-    values, out = np.zeros(n), np.zeros((rows, cols))
-    rejected_low, rejected_high = np.zeros((rows, cols), np.uint16), np.zeros((rows, cols), np.uint16)
-    kernel._window_values(np.zeros((n, cols)), 0, cols, eligible, lo, hi, low_value, high_value)
-    kernel._average_chunk(
-        stack, 0, 0, cols, frames, eligible, lo, hi, low_value, high_value, total, kept, keep, values,
-        out, rejected_low, rejected_high,
-    )  # fmt: skip
-    kernel._combine_chunk(
-        stack, 0, 0, cols, settings, frames, eligible, lo, hi, low_value, high_value, keep, values, out,
-        rejected_low, rejected_high,
-    )  # fmt: skip
 
 
 def compile_integration() -> None:

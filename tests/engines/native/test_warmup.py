@@ -3,9 +3,6 @@ second process; a warm one starts nothing."""
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -60,25 +57,3 @@ def test_a_warm_cache_starts_nothing(cache_folder: Path) -> None:
     assert _console(warmup.start) == []
     assert _console(warmup.ensure_compiled) == []
     assert warmup._child is None
-
-
-_SIGNATURES = """
-from apcal.engines.native import _integrate_kernel as kernel, warmup
-names = ("_window_values", "_average_chunk", "_combine_chunk")
-warmup.compile_combination()
-warmup.compile_integration()
-print(*(len(getattr(kernel, name).signatures) for name in names))
-"""
-
-
-def test_the_combining_callees_compiled_apart_are_those_the_kernel_calls(tmp_path: Path) -> None:
-    """compile_combination compiles with the argument types integrate_rows passes: compiling
-    integrate_rows afterwards, from a cold cache (a cached one would not type its calls), adds no
-    signature to them. A drifted type would add one, and the warm-up's child would compile its own."""
-    environment = {k: v for k, v in os.environ.items() if k != "NUMBA_CACHE_DIR"}
-    environment["NUMBA_CACHE_DIR"] = str(tmp_path)
-    done = subprocess.run(
-        [sys.executable, "-c", _SIGNATURES], capture_output=True, text=True, env=environment, check=False
-    )
-    assert done.returncode == 0, done.stderr[-2000:]
-    assert done.stdout.split() == ["1", "1", "1"]
