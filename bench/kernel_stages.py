@@ -5,8 +5,9 @@
 For each frame count N (default 25, 50, 100) it builds a block of R x C quantized Gaussian samples
 (500 +- 6 DN, as a bias; ``--outliers`` adds that fraction of 50-2000 DN hits, as cosmic rays), then
 calls the kernel's own numba functions one stage at a time, as ``integrate_rows`` does for one row:
-gather a chunk's samples (``_gather_chunk``), sort its columns (``_sort_chunk`` with the lanes' network),
-copy them into the row's sorted samples, the start (median and Sn, ``_winsorized_start``), then the
+gather a chunk's samples as stored (``_gather_raw``: a bias is not normalized), sort its columns
+(``_sort_chunk`` with the lanes' network, in float32), widen them into the chunk and the row's sorted
+samples (``_keep_sorted``; counted with the sort), the start (median and Sn, ``_winsorized_start``), then the
 winsorized lanes over the row (``_winsorized_lanes``); and, separately, ``integrate_rows`` itself on the
 same block. Prints the minimum over the rounds, in ns per pixel. Each stage's figure includes the
 Python call per chunk (~20 ns per pixel); the whole kernel's does not. One thread by default: the
@@ -21,6 +22,7 @@ import time
 import numba
 import numpy as np
 
+from apcal.engines.native import _chunk_samples as samples
 from apcal.engines.native import _integrate_kernel as kernel
 from apcal.engines.native import _winsorized_lanes as lanes
 from apcal.engines.native._kernel_params import kernel_params
@@ -47,6 +49,7 @@ def stage_times(stack: np.ndarray) -> dict[str, float]:
     sort, select = lanes.lanes_networks(n)
     chunk = kernel.CHUNK
     vals, h = np.empty((n, chunk)), np.empty((n, chunk))
+    raw = np.empty((n, chunk), dtype=stack.dtype)  # unnormalized: sorted as float32, as the kernel does
     counts, low_n, high_n = (np.empty(chunk, dtype=np.int64) for _ in range(3))
     srt, eligible = np.empty((n, cols)), np.ones(cols, dtype=np.bool_)
     mean0, sig0 = np.empty(cols), np.empty(cols)
@@ -57,17 +60,16 @@ def stage_times(stack: np.ndarray) -> dict[str, float]:
         for x0 in range(0, cols, chunk):
             width = min(chunk, cols - x0)
             t0 = time.perf_counter()
-            kernel._gather_chunk(stack, y, x0, width, settings, frames, vals, counts, low_n, high_n)
+            samples._gather_raw(stack, y, x0, width, settings, raw, counts, low_n, high_n)
             t1 = time.perf_counter()
-            lanes._sort_chunk(vals, n, width, sort)
+            lanes._sort_chunk(raw, n, width, sort)
+            samples._keep_sorted(raw, vals, srt, x0, n, width)
             t2 = time.perf_counter()
-            srt[:, x0 : x0 + width] = vals[:, :width]
-            t3 = time.perf_counter()
             lanes._winsorized_start(vals, width, n, h, select, mean0[x0 : x0 + width], sig0[x0 : x0 + width])
             t4 = time.perf_counter()
             spent["gather"] += t1 - t0
             spent["sort"] += t2 - t1
-            spent["start"] += t4 - t3
+            spent["start"] += t4 - t2
         t0 = time.perf_counter()
         lanes._winsorized_lanes(srt, cols, n, eligible, mean0, sig0, settings, lo, hi, scratch, v, w)
         spent["lanes"] += time.perf_counter() - t0

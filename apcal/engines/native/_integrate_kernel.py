@@ -29,6 +29,15 @@ import math
 import numpy as np
 from numba import njit
 
+from apcal.engines.native._chunk_samples import (
+    _gather_chunk,
+    _gather_raw,
+    _identity_rejection,
+    _keep_sorted,
+    _mark_complete,
+    _rank_chunk,
+    _widen,
+)
 from apcal.engines.native._kernel_params import AVERAGE, MEDIAN, MINIMUM, WINSORIZED
 from apcal.engines.native._kernel_stats import _median, _sort_values
 from apcal.engines.native._reject_kernels import HIGH, LOW, _reject_sorted
@@ -42,26 +51,6 @@ from apcal.stats._typed import ZERO
 #: ``src[x]``), not ``stack[i, y, x0 + x]``: numba wraps negative indices, and with the sum as the
 #: index LLVM did not vectorize them (the gather took 28 ns per pixel of 20 samples instead of 7).
 CHUNK = 128
-
-
-@njit(cache=True)
-def _rank_chunk(vals, ranks, n, width):
-    """Stable ranks of each column's samples: ranks[i, x] = #{j: v_j < v_i} + #{j < i: v_j == v_i}.
-
-    The same order as a stable sort (the insertion sort, numpy's ``kind="stable"``), computed without a
-    branch and across ``width`` columns at once, which the compiler vectorizes: for n ~ 20-60 this is
-    several times faster than sorting each pixel on its own, whose branches mispredict constantly.
-    Excluded samples are +inf and rank after every valid one.
-    """
-    for i in range(n):
-        for x in range(width):
-            ranks[i, x] = 0
-        for j in range(i):
-            for x in range(width):
-                ranks[i, x] += vals[j, x] <= vals[i, x]
-        for j in range(i + 1, n):
-            for x in range(width):
-                ranks[i, x] += vals[j, x] < vals[i, x]
 
 
 #: Rows per block of :func:`integrate_rows`: its work arrays (a row's sorted samples for
@@ -129,45 +118,6 @@ def _combine(values, k, combination):
         for j in range(1, k):
             result = max(result, values[j])
     return result
-
-
-@njit(cache=True)
-def _gather_chunk(stack, y, x0, width, p, fs, vals, counts, range_low_n, range_high_n):
-    """Gather the chunk's samples frame by frame (contiguous reads) into vals[i, x]: range clipping on
-    the raw values, then rejection normalization; excluded samples become +inf so they rank last.
-    Counts per column the valid samples and those range-clipped low/high."""
-    r_scale, r_offset = fs[0], fs[1]
-    for x in range(width):
-        counts[x] = 0
-        range_low_n[x] = 0
-        range_high_n[x] = 0
-    for i in range(stack.shape[0]):
-        rs = r_scale[i]
-        ro = r_offset[i]
-        src = stack[i, y, x0 : x0 + width]  # a view (see CHUNK)
-        for x in range(width):
-            raw = np.float64(src[x])
-            if math.isnan(raw):
-                vals[i, x] = np.inf
-            elif p.range_clip_low and raw <= p.range_low:
-                vals[i, x] = np.inf
-                range_low_n[x] += 1
-            elif p.range_clip_high and raw >= p.range_high:
-                vals[i, x] = np.inf
-                range_high_n[x] += 1
-            else:
-                vals[i, x] = raw * rs + ro
-                counts[x] += 1
-
-
-@njit(cache=True)
-def _mark_complete(counts, n, width, elig_c):
-    """elig_c[x] = whether column x has all n samples valid (the lanes take it); True if all have."""
-    all_elig = True
-    for x in range(width):
-        elig_c[x] = counts[x] == n
-        all_elig &= counts[x] == n
-    return all_elig
 
 
 @njit(cache=True)
@@ -249,18 +199,13 @@ def _integrate_pixels(
 
 
 @njit(cache=True)
-def _start_lanes(vals, n, width, x0, elig, networks, srt, h, mean0, sig0):
-    """Sort the chunk's columns (in place: vals is not needed any more), keep the sorted samples of the
-    complete columns in the row's ``srt`` and compute their winsorization start (median, Sn)."""
-    _sort_chunk(vals, n, width, networks[0])
+def _start_lanes(vals, n, width, x0, elig, networks, h, mean0, sig0):
+    """The winsorization start (median, Sn) of the chunk's complete columns, from their sorted samples
+    ``vals`` (:func:`_sort_chunk`; their copy in the row's sorted samples is made)."""
     for x in range(width):
         if not elig[x0 + x]:
             for j in range(n):
                 vals[j, x] = 0.0  # (unused; keeps the start's arithmetic on finite values)
-    for j in range(n):
-        dst = srt[j, x0 : x0 + width]
-        for x in range(width):
-            dst[x] = vals[j, x]
     _winsorized_start(vals, width, n, h, networks[1], mean0[x0 : x0 + width], sig0[x0 : x0 + width])
 
 
@@ -390,7 +335,8 @@ def integrate_rows(stack, p, fs, esd_table, networks, out, rejected_low, rejecte
     Per row, CHUNK columns at a time: gather the samples frame by frame (:func:`_gather_chunk`), rank
     them (the stable sorted order, :func:`_rank_chunk`), then reject per pixel on its sorted samples and
     combine the survivors in frame order (:func:`_integrate_pixels`). Winsorized clipping instead sorts
-    each chunk's columns into the row's sorted samples and computes their start (:func:`_start_lanes`),
+    each chunk's columns (unnormalized samples as the stack holds them, :mod:`._chunk_samples`), keeps
+    them in the row's sorted samples (:func:`_keep_sorted`) and computes their start (:func:`_start_lanes`),
     runs the whole rejection across the row's columns (:func:`_winsorized_lanes`), then combines chunk by
     chunk, keeping the samples valued within each window's ends (:func:`_window_values`,
     :func:`_average_chunk`, :func:`_combine_chunk`). Pixels with missing or range-clipped samples always
@@ -398,10 +344,13 @@ def integrate_rows(stack, p, fs, esd_table, networks, out, rejected_low, rejecte
     """
     n, rows, cols = stack.shape
     chunked = p.algorithm == WINSORIZED and n >= 3
+    # Unnormalized samples are sorted as the stack holds them, then widened (see _chunk_samples).
+    narrow = chunked and _identity_rejection(fs)
     row_cols = cols if chunked else 1
     for blk in range(blocks[0], blocks[1]):
         # Work arrays once per block of rows (per thread), never per row or pixel.
         vals = np.empty((n, CHUNK))
+        raw = np.empty((n, CHUNK if narrow else 0), dtype=stack.dtype)
         ranks = np.empty((n, CHUNK), dtype=np.int32)
         counts = np.empty(CHUNK, dtype=np.int64)
         range_low_n = np.empty(CHUNK, dtype=np.int64)
@@ -424,11 +373,16 @@ def integrate_rows(stack, p, fs, esd_table, networks, out, rejected_low, rejecte
         for y in range(blk * ROW_BLOCK, min(rows, (blk + 1) * ROW_BLOCK)):
             for x0 in range(0, cols, CHUNK):
                 width = min(CHUNK, cols - x0)
-                _gather_chunk(stack, y, x0, width, p, fs, vals, counts, range_low_n, range_high_n)
+                if narrow:
+                    _gather_raw(stack, y, x0, width, p, raw, counts, range_low_n, range_high_n)
+                else:
+                    _gather_chunk(stack, y, x0, width, p, fs, vals, counts, range_low_n, range_high_n)
                 all_elig = chunked and _mark_complete(counts, n, width, elig[x0 : x0 + width])
                 # Pixels with missing or excluded samples (and every pixel of the other algorithms):
                 # per pixel, on the stable ranks.
                 if not all_elig:
+                    if narrow:
+                        _widen(raw, vals, n, width)
                     _rank_chunk(vals, ranks, n, width)
                 _integrate_pixels(
                     stack,
@@ -451,7 +405,13 @@ def integrate_rows(stack, p, fs, esd_table, networks, out, rejected_low, rejecte
                     rejected_high,
                 )
                 if chunked:
-                    _start_lanes(vals, n, width, x0, elig, networks, srt, h, mean0, sig0)
+                    if narrow:
+                        _sort_chunk(raw, n, width, networks[0])
+                        _keep_sorted(raw, vals, srt, x0, n, width)
+                    else:
+                        _sort_chunk(vals, n, width, networks[0])
+                        _keep_sorted(vals, vals, srt, x0, n, width)
+                    _start_lanes(vals, n, width, x0, elig, networks, h, mean0, sig0)
             if chunked:
                 _winsorized_lanes(srt, cols, n, elig, mean0, sig0, p, lo, hi, wl, v, w)
                 for x0 in range(0, cols, CHUNK):

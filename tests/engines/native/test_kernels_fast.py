@@ -12,9 +12,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from apcal.engines.native import _chunk_samples as C
 from apcal.engines.native import _integrate_kernel as K
 from apcal.engines.native import _kernel_stats as S
 from apcal.engines.native import _winsorized_lanes as W
+from apcal.engines.native._kernel_params import kernel_params
 from apcal.engines.native.integration import integrate
 from apcal.engines.native.normalization import Coefficients
 from apcal.params import IntegrationParams
@@ -119,6 +121,42 @@ def test_chunked_winsorized_ties_at_the_window_ends_match_reference():
     assert ((lo > 0) & (at(lo) == at(lo + 1))).sum() > 100  # clipped low, equal samples kept
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_unnormalized_samples_gathered_as_stored_are_the_normalized_gather(dtype):
+    # Bias and darks are gathered and sorted in the stack's dtype (_gather_raw), then widened: the
+    # same values and counts as the float64 gather with scale 1 and offset 0, missing, range-clipped
+    # and negative-zero samples included.
+    n, width = 13, 40
+    stack = quantized_stack(n, cols=width, seed=4, rows=2).astype(dtype)
+    stack[3, 0, :6] = -0.0
+    stack[5, 0, 6:9] = 1.0  # range-clipped high
+    stack[6, 1, 10:12] = -1.0  # range-clipped low
+    settings = IntegrationParams(
+        rejection="winsorized", range_clip_low=True, range_low=-0.5, range_clip_high=True
+    )
+    params = kernel_params(settings, "winsorized", "average")
+    fs = (np.ones(n), np.zeros(n), np.ones(n), np.zeros(n))
+    assert C._identity_rejection(fs) and not C._identity_rejection((np.full(n, 1.1), *fs[1:]))
+    for y in range(2):
+        ref, raw, vals = np.empty((n, width)), np.empty((n, width), dtype=dtype), np.empty((n, width))
+        counts = [np.empty(width, dtype=np.int64) for _ in range(6)]
+        C._gather_chunk(stack, y, 0, width, params, fs, ref, *counts[:3])
+        C._gather_raw(stack, y, 0, width, params, raw, *counts[3:])
+        C._widen(raw, vals, n, width)
+        np.testing.assert_array_equal(vals, ref)
+        assert not np.signbit(vals).any()  # -0.0 gathered as +0.0, as scale 1 and offset 0 make it
+        for a, b in zip(counts[:3], counts[3:], strict=True):
+            np.testing.assert_array_equal(a, b)
+        assert counts[5].sum() == (3 if y == 0 else 0) and counts[4].sum() == (0 if y == 0 else 2)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_chunked_winsorized_sorted_as_stored_matches_reference(dtype):
+    stack = quantized_stack(21, cols=K.CHUNK + 9, seed=8).astype(dtype)
+    stack[4, 2, :20] = -0.0
+    assert_same(stack, IntegrationParams(rejection="winsorized"))
+
+
 def test_stable_keep_is_the_stable_rank_window():
     # The combine's fallback (never taken by winsorized clipping): the window [lo, hi) of the stable
     # ranks, even when it splits equal samples.
@@ -133,7 +171,7 @@ def test_stable_keep_is_the_stable_rank_window():
         lo = int(rng.integers(0, n // 2))
         hi = int(rng.integers(lo + 1, n + 1))
         K._stable_keep(stack, 0, c, r_scale, r_offset, lo, hi, keep)
-        K._rank_chunk(stack[:, 0, c : c + 1].astype(np.float64) * r_scale[:, None], ranks, n, 1)
+        C._rank_chunk(stack[:, 0, c : c + 1].astype(np.float64) * r_scale[:, None], ranks, n, 1)
         np.testing.assert_array_equal(keep, (lo <= ranks[:, 0]) & (ranks[:, 0] < hi))
 
 
@@ -148,7 +186,7 @@ def test_rank_chunk_is_the_stable_sort_order():
     vals = np.round(rng.standard_normal((n, width)) * 3)  # many ties
     vals[rng.random(vals.shape) < 0.1] = np.inf  # excluded samples
     ranks = np.empty((n, width), dtype=np.int32)
-    K._rank_chunk(vals, ranks, n, width)
+    C._rank_chunk(vals, ranks, n, width)
     order = np.argsort(vals, axis=0, kind="stable")
     expected = np.empty_like(ranks)
     np.put_along_axis(expected, order, np.arange(n)[:, None].repeat(width, axis=1), axis=0)
