@@ -21,6 +21,7 @@ def command(folder: Path, verbosity: int) -> int:
     from apcal.cli.show import console
     from apcal.demo.night import run_demo
     from apcal.engines import start_warming
+    from apcal.run.console_lines import shown
 
     # On first use the native engine compiles for ~30 s: start while the night is generated.
     start_warming("native")
@@ -45,8 +46,10 @@ def command(folder: Path, verbosity: int) -> int:
     out.print("  bias: rms of (master − true bias) over the noise floor σ/√N")
     out.print("  dark: rms of (master − truth)")
     out.print("  flat: rms of (master/mean ÷ true flat/mean − 1)")
+    # Paths from the working folder, as the run's own lines give them (shorter than absolute ones).
     if result.qualities:
-        out.print(f"masters: {result.qualities[0].path.parent}")
-    out.print(f"recipe:  {result.recipe}")
-    out.print(f"report:  {result.outcome.report_path}")
+        out.print(f"masters: {shown(result.qualities[0].path.parent)}")
+    out.print(f"recipe:  {shown(result.recipe)}")
+    report = result.outcome.shown_report
+    out.print(f"report:  {shown(report) if report else 'not written'}")
     return result.outcome.exit_code

@@ -58,14 +58,24 @@ def _masters(job: Job) -> str:
     return "  with " + ", ".join(f"{'+'.join(types)} ({source})" for source, types in by_source.items())
 
 
+#: The width the lines are written for (a cron mail's), and the room a plan line gives its label.
+LINE_WIDTH = 80
+_LABEL_WIDTH = 30
+_LABEL_AT_LEAST = 16
+
+
 def plan_lines(plan: Plan, jobs: Sequence[Job], current: set[str]) -> list[str]:
-    """One line per job: status, type, short label, frames, the masters that calibrate it."""
+    """One line per job: status, type, short label, frames, the masters that calibrate it. A flat's
+    masters take their room from its label, so the line stays within ``LINE_WIDTH``."""
     lines = []
     for job in jobs:
         status = "up to date" if job.id in current else "build"
+        masters = _masters(job)
+        fixed = len(f"  {status:<10} {job.type.value:<5}  {len(job.inputs):>3} frames{masters}")
+        width = max(_LABEL_AT_LEAST, min(_LABEL_WIDTH, LINE_WIDTH - fixed))
         lines.append(
-            f"  {status:<10} {job.type.value:<5} {short_label(job.group, 30):<30} "
-            f"{len(job.inputs):>3} frames{_masters(job)}"
+            f"  {status:<10} {job.type.value:<5} {short_label(job.group, width):<{width}} "
+            f"{len(job.inputs):>3} frames{masters}"
         )
     for group in plan.skipped_groups:
         lines.append(f"  {'held':<10} {group.type.value:<5} {group.frame_count} frames: {group.reason}")

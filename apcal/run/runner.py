@@ -29,6 +29,7 @@ from apcal.plan.usable import NothingToBuild, nothing_to_do
 from apcal.recipe.model import Recipe
 from apcal.report.json_report import build_report, write_report
 from apcal.run.console_lines import (
+    LINE_WIDTH,
     expected_skips_line,
     is_problem,
     job_title,
@@ -79,6 +80,8 @@ class RunOutcome:
     stamp: str | None = None
     report_path: Path | None = None
     log_path: Path | None = None
+    #: The report a person opens: the HTML page, or the JSON one when the page could not be drawn.
+    shown_report: Path | None = None
 
 
 def with_engine(recipe: Recipe, engine: str | None) -> Recipe:
@@ -285,7 +288,7 @@ def _finish(s: _Started, executor: Executor, progress: JobProgress | None) -> Ru
         else:
             shown_report = _write_html(report, logs / f"{stamp}_report.html") or report_path
         _log_closing(recipe, plan, results, published, len(current), s.t0, shown_report, warnings)
-    return RunOutcome(exit_code, plan, tuple(results), stamp, report_path, s.log_path)
+    return RunOutcome(exit_code, plan, tuple(results), stamp, report_path, s.log_path, shown_report)
 
 
 def _collect(s: _Started, executor: Executor, progress: JobProgress | None) -> list[JobResult]:
@@ -329,15 +332,16 @@ def _log_closing(
     built = sum(r.status == "built" for r in results)
     scripted = [r for r in results if r.status == "script_only"]
     logger.info(
-        "done in {:.1f} s: {} built, {} up to date, {} failed{}{}; report {}",
+        "done in {:.1f} s: {} built, {} up to date, {} failed{}{}",
         time.monotonic() - t0,
         built,
         up_to_date,
         failed,
         f", {len(scripted)} in a PixInsight script" if scripted else "",
         held_line(published),
-        shown(shown_report) if shown_report else "not written",
     )
+    # A line of its own: the path is as long as the output folder's, and 80 columns are a mail's.
+    logger.info("report: {}", shown(shown_report) if shown_report else "not written")
     if scripted:  # the command that runs the script, once for all its jobs
         logger.info("build them with: {}", scripted[0].message)
     pruned = prune_reports(plan.logs_dir, recipe.output.keep_reports)
@@ -355,14 +359,14 @@ def _log_closing(
 def _log_plan(recipe: Recipe, plan: Plan, jobs: list[Job], current: set[str], engine: str) -> None:
     """The compact plan, then every file left out: problems named one per line, the rest counted."""
     todo = sum(j.id not in current for j in jobs)
-    logger.info(
-        "apcal run of '{}': {} masters ({} to build) into {}, {} engine",
-        recipe.name,
-        len(jobs),
-        todo,
-        shown(plan.output_dir),
-        engine,
-    )
+    heading = f"apcal run of '{recipe.name}': {len(jobs)} masters ({todo} to build), {engine} engine,"
+    into = f"into {shown(plan.output_dir)}"
+    # Within a mail's 80 columns when it fits; otherwise the folder on a line of its own, whole.
+    if len(heading) + 1 + len(into) <= LINE_WIDTH:
+        logger.info("{} {}", heading, into)
+    else:
+        logger.info("{}", heading)
+        logger.info("  {}", into)
     for line in plan_lines(plan, jobs, current):
         logger.info(line)
     for job in jobs:

@@ -76,8 +76,12 @@ def test_off_a_terminal_a_night_is_a_few_plain_lines_naming_every_broken_file(ni
     text = result.stdout + result.stderr
     lines = text.splitlines()
     assert not BOX_DRAWING.search(text) and "\x1b" not in text
-    assert len(lines) <= 15, text
-    assert lines[0].startswith("apcal run of 'nightly': 3 masters (3 to build) into out")
+    assert len(lines) <= 16, text
+    assert lines[0] == "apcal run of 'nightly': 3 masters (3 to build), native engine, into out"
+    # The plan's lines fit a mail's 80 columns, a flat's masters included (its label gives way).
+    planned = [line for line in lines if line.startswith("  build ")]
+    assert len(planned) == 3 and all(len(line) <= 80 for line in planned), planned
+    assert any(line.endswith("frames  with bias (run)") for line in planned), planned
     assert [line.split(":")[0].split()[:2] for line in lines if line.startswith("built ")] == [
         ["built", "bias"],
         ["built", "flat"],
@@ -87,6 +91,8 @@ def test_off_a_terminal_a_night_is_a_few_plain_lines_naming_every_broken_file(ni
         named = [line for line in lines if name in line]
         assert len(named) == 1 and reason in named[0] and named[0].startswith("warning: skipped "), text
     assert sum(line.startswith("done in ") for line in lines) == 1
+    done = next(i for i, line in enumerate(lines) if line.startswith("done in "))
+    assert re.fullmatch(r"report: out/logs/\d{8}_\d{6}_report\.html", lines[done + 1]), lines[done + 1]
     assert lines[-2:] == ["3 warnings:", "  3 input files skipped (named above)"]
     # the long filter name is cut on the console, whole in the file names and the report
     assert "Luminance-Long-Name" not in text and "Luminance-Long-…" in text

@@ -17,14 +17,17 @@ from __future__ import annotations
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import numpy as np
 from loguru import logger
 
 from apcal.jit import configure_numba_cache, is_warm, mark_warm
 
-#: What the console says, with the rough time on two cores (measured on this project's machines).
-ANNOUNCE = "compiling the native engine, once per install: ~{seconds} s (numba; cached in {folder})"
+#: What the console says, with the rough time on two cores (measured on this project's machines); the
+#: cache folder comes with the closing line, each within a cron mail's 80 columns where the path allows.
+ANNOUNCE = "compiling the native engine, once per install: ~{seconds} s (numba)"
+COMPILED = "native engine compiled in {seconds:.0f} s, cached in {folder}"
 EXPECTED_SECONDS = 30
 
 _child: subprocess.Popen[bytes] | None = None
@@ -56,7 +59,8 @@ def ensure_compiled() -> None:
     if is_warm():
         return
     # Said here, not in start(): a run that stops before building (locked, nothing to do) prints only why.
-    logger.info(ANNOUNCE, seconds=EXPECTED_SECONDS, folder=configure_numba_cache())
+    folder = configure_numba_cache()
+    logger.info(ANNOUNCE, seconds=EXPECTED_SECONDS)
     start()
     try:
         compile_statistics()
@@ -70,7 +74,15 @@ def ensure_compiled() -> None:
         )
         return
     mark_warm()
-    logger.info("native engine compiled in {:.0f} s; later runs load it from the cache", _elapsed())
+    logger.info(COMPILED, seconds=_elapsed(), folder=_home_relative(folder))
+
+
+def _home_relative(folder: Path) -> str:
+    """``~/.cache/apcal/...`` for a folder below the home folder (the usual case, and a shorter line)."""
+    try:
+        return str(Path("~") / folder.relative_to(Path.home()))
+    except (ValueError, RuntimeError):  # elsewhere, or no home folder to tell
+        return str(folder)
 
 
 def _elapsed() -> float:
