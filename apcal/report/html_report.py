@@ -33,6 +33,9 @@ from apcal.report.library_view import library_view
 if TYPE_CHECKING:
     import jinja2
 
+#: The page's template (``apcal/report/templates``).
+TEMPLATE = "report.html.j2"
+
 #: Statuses whose master exists on disk and gets a preview.
 _WITH_MASTER = ("built", "up_to_date")
 
@@ -223,6 +226,13 @@ def _read_master(path: Path) -> tuple[np.ndarray | None, str | None]:
 
 
 def _template() -> jinja2.Template:
+    try:
+        return _environment(_bytecode_cache()).get_template(TEMPLATE)
+    except OSError:  # the cache folder refused the compiled template: compile it for this run only
+        return _environment(None).get_template(TEMPLATE)
+
+
+def _environment(cache: jinja2.BytecodeCache | None) -> jinja2.Environment:
     import jinja2
 
     env = jinja2.Environment(
@@ -231,7 +241,29 @@ def _template() -> jinja2.Template:
         undefined=jinja2.StrictUndefined,
         trim_blocks=True,
         lstrip_blocks=True,
+        bytecode_cache=cache,
     )
     env.filters["stat"] = lambda value, name="": format_stat(name, value)
     env.filters["basename"] = lambda p: Path(str(p)).name
-    return env.get_template("report.html.j2")
+    return env
+
+
+def template_cache_dir() -> Path:
+    """Where the report's compiled template is kept: the user's cache folder (platformdirs)."""
+    import platformdirs
+
+    return platformdirs.user_cache_path("apcal") / "templates"
+
+
+def _bytecode_cache() -> jinja2.BytecodeCache | None:
+    """The compiled template kept between runs: compiling it took ~0.18 s of every run (IMX294 night,
+    cProfile), loading it a few ms. jinja2 checks the template's source and Python's version before
+    using what it finds. None when the folder cannot be made (the run compiles the template)."""
+    import jinja2
+
+    folder = template_cache_dir()
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError:
+        return None
+    return jinja2.FileSystemBytecodeCache(str(folder))

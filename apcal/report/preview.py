@@ -111,7 +111,11 @@ def _in_adu(img: np.ndarray) -> bool:
 
 
 def _shrink(img: np.ndarray, max_side: int) -> np.ndarray:
-    """Block means so the long side is at most ``max_side`` (an even factor keeps Bayer colours mixed)."""
+    """Block means so the long side is at most ``max_side`` (an even factor keeps Bayer colours mixed).
+
+    The rows of a block are summed first (whole rows at a time, contiguous), then each row's column
+    groups: 23 ms instead of 54 for an IMX294 master (one mean over both block axes, which numpy
+    reduces a few strided values at a time)."""
     rows, cols = img.shape[-2:]
     factor = math.ceil(max(rows, cols) / max_side)
     if factor <= 1:
@@ -119,8 +123,9 @@ def _shrink(img: np.ndarray, max_side: int) -> np.ndarray:
     factor += factor % 2
     r, c = (rows // factor) * factor, (cols // factor) * factor
     cut = img[..., :r, :c]
-    shape = (*cut.shape[:-2], r // factor, factor, c // factor, factor)
-    return cut.reshape(shape).mean(axis=(-3, -1), dtype=np.float64).astype(np.float32)
+    by_rows = cut.reshape(*cut.shape[:-2], r // factor, factor, c).sum(axis=-2, dtype=np.float64)
+    blocks = by_rows.reshape(*by_rows.shape[:-1], c // factor, factor).sum(axis=-1)
+    return (blocks / (factor * factor)).astype(np.float32)
 
 
 def preview_png_bytes(image: np.ndarray) -> bytes:

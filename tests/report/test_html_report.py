@@ -112,6 +112,20 @@ def test_html_is_self_contained_and_escaped(run, tmp_path) -> None:
     assert page.count('src="data:image/svg+xml;base64,') == len(report["groups"])  # histograms
 
 
+def test_the_compiled_template_is_kept_in_the_cache_folder_and_optional(run, tmp_path, monkeypatch) -> None:
+    _, report = run
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    first = write_html_report(report, tmp_path / "first.html").read_text(encoding="utf-8")
+    kept = list((tmp_path / "cache" / "apcal" / "templates").iterdir())
+    assert len(kept) == 1 and kept[0].stat().st_size > 1000  # the compiled template
+    again = write_html_report(report, tmp_path / "again.html").read_text(encoding="utf-8")
+    assert again == first  # the same page from the kept template
+    # A cache folder that cannot be made (a file is in its way): the page is written all the same.
+    (tmp_path / "blocked").write_text("a file, not a folder")
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "blocked"))
+    assert write_html_report(report, tmp_path / "blocked.html").read_text(encoding="utf-8") == first
+
+
 def test_previews_are_linked_files_written_only_for_masters_built(run, tmp_path) -> None:
     _, report = run
     page = write_html_report(report, tmp_path / "report.html", previews_dir=tmp_path / "previews").read_text()

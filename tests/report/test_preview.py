@@ -11,6 +11,7 @@ import pytest
 from matplotlib import image as mpimg
 
 from apcal.report.preview import (
+    _shrink,
     auto_stretch,
     histogram_svg_bytes,
     histogram_values,
@@ -64,6 +65,17 @@ def test_colour_previews_and_shrinking() -> None:
     with_nan = np.full((10, 10), 0.2, np.float32)
     with_nan[0, 0] = np.nan
     assert auto_stretch(with_nan)[0, 0] == 0
+
+
+@pytest.mark.parametrize("shape", [(2822, 4144), (3, 1001, 2050)])
+def test_shrinking_takes_the_mean_of_each_block(shape) -> None:
+    image = np.random.default_rng(1).random(shape, dtype=np.float32)
+    small = _shrink(image, 1024)
+    factor = 6 if shape[-1] == 4144 else 4  # ceil(long side / 1024), made even
+    rows, cols = shape[-2] // factor, shape[-1] // factor
+    assert small.shape == (*shape[:-2], rows, cols) and small.dtype == np.float32
+    blocks = image[..., : rows * factor, : cols * factor].reshape(*shape[:-2], rows, factor, cols, factor)
+    np.testing.assert_allclose(small, blocks.mean(axis=(-3, -1), dtype=np.float64), rtol=1e-6)
 
 
 def test_pngs_decode(tmp_path) -> None:
