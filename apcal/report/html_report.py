@@ -108,21 +108,12 @@ def write_html_report(
     files there, linked (see the module docstring); without, they are embedded.
     """
     path = Path(path)
+    groups = list(report.get("groups", []))
     masters = []
-    for index, group in enumerate(report.get("groups", [])):
-        entry: dict[str, Any] = {
-            "g": group,
-            "anchor": f"master-{index + 1}",
-            "preview": None,
-            "histogram": None,
-        }
-        entry["problem"] = None
-        if previews_dir is not None:
-            entry["preview"], entry["histogram"], entry["problem"] = _linked_pictures(
-                group, images, Path(previews_dir), path.parent
-            )
-        else:
-            entry["preview"], entry["histogram"], entry["problem"] = _embedded_pictures(group, images)
+    drawn = _all_pictures(groups, images, previews_dir, path)
+    for index, (group, pictures) in enumerate(zip(groups, drawn, strict=True)):
+        entry: dict[str, Any] = {"g": group, "anchor": f"master-{index + 1}"}
+        entry["preview"], entry["histogram"], entry["problem"] = pictures
         electrons = group.get("stats_electrons") or {}
         entry["stats"] = [
             (_LABELS.get(k, k), _with_electrons(k, v, electrons.get(k)))
@@ -154,6 +145,31 @@ def write_html_report(
     with atomic_path(path) as tmp:
         tmp.write_text(html, encoding="utf-8", errors="backslashreplace")  # odd file names
     return path
+
+
+#: Masters whose pictures are drawn at once: reading, binning and encoding release the GIL.
+PICTURE_THREADS = 4
+
+
+def _all_pictures(
+    groups: list[Mapping[str, Any]],
+    images: Mapping[str, np.ndarray] | None,
+    previews_dir: Path | None,
+    page: Path,
+) -> list[tuple[str | None, str | None, str | None]]:
+    """Each group's (preview, histogram, problem), in order, drawn on up to ``PICTURE_THREADS`` threads
+    (as many masters' images in memory at once): two IMX294 masters' pictures took 0.4 s one after the
+    other."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    def pictures(group: Mapping[str, Any]) -> tuple[str | None, str | None, str | None]:
+        if previews_dir is not None:
+            return _linked_pictures(group, images, Path(previews_dir), page.parent)
+        return _embedded_pictures(group, images)
+
+    workers = max(1, min(len(groups), os.cpu_count() or 1, PICTURE_THREADS))
+    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="apcal-report") as pool:
+        return list(pool.map(pictures, groups))
 
 
 def _master_image(
