@@ -55,7 +55,10 @@ def _identity_rejection(fs):
     """Whether the rejection normalization leaves every frame's samples as they are (scale 1, offset 0:
     bias and darks, whose rejection is not normalized): the gathered samples are then the stack's own
     values, exactly representable in its dtype."""
-    return bool(np.all(fs[0] == 1.0)) and bool(np.all(fs[1] == 0.0))
+    identity = True  # (a loop: np.all would be one more function to compile on first use)
+    for i in range(fs[0].shape[0]):
+        identity &= (fs[0][i] == 1.0) & (fs[1][i] == 0.0)
+    return identity
 
 
 @njit(cache=True)

@@ -315,12 +315,14 @@ def _winsorized_lanes(s, cols, n, elig, mean0, sig0, p, lo, hi, w, v, wv):
                         hi[c] = b
                         lcol[q] = -1
                         continue
+                # v: its samples, for a restart's median and Sn below. (Copied in this loop, not by
+                # v[:n] = s[:, c]: numba compiles an array-to-slice assignment's shape-mismatch
+                # message, ~3 s of a first run's compiling.)
                 for j in range(n):
-                    w[j, q] = s[j, c]
-                if restart:  # NaN beyond its window; v: its samples, for the median and Sn below
+                    w[j, q] = v[j] = s[j, c]
+                if restart:  # NaN beyond its window
                     w[:a, q] = np.nan
                     w[b:n, q] = np.nan
-                    v[:n] = s[:, c]
                 lcol[q] = c
                 llo[q] = a
                 lhi[q] = b
