@@ -340,10 +340,10 @@ def _log_closing(
         f", {len(scripted)} in a PixInsight script" if scripted else "",
         held_line(published),
     )
-    # A line of its own: the path is as long as the output folder's, and 80 columns are a mail's.
-    logger.info("report: {}", shown(shown_report) if shown_report else "not written")
     if scripted:  # the command that runs the script, once for all its jobs
         logger.info("build them with: {}", scripted[0].message)
+    # A line of its own: the path is as long as the output folder's, and 80 columns are a mail's.
+    logger.info("report: {}", shown(shown_report) if shown_report else "not written")
     pruned = prune_reports(plan.logs_dir, recipe.output.keep_reports)
     if pruned:
         kept = recipe.output.keep_reports

@@ -31,6 +31,7 @@ def test_script_only_warns_of_uncalibrated_flats_and_ends_with_what_was_written(
     done = next(i for i, line in enumerate(lines) if line.startswith("done in "))
     assert "0 built, 0 up to date, 0 failed, 3 in a PixInsight script" in lines[done]
     assert lines[done + 1] == f"build them with: PixInsight --automation-mode -n=123 -r={script} --force-exit"
+    assert lines[done + 2].startswith("report: out/logs/") and lines[done + 2].endswith("_report.html")
     report = json.loads(next((tmp_path / "out" / "logs").glob("*_report.json")).read_text())
     assert report["recipe"] == {"name": "ap-wbpp-calibration", "path": None}
     assert "<command line>" not in result.stderr + script.read_text()
