@@ -239,6 +239,16 @@ def _clip_column(s, c, a, b, mean, sigma, p):
     return _clip_counts(s[:, c], a, b, mean, sigma, p.sigma_low, p.sigma_high, p.clip_low, p.clip_high)
 
 
+# numba's private _nrt flag (no reference counting) is missing from its type stubs.
+@njit(cache=True, _nrt=False)  # type: ignore[call-overload]
+def _column_into(s, c, n, v):
+    """v[:n] = s[:n, c], as a loop: for an array-to-slice assignment numba compiles the message it would
+    raise on a shape mismatch (f-strings of the shapes), ~3 s of a first run's compiling. Not in the
+    loop that fills a lane: writing v on every take made the lanes 15 % slower at 100 frames."""
+    for j in range(n):
+        v[j] = s[j, c]
+
+
 @njit(cache=True, inline="always")
 def _winsorization_over(converged, sigma, iterations):
     """A lane's winsorization has ended (:func:`._reject_kernels._winsorize`'s exit tests)."""
@@ -315,14 +325,12 @@ def _winsorized_lanes(s, cols, n, elig, mean0, sig0, p, lo, hi, w, v, wv):
                         hi[c] = b
                         lcol[q] = -1
                         continue
-                # v: its samples, for a restart's median and Sn below. (Copied in this loop, not by
-                # v[:n] = s[:, c]: numba compiles an array-to-slice assignment's shape-mismatch
-                # message, ~3 s of a first run's compiling.)
                 for j in range(n):
-                    w[j, q] = v[j] = s[j, c]
-                if restart:  # NaN beyond its window
+                    w[j, q] = s[j, c]
+                if restart:  # NaN beyond its window; v: its samples, for the median and Sn below
                     w[:a, q] = np.nan
                     w[b:n, q] = np.nan
+                    _column_into(s, c, n, v)
                 lcol[q] = c
                 llo[q] = a
                 lhi[q] = b
