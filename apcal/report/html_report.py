@@ -266,20 +266,15 @@ def _environment(cache: jinja2.BytecodeCache | None) -> jinja2.Environment:
     return env
 
 
-def template_cache_dir() -> Path:
-    """Where the report's compiled template is kept: the user's cache folder (platformdirs)."""
-    import platformdirs
-
-    return platformdirs.user_cache_path("apcal") / "templates"
-
-
 def _bytecode_cache() -> jinja2.BytecodeCache | None:
     """The compiled template kept between runs: compiling it took ~0.18 s of every run (IMX294 night,
     cProfile), loading it a few ms. jinja2 checks the template's source and Python's version before
-    using what it finds. None when the folder cannot be made (the run compiles the template)."""
+    using what it finds. Kept in the user's cache folder (platformdirs, beside the kernels); None when
+    the folder cannot be made (the run compiles the template)."""
     import jinja2
+    import platformdirs
 
-    folder = template_cache_dir()
+    folder = platformdirs.user_cache_path("apcal") / "templates"
     try:
         folder.mkdir(parents=True, exist_ok=True)
     except OSError:

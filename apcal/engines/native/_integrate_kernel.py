@@ -201,7 +201,7 @@ def _integrate_pixels(
 @njit(cache=True)
 def _start_lanes(vals, n, width, x0, elig, networks, h, mean0, sig0):
     """The winsorization start (median, Sn) of the chunk's complete columns, from their sorted samples
-    ``vals`` (:func:`_sort_chunk`; their copy in the row's sorted samples is made)."""
+    ``vals`` (sorted by :func:`_sort_chunk` and already kept in the row's by :func:`_keep_sorted`)."""
     for x in range(width):
         if not elig[x0 + x]:
             for j in range(n):
