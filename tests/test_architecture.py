@@ -16,7 +16,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1] / "apcal"
 
 LAYERS: tuple[frozenset[str], ...] = (
-    frozenset({"errors", "vocabulary", "jit", "stats"}),
+    frozenset({"errors", "vocabulary", "jit", "row_blocks", "stats"}),
     frozenset({"params", "naming"}),
     frozenset({"recipe"}),
     frozenset({"io", "frames"}),
@@ -29,8 +29,10 @@ LAYERS: tuple[frozenset[str], ...] = (
 )
 """apcal's layers from the bottom up: a part may import parts of its own layer or of layers below.
 
-Why this order: the data flows upwards. Pure array statistics (``stats``), the error types and the header
-vocabulary (``Keyword``, ``HeaderValue``, ``FrameType``) are the bottom every part may use; the
+Why this order: the data flows upwards. Pure array statistics (``stats``), the error types, the header
+vocabulary (``Keyword``, ``HeaderValue``, ``FrameType``) and the numba plumbing (``jit``: where kernels are
+cached; ``row_blocks``: kernels run on threads over rows, which statistics and engines both do) are the
+bottom every part may use; the
 integration/calibration parameters and file naming are shared words built on them; a recipe is read
 before any frame; frames are found and read through ``io``; they are grouped and matched against the
 master library; the plan says what to build; an engine builds it; the report describes what was built

@@ -1,20 +1,26 @@
 """numba kernel of :func:`apcal.stats.master.binned`: block means summed in float64 straight from
 the float32 master, instead of a float64 copy of the whole image (24 MB for 3 Mpx) reduced over two
-small axes, which numpy iterates slowly."""
+small axes, which numpy iterates slowly. Output rows in blocks on the kernel threads
+(:mod:`apcal.row_blocks`)."""
 
 from __future__ import annotations
 
 import numpy as np
-from numba import njit, prange
+from numba import njit
+
+from apcal.row_blocks import row_blocks, run_blocks
+
+#: Output rows per block of :func:`_block_means_rows`.
+BLOCK_ROWS = 16
 
 
-@njit(cache=True, parallel=True, nogil=True)
-def block_means(img: np.ndarray, factor: int) -> np.ndarray:  # pragma: no cover - compiled
-    """Mean of each ``factor`` x ``factor`` block (trailing rows/columns that do not fill one dropped),
-    NaN left out as ``np.nanmean`` does (an all-NaN block gives NaN; inf counts)."""
-    rows, cols = img.shape[0] // factor, img.shape[1] // factor
-    out = np.empty((rows, cols), dtype=np.float64)
-    for r in prange(rows):
+@njit(cache=True, nogil=True)
+def _block_means_rows(
+    img: np.ndarray, factor: int, out: np.ndarray, blocks: tuple[int, int]
+) -> None:  # pragma: no cover - compiled
+    """The output rows of blocks (first, stop) of :func:`block_means`."""
+    rows, cols = out.shape
+    for r in range(blocks[0] * BLOCK_ROWS, min(rows, blocks[1] * BLOCK_ROWS)):
         for c in range(cols):
             total = 0.0
             count = 0
@@ -25,4 +31,13 @@ def block_means(img: np.ndarray, factor: int) -> np.ndarray:  # pragma: no cover
                         total += v
                         count += 1
             out[r, c] = total / count if count else np.nan
+
+
+def block_means(img: np.ndarray, factor: int) -> np.ndarray:
+    """Mean of each ``factor`` x ``factor`` block (trailing rows/columns that do not fill one dropped),
+    NaN left out as ``np.nanmean`` does (an all-NaN block gives NaN; inf counts)."""
+    out = np.empty((img.shape[0] // factor, img.shape[1] // factor), dtype=np.float64)
+    run_blocks(
+        lambda blocks: _block_means_rows(img, factor, out, blocks), row_blocks(out.shape[0], BLOCK_ROWS)
+    )
     return out

@@ -18,12 +18,14 @@ this file, so after editing that one, clear this module's ``__pycache__`` (the t
 from __future__ import annotations
 
 import numpy as np
-from numba import njit, prange
+from numba import njit
 
+from apcal.row_blocks import row_blocks, run_blocks
 from apcal.stats._select import jitter_in, next_stratum
 from apcal.stats._typed import ZERO
 
-_ROWS_PER_TASK = 16  # rows per parallel task: one row buffer each, enough tasks to balance 2-8 threads
+#: Rows per block: the kernels run blocks of rows on the kernel threads (:mod:`apcal.row_blocks`).
+BLOCK_ROWS = 16
 
 
 @njit(cache=True, inline="always")
@@ -94,15 +96,21 @@ def _general(img: np.ndarray, r: int, c: int, buf: np.ndarray) -> np.float32:
     return img[r, c] - (buf[k // 2 - 1] + buf[k // 2]) / np.float32(2)
 
 
-@njit(cache=True, parallel=True, nogil=True)
-def _finite_rows(img: np.ndarray) -> np.ndarray:
+@njit(cache=True, nogil=True)
+def _finite_rows(img: np.ndarray, out: np.ndarray, blocks: tuple[int, int]) -> None:
+    """out[r]: row r holds no NaN or inf, for the rows of blocks (first, stop)."""
     rows, cols = img.shape
-    out = np.empty(rows, dtype=np.bool_)
-    for r in prange(rows):
+    for r in range(blocks[0] * BLOCK_ROWS, min(rows, blocks[1] * BLOCK_ROWS)):
         bad = 0
         for c in range(cols):
             bad += not np.isfinite(img[r, c])
         out[r] = bad == 0
+
+
+def finite_rows(img: np.ndarray) -> np.ndarray:
+    """Which rows of ``img`` are all finite (the residual's fast path needs its row and both neighbours)."""
+    out = np.empty(img.shape[0], dtype=np.bool_)
+    run_blocks(lambda blocks: _finite_rows(img, out, blocks), row_blocks(img.shape[0], BLOCK_ROWS))
     return out
 
 
@@ -124,59 +132,78 @@ def _residual_row(img: np.ndarray, finite_rows: np.ndarray, r: int, out: np.ndar
     out[cols - 1] = _general(img, r, cols - 1, buf)
 
 
-@njit(cache=True, parallel=True, nogil=True)
+@njit(cache=True, nogil=True)
+def _sample_rows(
+    img: np.ndarray, finite: np.ndarray, out: np.ndarray, blocks: tuple[int, int]
+) -> None:  # pragma: no cover - compiled
+    """The samples of :func:`residual_sample` that fall in the rows of blocks (first, stop)."""
+    rows, cols = img.shape
+    n = rows * cols
+    size = out.shape[0]
+    row = np.empty(cols, dtype=np.float32)
+    buf = np.empty(8, dtype=np.float32)
+    for r in range(blocks[0] * BLOCK_ROWS, min(rows, blocks[1] * BLOCK_ROWS)):
+        first, stop = r * cols, (r + 1) * cols
+        i = (first * size) // n  # the stratum holding `first`: none before it reaches this row
+        start, rem = (i * n) // size, (i * n) % size
+        computed = False
+        while i < size:
+            end, next_rem = next_stratum(start, rem, n, size)
+            p = jitter_in(i, start, end)
+            if p >= stop:
+                break
+            if p >= first:
+                if not computed:
+                    _residual_row(img, finite, r, row, buf)
+                    computed = True
+                out[i] = row[p - first]
+            i, start, rem = i + 1, end, next_rem
+
+
 def residual_sample(img: np.ndarray, size: int) -> np.ndarray:
     """The residual at the ``min(size, rows·cols)`` flat positions of
     :func:`apcal.stats._select.jitter_position` (every pixel, in order, when the image is not
     larger than ``size``): equal to ``subsample(residual, size)``, without the residual image."""
     rows, cols = img.shape
-    n = rows * cols
-    size = min(size, n)
-    out = np.empty(size, dtype=np.float32)
-    finite_rows = _finite_rows(img)
-    tasks = (rows + _ROWS_PER_TASK - 1) // _ROWS_PER_TASK
-    for t in prange(tasks):
-        row = np.empty(cols, dtype=np.float32)
-        buf = np.empty(8, dtype=np.float32)
-        for r in range(t * _ROWS_PER_TASK, min(rows, (t + 1) * _ROWS_PER_TASK)):
-            first, stop = r * cols, (r + 1) * cols
-            i = (first * size) // n  # the stratum holding `first`: none before it reaches this row
-            start, rem = (i * n) // size, (i * n) % size
-            computed = False
-            while i < size:
-                end, next_rem = next_stratum(start, rem, n, size)
-                p = jitter_in(i, start, end)
-                if p >= stop:
-                    break
-                if p >= first:
-                    if not computed:
-                        _residual_row(img, finite_rows, r, row, buf)
-                        computed = True
-                    out[i] = row[p - first]
-                i, start, rem = i + 1, end, next_rem
+    out = np.empty(min(size, rows * cols), dtype=np.float32)
+    finite = finite_rows(img)
+    run_blocks(lambda blocks: _sample_rows(img, finite, out, blocks), row_blocks(rows, BLOCK_ROWS))
     return out
 
 
-@njit(cache=True, parallel=True, nogil=True)
+@njit(cache=True, nogil=True)
+def _count_rows(
+    img: np.ndarray,
+    finite: np.ndarray,
+    centre: np.float32,
+    high: np.float32,
+    low: np.float32,
+    counts: np.ndarray,
+    blocks: tuple[int, int],
+) -> None:  # pragma: no cover - compiled
+    """counts[b] = (hot, cold) of :func:`count_outliers` in the rows of each block b in (first, stop)."""
+    rows, cols = img.shape
+    row = np.empty(cols, dtype=np.float32)
+    buf = np.empty(8, dtype=np.float32)
+    for b in range(blocks[0], blocks[1]):
+        hot = cold = 0
+        for r in range(b * BLOCK_ROWS, min(rows, (b + 1) * BLOCK_ROWS)):
+            _residual_row(img, finite, r, row, buf)
+            for j in range(cols):
+                d = row[j] - centre
+                hot += d > high
+                cold += d < low
+        counts[b, 0] = hot
+        counts[b, 1] = cold
+
+
 def count_outliers(img: np.ndarray, centre: float, threshold: float) -> tuple[int, int]:
     """(hot, cold): pixels whose residual minus ``centre`` is above ``threshold`` / below ``-threshold``,
     in float32 as the numpy reference compares a float32 array with Python floats."""
-    rows, cols = img.shape
-    centre32, high, low = np.float32(centre), np.float32(threshold), np.float32(-threshold)
-    finite_rows = _finite_rows(img)
-    tasks = (rows + _ROWS_PER_TASK - 1) // _ROWS_PER_TASK
-    hot = np.zeros(tasks, dtype=np.int64)
-    cold = np.zeros(tasks, dtype=np.int64)
-    for t in prange(tasks):
-        row = np.empty(cols, dtype=np.float32)
-        buf = np.empty(8, dtype=np.float32)
-        for r in range(t * _ROWS_PER_TASK, min(rows, (t + 1) * _ROWS_PER_TASK)):
-            _residual_row(img, finite_rows, r, row, buf)
-            h = c = 0
-            for j in range(cols):
-                d = row[j] - centre32
-                h += d > high
-                c += d < low
-            hot[t] += h
-            cold[t] += c
-    return int(hot.sum()), int(cold.sum())
+    nblocks = row_blocks(img.shape[0], BLOCK_ROWS)
+    counts = np.zeros((nblocks, 2), dtype=np.int64)
+    finite = finite_rows(img)
+    limits = np.float32(centre), np.float32(threshold), np.float32(-threshold)
+    run_blocks(lambda blocks: _count_rows(img, finite, *limits, counts, blocks), nblocks)
+    hot, cold = counts.sum(axis=0)
+    return int(hot), int(cold)

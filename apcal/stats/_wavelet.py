@@ -6,7 +6,9 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from numba import njit, prange
+from numba import njit
+
+from apcal.row_blocks import row_blocks, run_blocks
 
 _B3 = (1 / 16, 4 / 16, 6 / 16, 4 / 16, 1 / 16)
 
@@ -24,37 +26,52 @@ def _symmetric(i: int, n: int) -> int:
     return i
 
 
-@njit(cache=True, parallel=True, nogil=True)
+#: Rows per block of :func:`_layer_rows`: each block holds its rows' column pass (16 float64 rows).
+BLOCK_ROWS = 16
+
+
+@njit(cache=True, nogil=True)
+def _layer_rows(img: np.ndarray, out: np.ndarray, blocks: tuple[int, int]) -> None:
+    """Rows of blocks (first, stop) of :func:`atrous_layer1`: the column pass of those rows (each needs
+    the image only), then the row pass."""
+    rows, cols = img.shape
+    w0, w1, w2, w3, w4 = _B3
+    first = blocks[0] * BLOCK_ROWS
+    stop = min(rows, blocks[1] * BLOCK_ROWS)
+    columns = np.empty((BLOCK_ROWS, cols), dtype=np.float64)
+    for b0 in range(first, stop, BLOCK_ROWS):
+        for r in range(b0, min(stop, b0 + BLOCK_ROWS)):
+            r0, r1 = _symmetric(r - 2, rows), _symmetric(r - 1, rows)
+            r3, r4 = _symmetric(r + 1, rows), _symmetric(r + 2, rows)
+            col = columns[r - b0]
+            for c in range(cols):
+                acc = 0.0
+                acc += w0 * img[r0, c]
+                acc += w1 * img[r1, c]
+                acc += w2 * img[r, c]
+                acc += w3 * img[r3, c]
+                acc += w4 * img[r4, c]
+                col[c] = acc
+        for r in range(b0, min(stop, b0 + BLOCK_ROWS)):
+            row = columns[r - b0]
+            for c in range(cols):
+                acc = 0.0
+                acc += w0 * row[_symmetric(c - 2, cols)]
+                acc += w1 * row[_symmetric(c - 1, cols)]
+                acc += w2 * row[c]
+                acc += w3 * row[_symmetric(c + 1, cols)]
+                acc += w4 * row[_symmetric(c + 2, cols)]
+                out[r, c] = img[r, c] - acc
+
+
 def atrous_layer1(img: np.ndarray) -> np.ndarray:
     """First à trous layer of the float64 ``img``: the same float64 operations in the same order as the
     numpy reference :func:`apcal.stats.wavelet.atrous_layer1` (each pass summed from 0.0 over
-    offsets 0..4, columns first, symmetric edges), so equal to it, with one float64 temporary instead
-    of ~ten."""
-    rows, cols = img.shape
-    w0, w1, w2, w3, w4 = _B3
-    columns = np.empty((rows, cols), dtype=np.float64)
-    for r in prange(rows):
-        r0, r1 = _symmetric(r - 2, rows), _symmetric(r - 1, rows)
-        r3, r4 = _symmetric(r + 1, rows), _symmetric(r + 2, rows)
-        for c in range(cols):
-            acc = 0.0
-            acc += w0 * img[r0, c]
-            acc += w1 * img[r1, c]
-            acc += w2 * img[r, c]
-            acc += w3 * img[r3, c]
-            acc += w4 * img[r4, c]
-            columns[r, c] = acc
-    out = np.empty((rows, cols), dtype=np.float64)
-    for r in prange(rows):
-        row = columns[r]
-        for c in range(cols):
-            acc = 0.0
-            acc += w0 * row[_symmetric(c - 2, cols)]
-            acc += w1 * row[_symmetric(c - 1, cols)]
-            acc += w2 * row[c]
-            acc += w3 * row[_symmetric(c + 1, cols)]
-            acc += w4 * row[_symmetric(c + 2, cols)]
-            out[r, c] = img[r, c] - acc
+    offsets 0..4, columns first, symmetric edges), so equal to it, with one float64 temporary of a
+    block's rows instead of ~ten of the image. Blocks of rows on the kernel threads
+    (:mod:`apcal.row_blocks`)."""
+    out = np.empty(img.shape, dtype=np.float64)
+    run_blocks(lambda blocks: _layer_rows(img, out, blocks), row_blocks(img.shape[0], BLOCK_ROWS))
     return out
 
 

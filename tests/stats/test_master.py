@@ -186,7 +186,8 @@ def test_binned_fast_equals_the_numpy_reference_to_rounding() -> None:
     from apcal.stats.master import binned
 
     rng = np.random.default_rng(10)
-    for shape, factor in [((7, 9), 2), ((40, 33), 4), ((12, 12), 3), ((5, 5), 1)]:
+    # (150, 70) / 4: 37 output rows, three blocks of the kernel threads, the last one short.
+    for shape, factor in [((7, 9), 2), ((40, 33), 4), ((12, 12), 3), ((5, 5), 1), ((150, 70), 4)]:
         img = rng.standard_normal(shape).astype(np.float32)
         img[:2, :2] = np.nan  # an all-NaN block, and partly NaN ones
         img[3, 4] = np.nan

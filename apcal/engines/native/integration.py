@@ -14,8 +14,8 @@ A pixel without any surviving sample (every sample out of range, or rejected: mi
 clipping may reject them all) is the median of all its valid samples, output-normalized, range-clipped
 ones included, as PixInsight writes it (PCL ``IntegrationEngine::IntegrationThread::Run``: "if all pixels
 have been rejected, take the median"); its counts say why. A pixel whose every sample is NaN is 0.
-``fast=True`` runs the numba kernel (threads over blocks of rows, :mod:`.blocks`); ``fast=False`` the
-numpy reference. They agree exactly up to the final float32 rounding of the average (tests); the
+``fast=True`` runs the numba kernel (threads over blocks of rows, :mod:`apcal.row_blocks`); ``fast=False``
+the numpy reference. They agree exactly up to the final float32 rounding of the average (tests); the
 reference needs O(n²·pixels) memory per chunk for the Sn of winsorized clipping, so use it for tests and
 small blocks.
 """
@@ -30,10 +30,10 @@ import numpy as np
 from apcal.engines.native._integrate_kernel import ROW_BLOCK, integrate_rows
 from apcal.engines.native._kernel_params import kernel_params
 from apcal.engines.native._winsorized_lanes import lanes_networks
-from apcal.engines.native.blocks import submit_blocks, wait_blocks
 from apcal.engines.native.normalization import Coefficients
 from apcal.engines.native.rejection import check_algorithm, range_masks, statistical_masks
 from apcal.params import COMBINATIONS, IntegrationParams
+from apcal.row_blocks import submit_blocks, wait_blocks
 from apcal.stats.esd import esd_lambda_table
 
 

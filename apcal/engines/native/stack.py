@@ -49,7 +49,6 @@ import numba
 import numpy as np
 from loguru import logger
 
-from apcal.engines.native.blocks import most_threads
 from apcal.engines.native.integration import IntegrationResult, start_integration
 from apcal.engines.native.normalization import (
     Coefficients,
@@ -72,6 +71,7 @@ from apcal.io.base import ImageReader
 from apcal.io.image import open_image
 from apcal.params import IntegrationParams
 from apcal.plan.screening import FrameQuality
+from apcal.row_blocks import most_threads
 
 #: Pixels per channel the statistics pass measures (see the module docstring).
 STATS_PIXELS = 1 << 19

@@ -1,4 +1,4 @@
-"""Threads over blocks of rows (:mod:`apcal.engines.native.blocks`)."""
+"""Threads over blocks of rows (:mod:`apcal.row_blocks`)."""
 
 from __future__ import annotations
 
@@ -8,9 +8,9 @@ import numba
 import numpy as np
 import pytest
 
-from apcal.engines.native.blocks import submit_blocks, wait_blocks
 from apcal.engines.native.integration import integrate
 from apcal.params import IntegrationParams
+from apcal.row_blocks import submit_blocks, wait_blocks
 
 
 @pytest.mark.parametrize("nblocks", [0, 1, 2, 7, 100])
