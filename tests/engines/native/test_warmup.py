@@ -3,6 +3,9 @@ second process; a warm one starts nothing."""
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -63,3 +66,24 @@ def test_the_cache_folder_is_named_from_home_when_below_it(
     monkeypatch.setenv("HOME", str(tmp_path / "home"))
     assert warmup._home_relative(tmp_path / "home" / ".cache" / "apcal") == "~/.cache/apcal"
     assert warmup._home_relative(tmp_path / "elsewhere") == str(tmp_path / "elsewhere")
+
+
+LANES_THEN_INTEGRATION = """
+from apcal.engines.native import warmup
+from apcal.engines.native._integrate_kernel import _start_lanes
+from apcal.engines.native._winsorized_lanes import _winsorized_lanes
+warmup.compile_lanes()
+warmup.compile_integration()
+print(len(_start_lanes.signatures), len(_winsorized_lanes.signatures))
+"""
+
+
+def test_the_lanes_compiled_here_are_those_the_integration_kernel_calls(tmp_path: Path) -> None:
+    """The child finds the lanes in the cache only if this process compiled them for the very types
+    integrate_rows calls them with; a mismatch would compile a second signature (and cost the first
+    run ~6 s). Cold cache, one process: ~25 s of compiling."""
+    env = {**os.environ, "NUMBA_CACHE_DIR": str(tmp_path)}
+    done = subprocess.run(
+        [sys.executable, "-c", LANES_THEN_INTEGRATION], env=env, capture_output=True, text=True, check=True
+    )
+    assert done.stdout.split() == ["1", "1"]
