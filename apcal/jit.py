@@ -1,6 +1,6 @@
 """Where numba caches apcal's compiled kernels: the user's cache folder, keyed on the kernels' sources.
 
-numba compiles the native engine's kernels on first use (~30 s on two cores) and, with ``cache=True``,
+numba compiles the native engine's kernels on first use (~25 s on two cores) and, with ``cache=True``,
 keeps them beside the sources by default. That fails a read-only or system-wide install (numba then
 falls back to other places or refuses), and it keeps stale code: numba keys each cache file on its own
 module only, so a kernel that inlines a function from another module keeps the old copy after that

@@ -23,7 +23,7 @@ def command(folder: Path, verbosity: int) -> int:
     from apcal.engines import start_warming
     from apcal.run.console_lines import shown
 
-    # On first use the native engine compiles for ~30 s: start while the night is generated.
+    # On first use the native engine compiles for ~25 s: start while the night is generated.
     start_warming("native")
     out = console()
     out.print(f"generating a synthetic night in {folder}/frames ...")
