@@ -115,11 +115,11 @@ def finite_rows(img: np.ndarray) -> np.ndarray:
 
 
 @njit(cache=True, nogil=True)
-def _residual_row(img: np.ndarray, finite_rows: np.ndarray, r: int, out: np.ndarray, buf: np.ndarray) -> None:
+def _residual_row(img: np.ndarray, finite: np.ndarray, r: int, out: np.ndarray, buf: np.ndarray) -> None:
     """Row ``r`` of the residual into ``out`` (float32, ``cols`` >= 3); ``buf`` is 8 floats of scratch."""
     rows, cols = img.shape
     up, down = _reflect(r - 1, rows), _reflect(r + 1, rows)
-    if not (finite_rows[up] and finite_rows[r] and finite_rows[down]):
+    if not (finite[up] and finite[r] and finite[down]):
         for c in range(cols):
             out[c] = _general(img, r, c, buf)
         return
