@@ -74,6 +74,6 @@ def run_blocks(kernel: Callable[[tuple[int, int]], object], nblocks: int) -> Non
     wait_blocks(submit_blocks(kernel, nblocks))
 
 
-def row_blocks(rows: int, block_rows: int) -> int:
+def block_count(rows: int, block_rows: int) -> int:
     """How many blocks of ``block_rows`` rows cover ``rows`` rows (the last may be shorter)."""
     return -(-rows // block_rows)

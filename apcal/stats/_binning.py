@@ -8,7 +8,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-from apcal.row_blocks import row_blocks, run_blocks
+from apcal.row_blocks import block_count, run_blocks
 
 #: Output rows per block of :func:`_block_means_rows`.
 BLOCK_ROWS = 16
@@ -38,6 +38,6 @@ def block_means(img: np.ndarray, factor: int) -> np.ndarray:
     NaN left out as ``np.nanmean`` does (an all-NaN block gives NaN; inf counts)."""
     out = np.empty((img.shape[0] // factor, img.shape[1] // factor), dtype=np.float64)
     run_blocks(
-        lambda blocks: _block_means_rows(img, factor, out, blocks), row_blocks(out.shape[0], BLOCK_ROWS)
+        lambda blocks: _block_means_rows(img, factor, out, blocks), block_count(out.shape[0], BLOCK_ROWS)
     )
     return out

@@ -20,7 +20,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-from apcal.row_blocks import row_blocks, run_blocks
+from apcal.row_blocks import block_count, run_blocks
 from apcal.stats._select import jitter_in, next_stratum
 from apcal.stats._typed import ZERO
 
@@ -110,7 +110,7 @@ def _finite_rows(img: np.ndarray, out: np.ndarray, blocks: tuple[int, int]) -> N
 def finite_rows(img: np.ndarray) -> np.ndarray:
     """Which rows of ``img`` are all finite (the residual's fast path needs its row and both neighbours)."""
     out = np.empty(img.shape[0], dtype=np.bool_)
-    run_blocks(lambda blocks: _finite_rows(img, out, blocks), row_blocks(img.shape[0], BLOCK_ROWS))
+    run_blocks(lambda blocks: _finite_rows(img, out, blocks), block_count(img.shape[0], BLOCK_ROWS))
     return out
 
 
@@ -167,7 +167,7 @@ def residual_sample(img: np.ndarray, size: int) -> np.ndarray:
     rows, cols = img.shape
     out = np.empty(min(size, rows * cols), dtype=np.float32)
     finite = finite_rows(img)
-    run_blocks(lambda blocks: _sample_rows(img, finite, out, blocks), row_blocks(rows, BLOCK_ROWS))
+    run_blocks(lambda blocks: _sample_rows(img, finite, out, blocks), block_count(rows, BLOCK_ROWS))
     return out
 
 
@@ -200,7 +200,7 @@ def _count_rows(
 def count_outliers(img: np.ndarray, centre: float, threshold: float) -> tuple[int, int]:
     """(hot, cold): pixels whose residual minus ``centre`` is above ``threshold`` / below ``-threshold``,
     in float32 as the numpy reference compares a float32 array with Python floats."""
-    nblocks = row_blocks(img.shape[0], BLOCK_ROWS)
+    nblocks = block_count(img.shape[0], BLOCK_ROWS)
     counts = np.zeros((nblocks, 2), dtype=np.int64)
     finite = finite_rows(img)
     limits = np.float32(centre), np.float32(threshold), np.float32(-threshold)

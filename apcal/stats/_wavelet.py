@@ -8,7 +8,7 @@ import math
 import numpy as np
 from numba import njit
 
-from apcal.row_blocks import row_blocks, run_blocks
+from apcal.row_blocks import block_count, run_blocks
 
 _B3 = (1 / 16, 4 / 16, 6 / 16, 4 / 16, 1 / 16)
 
@@ -71,7 +71,7 @@ def atrous_layer1(img: np.ndarray) -> np.ndarray:
     block's rows instead of ~ten of the image. Blocks of rows on the kernel threads
     (:mod:`apcal.row_blocks`)."""
     out = np.empty(img.shape, dtype=np.float64)
-    run_blocks(lambda blocks: _layer_rows(img, out, blocks), row_blocks(img.shape[0], BLOCK_ROWS))
+    run_blocks(lambda blocks: _layer_rows(img, out, blocks), block_count(img.shape[0], BLOCK_ROWS))
     return out
 
 

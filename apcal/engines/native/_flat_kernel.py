@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-from apcal.row_blocks import row_blocks, run_blocks
+from apcal.row_blocks import block_count, run_blocks
 
 #: Rows per block of :func:`_calibrate_block`.
 BLOCK_ROWS = 64
@@ -53,5 +53,5 @@ def calibrate_rows(
     settings = (has_bias, has_dark, k, pedestal, add_pedestal)
     run_blocks(
         lambda blocks: _calibrate_block(raw, bias, dark, *settings, out, blocks),
-        row_blocks(raw.shape[0], BLOCK_ROWS),
+        block_count(raw.shape[0], BLOCK_ROWS),
     )

@@ -33,7 +33,7 @@ from apcal.engines.native._winsorized_lanes import lanes_networks
 from apcal.engines.native.normalization import Coefficients
 from apcal.engines.native.rejection import check_algorithm, range_masks, statistical_masks
 from apcal.params import COMBINATIONS, IntegrationParams
-from apcal.row_blocks import row_blocks, submit_blocks, wait_blocks
+from apcal.row_blocks import block_count, submit_blocks, wait_blocks
 from apcal.stats.esd import esd_lambda_table
 
 
@@ -144,7 +144,7 @@ def _integrate_fast(
     networks = lanes_networks(n)
     tasks = submit_blocks(
         lambda blocks: integrate_rows(stack, settings, frames, table, networks, out, low, high, blocks),
-        row_blocks(rows, ROW_BLOCK),
+        block_count(rows, ROW_BLOCK),
     )
 
     def result() -> IntegrationResult:
