@@ -10,7 +10,7 @@ import pytest
 
 from apcal.engines.native.integration import integrate
 from apcal.params import IntegrationParams
-from apcal.row_blocks import submit_blocks, wait_blocks
+from apcal.row_blocks import block_count, run_blocks, submit_blocks, wait_blocks
 
 
 @pytest.mark.parametrize("nblocks", [0, 1, 2, 7, 100])
@@ -33,6 +33,27 @@ def test_a_failing_block_raises_in_the_caller():
 
     with pytest.raises(ValueError, match="block 3 failed"):
         wait_blocks(submit_blocks(kernel, 8))
+
+
+def test_run_blocks_returns_once_every_block_is_done_and_raises_what_one_raised():
+    done: list[int] = []
+    lock = threading.Lock()
+
+    def kernel(blocks: tuple[int, int]) -> None:
+        with lock:
+            done.extend(range(*blocks))
+        if blocks[0] <= 5 < blocks[1]:
+            raise ValueError("block 5 failed")
+
+    run_blocks(kernel, 5)
+    assert sorted(done) == list(range(5))
+    with pytest.raises(ValueError, match="block 5 failed"):
+        run_blocks(kernel, 9)
+
+
+@pytest.mark.parametrize(("rows", "blocks"), [(0, 0), (1, 1), (16, 1), (17, 2), (4176, 261)])
+def test_block_count_covers_every_row_with_the_last_block_short(rows: int, blocks: int):
+    assert block_count(rows, 16) == blocks
 
 
 def test_blocks_run_on_more_than_one_thread_when_numba_has_them():
