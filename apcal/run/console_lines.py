@@ -64,6 +64,33 @@ _LABEL_WIDTH = 30
 _LABEL_AT_LEAST = 16
 
 
+def heading_lines(name: str, masters: int, todo: int, engine: str, output: str) -> list[str]:
+    """``apcal run of 'NAME': N masters (M to build), ENGINE engine, into OUTPUT``: its three parts
+    filled into lines of ``LINE_WIDTH`` (the later ones indented), so a long recipe name (a rig's
+    recipes are named at length) or output folder moves to a line of its own. A part is never cut: one
+    longer than the line is shown whole."""
+    noun = "master" if masters == 1 else "masters"
+    lines = [f"apcal run of '{name}':"]
+    for part in (f"{masters} {noun} ({todo} to build), {engine} engine,", f"into {output}"):
+        if len(lines[-1]) + 1 + len(part) <= LINE_WIDTH:
+            lines[-1] += " " + part
+        else:
+            lines.append("  " + part)
+    return lines
+
+
+def report_lines(report: Path | None) -> list[str]:
+    """``report: PATH`` (or ``not written``); a path too long for the line goes whole onto the next,
+    indented where the indent fits, so a terminal does not wrap it mid-name (and a double-click still
+    selects all of it)."""
+    if report is None:
+        return ["report: not written"]
+    path = shown(report)
+    if len(f"report: {path}") <= LINE_WIDTH:
+        return [f"report: {path}"]
+    return ["report:", f"  {path}" if len(path) + 2 <= LINE_WIDTH else path]
+
+
 def plan_lines(plan: Plan, jobs: Sequence[Job], current: set[str]) -> list[str]:
     """One line per job: status, type, short label, frames, the masters that calibrate it. A flat's
     masters take their room from its label, so the line stays within ``LINE_WIDTH``."""

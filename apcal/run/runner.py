@@ -29,11 +29,12 @@ from apcal.plan.usable import NothingToBuild, nothing_to_do
 from apcal.recipe.model import Recipe
 from apcal.report.json_report import build_report, write_report
 from apcal.run.console_lines import (
-    LINE_WIDTH,
     expected_skips_line,
+    heading_lines,
     is_problem,
     job_title,
     plan_lines,
+    report_lines,
     result_line,
     shown,
     skipped_line,
@@ -342,8 +343,9 @@ def _log_closing(
     )
     if scripted:  # the command that runs the script, once for all its jobs
         logger.info("build them with: {}", scripted[0].message)
-    # A line of its own: the path is as long as the output folder's, and 80 columns are a mail's.
-    logger.info("report: {}", shown(shown_report) if shown_report else "not written")
+    # Lines of their own: the path is as long as the output folder's, and 80 columns are a mail's.
+    for line in report_lines(shown_report):
+        logger.info("{}", line)
     pruned = prune_reports(plan.logs_dir, recipe.output.keep_reports)
     if pruned:
         kept = recipe.output.keep_reports
@@ -359,14 +361,8 @@ def _log_closing(
 def _log_plan(recipe: Recipe, plan: Plan, jobs: list[Job], current: set[str], engine: str) -> None:
     """The compact plan, then every file left out: problems named one per line, the rest counted."""
     todo = sum(j.id not in current for j in jobs)
-    heading = f"apcal run of '{recipe.name}': {len(jobs)} masters ({todo} to build), {engine} engine,"
-    into = f"into {shown(plan.output_dir)}"
-    # Within a mail's 80 columns when it fits; otherwise the folder on a line of its own, whole.
-    if len(heading) + 1 + len(into) <= LINE_WIDTH:
-        logger.info("{} {}", heading, into)
-    else:
-        logger.info("{}", heading)
-        logger.info("  {}", into)
+    for line in heading_lines(recipe.name, len(jobs), todo, engine, shown(plan.output_dir)):
+        logger.info("{}", line)
     for line in plan_lines(plan, jobs, current):
         logger.info(line)
     for job in jobs:
