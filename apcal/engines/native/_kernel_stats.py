@@ -132,11 +132,13 @@ def _sn(v, lo, hi, work):
     r = (cnt + 1) // 2 - 1
     if r < 0:
         r = 0
-    return _select(work, cnt, r)
+    if math.isfinite(v[lo]) and math.isfinite(v[hi - 1]):
+        return _select(work, cnt, r)
+    return _count_select(work, cnt, r)  # NaN himeds (inf - inf): as counting ranks them
 
 
 @njit(cache=True)
-def _select(w, cnt, r):
+def _count_select(w, cnt, r):
     """The r-th smallest (0-based) of w[:cnt], by counting: the w_i with #{w_j < w_i} <= r < #{w_j <= w_i}.
 
     Branch-free inner loops (vectorized): for ~20-60 values about twice as fast as sorting them.
@@ -151,6 +153,54 @@ def _select(w, cnt, r):
         if lt <= r < le:
             return wi
     return w[r]  # unreachable for finite values
+
+
+#: Pivots :func:`_select` counts before it narrows w to the values between two of them.
+PIVOTS = 6
+
+
+@njit(cache=True)
+def _select(w, cnt, r):
+    """The r-th smallest (0-based) of the finite w[:cnt] (reordering w): :func:`_count_select` on the few
+    values that can hold it.
+
+    Counts, for ``PIVOTS`` values of w taken at evenly spaced places, how many values lie below and at
+    each (one vectorized pass each); a pivot whose counts bracket r is the answer. Otherwise the answer lies
+    strictly between the highest pivot below it and the lowest above it: those values are moved to the
+    front (branch-free) and counted among themselves, r less the values at or below the lower pivot.
+    The same value as counting all of w, from comparisons only (tests, on tie-heavy values). Counting
+    all ~100 himeds of Sn compares ~10 000 pairs; this ~1 000. On 20 000 restarts' himeds (quantized
+    normal samples, min of 7 rounds): 63 instead of 343 ns at 99 values, 52 vs 159 at 49, 47 vs 55 at
+    20 (6 pivots; 4 took 127 ns at 99, 8 71, 12 89).
+    """
+    if cnt < 2 * PIVOTS:
+        return _count_select(w, cnt, r)
+    below = -np.inf  # the highest pivot found below the answer, and the values at or below it
+    above = np.inf  # the lowest found above it
+    base = 0
+    step = cnt // PIVOTS
+    for t in range(PIVOTS):
+        p = w[t * step + step // 2]
+        if not below < p < above:  # already outside the bracket: its counts would not narrow it
+            continue
+        lt = 0
+        le = 0
+        for j in range(cnt):
+            lt += w[j] < p
+            le += w[j] <= p
+        if lt <= r < le:
+            return p
+        if le <= r:
+            below = p
+            base = le
+        else:
+            above = p
+    m = 0
+    for j in range(cnt):  # in place: w[m] is written only after w[j] (j >= m) has been read
+        x = w[j]
+        w[m] = x
+        m += (x > below) & (x < above)
+    return _count_select(w, m, r - base)
 
 
 #: The largest window :func:`_sn_windows` takes over every window (larger ones take the sweep, :func:`_sn`).

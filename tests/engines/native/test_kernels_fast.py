@@ -246,6 +246,21 @@ def test_sn_windows_equals_two_pointer_sn():
         assert got == expected or (np.isnan(got) and np.isnan(expected))
 
 
+def test_select_takes_every_rank_of_tie_heavy_values():
+    """Sn's selection (_select: counting between two pivots) gives numpy's r-th smallest, for every rank,
+    whether or not a pivot is the answer; values from a few distinct ones (ties everywhere) to all
+    distinct, in the order Sn's himeds come in and shuffled."""
+    rng = np.random.default_rng(11)
+    for trial in range(600):
+        cnt = int(rng.integers(1, 140))
+        w = np.round(rng.standard_normal(cnt) * rng.choice([0.3, 2, 50, 1e4])) / 7
+        if trial % 2:
+            w = np.abs(w - np.median(w))  # V-shaped by position, as the himeds of sorted samples
+        expected = np.sort(w)
+        for r in range(cnt):
+            assert S._select(w.copy(), cnt, r) == expected[r]
+
+
 @pytest.mark.parametrize("n", range(1, 17))
 def test_sorting_network_sorts_every_zero_one_input(n: int):
     x = ((np.arange(2**n)[:, None] >> np.arange(n)) & 1).astype(np.int8)
