@@ -7,11 +7,12 @@ For each frame count N (default 25, 50, 100) it builds a block of R x C quantize
 calls the kernel's own numba functions one stage at a time, as ``integrate_rows`` does for one row:
 gather a chunk's samples as stored (``_gather_raw``: a bias is not normalized), sort its columns
 (``_sort_chunk`` with the lanes' network, in float32), widen them into the chunk and the row's sorted
-samples (``_keep_sorted``; counted with the sort), the start (median and Sn, ``_winsorized_start``), then the
-winsorized lanes over the row (``_winsorized_lanes``); and, separately, ``integrate_rows`` itself on the
-same block. Prints the minimum over the rounds, in ns per pixel. Each stage's figure includes the
-Python call per chunk (~20 ns per pixel); the whole kernel's does not. One thread by default: the
-figures are the kernel's work, not how the machine shares its cores.
+samples (``_keep_sorted``; counted with the sort), the start (median and Sn, ``_start_lanes``, in
+float32 where ``_sn_exact`` allows, as for every 16-bit frame), then the winsorized lanes over the row
+(``_winsorized_lanes``); and, separately, ``integrate_rows`` itself on the same block. Prints the
+minimum over the rounds, in ns per pixel. Each stage's figure includes the Python call per chunk (~20
+ns per pixel); the whole kernel's does not. One thread by default: the figures are the kernel's work,
+not how the machine shares its cores.
 """
 
 from __future__ import annotations
@@ -49,6 +50,8 @@ def stage_times(stack: np.ndarray) -> dict[str, float]:
     sort, select = lanes.lanes_networks(n)
     chunk = kernel.CHUNK
     vals, h = np.empty((n, chunk)), np.empty((n, chunk))
+    h_raw = np.empty((n, chunk), dtype=stack.dtype)
+    networks = (sort, select)
     raw = np.empty((n, chunk), dtype=stack.dtype)  # unnormalized: sorted as float32, as the kernel does
     counts, low_n, high_n = (np.empty(chunk, dtype=np.int64) for _ in range(3))
     srt, eligible = np.empty((n, cols)), np.ones(cols, dtype=np.bool_)
@@ -65,7 +68,9 @@ def stage_times(stack: np.ndarray) -> dict[str, float]:
             lanes._sort_chunk(raw, n, width, sort)
             samples._keep_sorted(raw, vals, srt, x0, n, width)
             t2 = time.perf_counter()
-            lanes._winsorized_start(vals, width, n, h, select, mean0[x0 : x0 + width], sig0[x0 : x0 + width])
+            kernel._start_lanes(raw, n, width, x0, eligible, networks, h_raw, mean0, sig0)
+            if not kernel._sn_exact(raw, h_raw, n, width):  # as the kernel: float64 where float32 is not
+                kernel._start_lanes(vals, n, width, x0, eligible, networks, h, mean0, sig0)
             t4 = time.perf_counter()
             spent["gather"] += t1 - t0
             spent["sort"] += t2 - t1
@@ -78,7 +83,6 @@ def stage_times(stack: np.ndarray) -> dict[str, float]:
     rejected_high = np.empty((rows, cols), dtype=np.uint16)
     blocks = (0, (rows + kernel.ROW_BLOCK - 1) // kernel.ROW_BLOCK)
     t0 = time.perf_counter()
-    networks = (sort, select)
     kernel.integrate_rows(stack, settings, frames, None, networks, out, rejected_low, rejected_high, blocks)
     spent["kernel"] = time.perf_counter() - t0
     return spent

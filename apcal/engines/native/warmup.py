@@ -132,9 +132,9 @@ def compile_statistics() -> None:
 
 
 def compile_lanes() -> None:
-    """The winsorized lanes and their start (:mod:`._winsorized_lanes`), with the very argument types
-    :func:`._integrate_kernel.integrate_rows` calls them with (a test holds the two equal), so the
-    child finds them cached."""
+    """The winsorized lanes and their start (:mod:`._winsorized_lanes`; the start in float64 and in
+    float32), with the very argument types :func:`._integrate_kernel.integrate_rows` calls them with (a
+    test holds the two equal), so the child finds them cached."""
     from apcal.engines.native._integrate_kernel import CHUNK, _start_lanes
     from apcal.engines.native._kernel_params import kernel_params
     from apcal.engines.native._winsorized_lanes import LANES, _winsorized_lanes, lanes_networks
@@ -147,7 +147,10 @@ def compile_lanes() -> None:
     mean0, sig0 = np.empty(cols), np.empty(cols)
     chunk = np.zeros((n, CHUNK))
     chunk[:, :cols] = srt
-    _start_lanes(chunk, n, cols, 0, eligible, lanes_networks(n), np.empty((n, CHUNK)), mean0, sig0)
+    for dtype in (np.float64, np.float32):  # the float32 start: 16-bit frames (see _start_lanes)
+        sorted_chunk = chunk.astype(dtype)
+        scratch = np.empty((n, CHUNK), dtype=dtype)
+        _start_lanes(sorted_chunk, n, cols, 0, eligible, lanes_networks(n), scratch, mean0, sig0)
     lo, hi = np.zeros(cols, dtype=np.int64), np.zeros(cols, dtype=np.int64)
     scratch, v, w = np.empty((n, LANES)), np.empty(n), np.empty(n)
     _winsorized_lanes(srt, cols, n, eligible, mean0, sig0, settings, lo, hi, scratch, v, w)

@@ -157,6 +157,35 @@ def test_chunked_winsorized_sorted_as_stored_matches_reference(dtype):
     assert_same(stack, IntegrationParams(rejection="winsorized"))
 
 
+@pytest.mark.parametrize("n", [20, 60])
+def test_float32_start_is_float64s_wherever_sn_exact_says_so(n: int):
+    # The start in float32 (16-bit frames) against float64, chunk by chunk: the medians always agree;
+    # Sn does wherever _sn_exact says so, which it says of 16-bit-like samples and not of samples
+    # spread over binades, where float32's Sn does differ.
+    rng = np.random.default_rng(n)
+    networks, eligible = W.lanes_networks(n), np.ones(K.CHUNK, dtype=np.bool_)
+    verdicts, differed = [], False
+    for trial in range(40):
+        if trial % 2:
+            samples = rng.uniform(1e-3, 1.0, (n, K.CHUNK))
+        else:
+            samples = np.round(500 + 6 * rng.standard_normal((n, K.CHUNK))) / 65535
+        raw = np.sort(samples.astype(np.float32), axis=0)
+        starts = []
+        for chunk in (raw.astype(np.float64), raw):
+            h, mean0, sig0 = np.empty(chunk.shape, dtype=chunk.dtype), np.empty(K.CHUNK), np.empty(K.CHUNK)
+            K._start_lanes(chunk, n, K.CHUNK, 0, eligible, networks, h, mean0, sig0)
+            starts.append((mean0, sig0))
+        (mean64, sn64), (mean32, sn32) = starts
+        np.testing.assert_array_equal(mean32, mean64)
+        exact = K._sn_exact(raw, h, n, K.CHUNK)
+        verdicts.append(exact)
+        if exact:
+            np.testing.assert_array_equal(sn32, sn64)
+        differed |= bool((sn32 != sn64).any())
+    assert verdicts == [True, False] * 20 and differed
+
+
 def test_stable_keep_is_the_stable_rank_window():
     # The combine's fallback (never taken by winsorized clipping): the window [lo, hi) of the stable
     # ranks, even when it splits equal samples.
