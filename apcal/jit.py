@@ -6,10 +6,11 @@ falls back to other places or refuses), and it keeps stale code: numba keys each
 module only, so a kernel that inlines a function from another module keeps the old copy after that
 module is edited. :func:`configure_numba_cache` therefore points numba at
 ``<user cache>/apcal/numba-<hash>``, the hash taken over every kernel module (the ``_*.py`` modules
-of ``apcal/io``, ``apcal/stats`` and ``apcal/engines/native``: every kernel lives in one) and numba's
-and Python's versions: any edit, upgrade or other checkout gets a folder of its own. It must run
-before numba is imported (numba reads ``NUMBA_CACHE_DIR`` at import; when numba is already imported,
-``numba.config.CACHE_DIR`` is set, which is read when each kernel is decorated). An explicit
+of ``apcal/io``, ``apcal/stats`` and ``apcal/engines/native``: every kernel lives in one), the modules
+they import constants from, and numba's and Python's versions: any edit, upgrade or other checkout
+gets a folder of its own. It must run before numba is imported (numba reads ``NUMBA_CACHE_DIR`` at
+import; when numba is already imported, ``numba.config.CACHE_DIR`` is set, which is read when each
+kernel is decorated). An explicit
 ``NUMBA_CACHE_DIR`` in the environment wins. When the folder cannot be written, a warning names it and
 the kernels are cached in a folder of the temporary directory instead (for this machine's later runs).
 
@@ -31,6 +32,16 @@ from pathlib import Path
 _PACKAGE = Path(__file__).resolve().parent
 #: The packages whose modules hold numba kernels (and what they inline).
 KERNEL_PACKAGES = ("io", "stats", "engines/native")
+#: The other modules the kernel modules import from: numba freezes their constants (the rejection's
+#: iteration limit, Sn's table, the parameters' codes) into the compiled code, so they key it too (a
+#: test holds this list to the kernel modules' imports).
+KERNEL_IMPORTS = (
+    "engines/native/rejection.py",
+    "engines/native/rejection_window.py",
+    "params.py",
+    "row_blocks.py",
+    "jit.py",
+)
 #: Written in the cache folder once every kernel a run needs has been compiled there.
 WARM_MARKER = "compiled"
 #: The CPU feature that turns off LLVM's preference for 256-bit vectors (see wide_vector_features).
@@ -41,13 +52,20 @@ WIDE_VECTORS_SWITCH = "APCAL_WIDE_VECTORS"
 _configured: Path | None = None
 
 
+def kernel_sources() -> list[Path]:
+    """Every file whose contents numba's compiled kernels depend on: the kernel modules (the ``_*.py``
+    of :data:`KERNEL_PACKAGES`) and :data:`KERNEL_IMPORTS`."""
+    modules = [path for package in KERNEL_PACKAGES for path in sorted((_PACKAGE / package).glob("_*.py"))]
+    return modules + [_PACKAGE / name for name in KERNEL_IMPORTS]
+
+
 def kernel_sources_digest() -> str:
-    """A short hash of every kernel package's sources, of numba's installed copy and Python's version."""
+    """A short hash of the kernels' sources (:func:`kernel_sources`), numba's installed copy and Python's
+    version."""
     digest = hashlib.sha256()
-    for package in KERNEL_PACKAGES:
-        for path in sorted((_PACKAGE / package).glob("_*.py")):
-            digest.update(path.name.encode())
-            digest.update(path.read_bytes())
+    for path in kernel_sources():
+        digest.update(path.name.encode())
+        digest.update(path.read_bytes())
     # numba's installed copy (an upgrade replaces the file), without importing numba or importlib.metadata.
     spec = find_spec("numba")
     if spec is not None and spec.origin:

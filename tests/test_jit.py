@@ -39,6 +39,8 @@ VECTORS = (
     "print(numba.config.CPU_FEATURES)\n"
     "print('zmm' if re.search('zmm', twice.inspect_asm(twice.signatures[0])) else 'narrower')\n"
 )
+#: The same loop compiled by numba alone (apcal not imported): numba's and LLVM's own choice.
+PLAIN_VECTORS = VECTORS.replace("import apcal.stats\n", "")
 #: What a user's shell may set that these probes must not inherit from the test process.
 _SETTINGS = ("NUMBA_CACHE_DIR", "NUMBA_CPU_FEATURES", "NUMBA_CPU_NAME", "APCAL_WIDE_VECTORS")
 
@@ -74,14 +76,16 @@ def test_avx512_hosts_compile_512_bit_vectors(tmp_path: Path) -> None:
 
 
 def test_apcal_wide_vectors_0_and_a_users_cpu_choice_keep_numba_in_charge(tmp_path: Path) -> None:
-    off = _probe({"NUMBA_CACHE_DIR": str(tmp_path), "APCAL_WIDE_VECTORS": "0"}, VECTORS).stdout.split()
-    assert off[0] == "None"
-    chosen = _probe({"NUMBA_CACHE_DIR": str(tmp_path), "NUMBA_CPU_NAME": "x86-64"}, VECTORS).stdout.split()
-    assert chosen[0] == "None"  # numba's own reading of the user's CPU name, untouched
-    mine = _probe({"NUMBA_CACHE_DIR": str(tmp_path), "NUMBA_CPU_FEATURES": "+sse2"}, VECTORS).stdout.split()
-    assert mine == ["+sse2", "narrower"]
-    if _host_has_avx512():
-        assert off[1] == "narrower"  # LLVM's own preference: 256-bit
+    """With APCAL_WIDE_VECTORS=0, or a CPU the user chose, apcal sets nothing: numba compiles the same
+    code as it does where apcal is not imported (its own reading of the settings; on Intel's AVX-512
+    cores LLVM's own preference is 256-bit, on AMD's 512-bit)."""
+    settings = ({"APCAL_WIDE_VECTORS": "0"}, {"NUMBA_CPU_NAME": "x86-64"}, {"NUMBA_CPU_FEATURES": "+sse2"})
+    for setting in settings:
+        env = {"NUMBA_CACHE_DIR": str(tmp_path / "apcal"), **setting}
+        with_apcal = _probe(env, VECTORS).stdout.split()
+        alone = _probe({**env, "NUMBA_CACHE_DIR": str(tmp_path / "alone")}, PLAIN_VECTORS).stdout.split()
+        assert with_apcal == alone, setting
+        assert with_apcal[0] == setting.get("NUMBA_CPU_FEATURES", "None")
 
 
 def test_an_unwritable_cache_folder_is_a_warning_naming_it(tmp_path: Path) -> None:
@@ -108,8 +112,31 @@ def test_the_digest_changes_with_any_kernel_source(tmp_path: Path, monkeypatch) 
         copy.mkdir(parents=True)
         for path in (jit._PACKAGE / package).glob("*.py"):
             (copy / path.name).write_bytes(path.read_bytes())
+    for name in jit.KERNEL_IMPORTS:
+        (tmp_path / name).write_bytes((jit._PACKAGE / name).read_bytes())
     monkeypatch.setattr(jit, "_PACKAGE", tmp_path)
     assert jit.kernel_sources_digest() == before
-    edited = tmp_path / "engines/native/_winsorized_lanes.py"
-    edited.write_text(edited.read_text() + "\n# an edit\n")
-    assert jit.kernel_sources_digest() != before
+    for name in ("engines/native/_winsorized_lanes.py", "engines/native/rejection.py"):
+        edited = tmp_path / name
+        edited.write_text(edited.read_text() + "\n# an edit\n")
+        assert jit.kernel_sources_digest() != before
+        before = jit.kernel_sources_digest()
+
+
+def test_the_digest_covers_every_module_a_kernel_module_imports() -> None:
+    """numba freezes imported constants into the compiled kernels: a module they come from that the
+    digest missed would leave stale kernels in the cache after an edit or upgrade (the winsorization's
+    iteration limit lives in rejection.py)."""
+    import ast
+
+    import apcal.jit as jit
+
+    covered = {path.resolve() for path in jit.kernel_sources()}
+    for path in jit.kernel_sources():
+        if path.name == "__init__.py" or not path.name.startswith("_"):  # kernel modules' own imports
+            continue
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("apcal"):
+                module = jit._PACKAGE.parent / (node.module.replace(".", "/") + ".py")
+                if module.exists():  # (a package's __init__ holds no kernel constants)
+                    assert module.resolve() in covered, f"{path.name} imports {node.module}"
