@@ -78,7 +78,7 @@ def stage_times(stack: np.ndarray) -> dict[str, float]:
         t0 = time.perf_counter()
         lanes._winsorized_lanes(srt, cols, n, eligible, mean0, sig0, settings, lo, hi, scratch, v, w)
         spent["lanes"] += time.perf_counter() - t0
-    out = np.empty((rows, cols))
+    out = np.empty((rows, cols), dtype=np.float32)
     rejected_low = np.empty((rows, cols), dtype=np.uint16)
     rejected_high = np.empty((rows, cols), dtype=np.uint16)
     blocks = (0, (rows + kernel.ROW_BLOCK - 1) // kernel.ROW_BLOCK)

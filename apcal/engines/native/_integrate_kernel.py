@@ -351,7 +351,8 @@ def _combine_chunk(
 @njit(cache=True, nogil=True)
 def integrate_rows(stack, p, fs, esd_table, networks, out, rejected_low, rejected_high, blocks):
     """Reject and combine the pixels of ``stack`` (n, rows, cols) in the blocks of ``ROW_BLOCK`` rows
-    ``blocks`` = (first, stop); write out/rejected_low/high there.
+    ``blocks`` = (first, stop); write out (float32: each pixel's float64 value rounded as it is stored)
+    and rejected_low/high there.
 
     ``p``: the settings (:class:`._kernel_params.KernelParams`); ``fs``: the frames' rejection and
     output normalization, a tuple (r_scale, r_offset, o_scale, o_offset) of (n,) float64 arrays;

@@ -94,9 +94,12 @@ def start_integration(
     output: Coefficients | None = None,
     rejection: Coefficients | None = None,
     fast: bool = True,
+    into: IntegrationResult | None = None,
 ) -> Callable[[], IntegrationResult]:
     """:func:`integrate` in two steps: the kernel's tasks are queued on its threads here, and the returned
-    function waits for them and gives the result. A caller that starts the next block before taking this
+    function waits for them and gives the result, written into ``into``'s arrays when given (views of
+    the whole master's: float32 image and uint16 counts of the stack's rows x cols), so no block is
+    allocated and copied again. A caller that starts the next block before taking this
     one's result keeps the threads busy from block to block (:mod:`.stack`): without it, every block
     ended with one thread idle while the other finished the last task. ``stack`` must not change until
     the result is taken. The numpy reference (``fast=False``) runs here, at once."""
@@ -105,10 +108,21 @@ def start_integration(
     n = stack.shape[0]
     o_scale, o_offset = _coefficients(output, n, "output")
     r_scale, r_offset = _coefficients(rejection, n, "rejection")
+    rows, cols = stack.shape[1:]
+    if into is None:
+        into = IntegrationResult(
+            image=np.empty((rows, cols), dtype=np.float32),
+            rejected_low=np.empty((rows, cols), dtype=np.uint16),
+            rejected_high=np.empty((rows, cols), dtype=np.uint16),
+        )
     if fast:
-        return _integrate_fast(stack, params, algorithm, combination, o_scale, o_offset, r_scale, r_offset)
+        coefficients = (o_scale, o_offset, r_scale, r_offset)
+        return _integrate_fast(stack, params, algorithm, combination, coefficients, into)
     done = _integrate_reference(stack, params, algorithm, combination, o_scale, o_offset, r_scale, r_offset)
-    return lambda: done
+    into.image[...] = done.image
+    into.rejected_low[...] = done.rejected_low
+    into.rejected_high[...] = done.rejected_high
+    return lambda: into
 
 
 def _integrate_fast(
@@ -116,12 +130,12 @@ def _integrate_fast(
     params: IntegrationParams,
     algorithm: str,
     combination: str,
-    o_scale: np.ndarray,
-    o_offset: np.ndarray,
-    r_scale: np.ndarray,
-    r_offset: np.ndarray,
+    coefficients: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray],
+    into: IntegrationResult,
 ) -> Callable[[], IntegrationResult]:
-    n, rows, cols = stack.shape
+    """The kernel's tasks, queued; it writes straight into ``into`` (the image rounded to float32 as it
+    stores each pixel, as ``astype`` would)."""
+    n, rows = stack.shape[:2]
     # The kernel is compiled for native-endian float32 and float64; anything else (>f4, integers) is
     # converted once here.
     if stack.dtype not in (np.dtype(np.float32), np.dtype(np.float64)):
@@ -136,12 +150,11 @@ def _integrate_fast(
         if algorithm == "esd"
         else None
     )
-    out = np.empty((rows, cols), dtype=np.float64)
-    low = np.empty((rows, cols), dtype=np.uint16)
-    high = np.empty((rows, cols), dtype=np.uint16)
+    o_scale, o_offset, r_scale, r_offset = coefficients
     settings = kernel_params(params, algorithm, combination)
     frames = (r_scale, r_offset, o_scale, o_offset)
     networks = lanes_networks(n)
+    out, low, high = into.image, into.rejected_low, into.rejected_high
     tasks = submit_blocks(
         lambda blocks: integrate_rows(stack, settings, frames, table, networks, out, low, high, blocks),
         block_count(rows, ROW_BLOCK),
@@ -149,7 +162,7 @@ def _integrate_fast(
 
     def result() -> IntegrationResult:
         wait_blocks(tasks)
-        return IntegrationResult(image=out.astype(np.float32), rejected_low=low, rejected_high=high)
+        return into
 
     return result
 

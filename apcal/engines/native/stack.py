@@ -244,7 +244,7 @@ def integrate_files(
             [buffer, spare][:buffers],
             (channels, rows, cols),
             read=whole is None,
-            integrate=lambda c, block: _integrate_block(block, params, output[c], rejection[c]),
+            integrate=lambda c, block, into: _integrate_block(block, params, output[c], rejection[c], into),
             progress=(lambda b: progress(len(paths) + b + 1, total)) if progress else None,
         )
     fit_output_range(image, params.truncate_on_out_of_range)
@@ -260,12 +260,13 @@ def _integrate_blocks(
     shape: tuple[int, int, int],
     *,
     read: bool,
-    integrate: Callable[[int, np.ndarray], Callable[[], IntegrationResult]],
+    integrate: Callable[[int, np.ndarray, IntegrationResult], Callable[[], IntegrationResult]],
     progress: Callable[[int], None] | None,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Integrate each block of rows ``ranges`` of the ``readers``' frames, channel by channel, into
-    (image, rejected low, rejected high) of ``shape`` (channels, rows, cols). ``integrate(c, stack)``
-    starts channel c of a block and returns the function that takes its result. With two ``buffers`` a
+    (image, rejected low, rejected high) of ``shape`` (channels, rows, cols). ``integrate(c, stack,
+    into)`` starts channel c of a block, to be written into ``into`` (views of the block's rows of the
+    three), and returns the function that waits for it. With two ``buffers`` a
     reader thread reads block b + 1 into one while block b integrates from the other, and block b + 1 is
     started before block b's result is taken (no idle kernel thread between blocks); with one, blocks
     are read and integrated in turn. ``read`` False: the one block is already in the buffer (the
@@ -287,13 +288,13 @@ def _integrate_blocks(
                 _read_into(reader, r0, r1, block[:, i])
         return block
 
-    def store(b: int, results: list[Callable[[], IntegrationResult]]) -> None:
+    def into(b: int, c: int) -> IntegrationResult:
         r0, r1 = ranges[b]
-        for c, result in enumerate(results):
-            done = result()
-            image[c, r0:r1] = done.image
-            low[c, r0:r1] = done.rejected_low
-            high[c, r0:r1] = done.rejected_high
+        return IntegrationResult(image[c, r0:r1], low[c, r0:r1], high[c, r0:r1])
+
+    def store(b: int, results: list[Callable[[], IntegrationResult]]) -> None:
+        for result in results:
+            result()
         if progress:
             progress(b)
 
@@ -303,7 +304,7 @@ def _integrate_blocks(
         running: tuple[int, list[Callable[[], IntegrationResult]]] | None = None
         for b in range(len(ranges)):
             block = pending.result()
-            started = [integrate(c, block[c]) for c in range(channels)]
+            started = [integrate(c, block[c], into(b, c)) for c in range(channels)]
             if running is not None:  # this block's tasks are queued: finish the previous one's
                 store(*running)
             if not ahead:
@@ -329,9 +330,13 @@ def _compact(buffer: np.ndarray, kept: Sequence[int], channels: int, n: int, siz
 
 
 def _integrate_block(
-    stack: np.ndarray, params: IntegrationParams, output: Coefficients, rejection: Coefficients
+    stack: np.ndarray,
+    params: IntegrationParams,
+    output: Coefficients,
+    rejection: Coefficients,
+    into: IntegrationResult,
 ) -> Callable[[], IntegrationResult]:
-    return start_integration(stack, params, output=output, rejection=rejection, fast=True)
+    return start_integration(stack, params, output=output, rejection=rejection, fast=True, into=into)
 
 
 def _read_into(reader: ImageReader, start: int, stop: int, out: np.ndarray) -> None:
