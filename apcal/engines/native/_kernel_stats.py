@@ -137,21 +137,27 @@ def _sn(v, lo, hi, work):
     return _count_select(work, cnt, r)  # NaN himeds (inf - inf): as counting ranks them
 
 
+@njit(cache=True, inline="always")
+def _counts_around(w, cnt, value):
+    """(#{w_j < value}, #{w_j <= value}) over w[:cnt], in one branch-free (vectorized) pass: value is
+    the r-th smallest (0-based) of w when the first <= r < the second."""
+    lt = 0
+    le = 0
+    for j in range(cnt):
+        lt += w[j] < value
+        le += w[j] <= value
+    return lt, le
+
+
 @njit(cache=True)
 def _count_select(w, cnt, r):
-    """The r-th smallest (0-based) of w[:cnt], by counting: the w_i with #{w_j < w_i} <= r < #{w_j <= w_i}.
-
-    Branch-free inner loops (vectorized): for ~20-60 values about twice as fast as sorting them.
+    """The r-th smallest (0-based) of w[:cnt], by counting around each value (:func:`_counts_around`):
+    for ~20-60 values about twice as fast as sorting them.
     """
     for i in range(cnt):
-        wi = w[i]
-        lt = 0
-        le = 0
-        for j in range(cnt):
-            lt += w[j] < wi
-            le += w[j] <= wi
+        lt, le = _counts_around(w, cnt, w[i])
         if lt <= r < le:
-            return wi
+            return w[i]
     return w[r]  # unreachable for finite values
 
 
@@ -183,11 +189,7 @@ def _select(w, cnt, r):
         p = w[t * step + step // 2]
         if not below < p < above:  # already outside the bracket: its counts would not narrow it
             continue
-        lt = 0
-        le = 0
-        for j in range(cnt):
-            lt += w[j] < p
-            le += w[j] <= p
+        lt, le = _counts_around(w, cnt, p)
         if lt <= r < le:
             return p
         if le <= r:

@@ -199,9 +199,9 @@ def _winsorized_start(wc, width, n, h, select, mean0, sig0):
     ``wc[j, x]`` (n each, contiguous (n, CHUNK)): the median and SN_FACTOR·Sn (:func:`_sn`), computed
     across the columns at once, into mean0/sig0[x] (views of the row's arrays at the chunk). ``h`` is
     (n, CHUNK) scratch of wc's type; ``select`` the comparators that bring the lomed of n values to its
-    place (:func:`lanes_networks`). wc may be float32 only where every difference of its samples is
-    exact in float32 (:func:`._chunk_samples._whole_numbers`): the median and Sn then come out as in
-    float64 (the median's two samples are widened before they are added)."""
+    place (:func:`lanes_networks`). wc may be float32 (bias and darks): the median comes out as in
+    float64 (its two samples are widened before they are added), and Sn as float64's rounded to
+    float32, which :func:`._integrate_kernel._sn_exact` tells apart."""
     half = n // 2
     for x in range(width):
         mean0[x] = wc[half, x] if n % 2 == 1 else (np.float64(wc[half, x]) + wc[half - 1, x]) / 2

@@ -108,21 +108,15 @@ def start_integration(
     n = stack.shape[0]
     o_scale, o_offset = _coefficients(output, n, "output")
     r_scale, r_offset = _coefficients(rejection, n, "rejection")
-    rows, cols = stack.shape[1:]
-    if into is None:
-        into = IntegrationResult(
-            image=np.empty((rows, cols), dtype=np.float32),
-            rejected_low=np.empty((rows, cols), dtype=np.uint16),
-            rejected_high=np.empty((rows, cols), dtype=np.uint16),
-        )
     if fast:
         coefficients = (o_scale, o_offset, r_scale, r_offset)
         return _integrate_fast(stack, params, algorithm, combination, coefficients, into)
     done = _integrate_reference(stack, params, algorithm, combination, o_scale, o_offset, r_scale, r_offset)
-    into.image[...] = done.image
-    into.rejected_low[...] = done.rejected_low
-    into.rejected_high[...] = done.rejected_high
-    return lambda: into
+    if into is not None:
+        into.image[...] = done.image
+        into.rejected_low[...] = done.rejected_low
+        into.rejected_high[...] = done.rejected_high
+    return lambda: done if into is None else into
 
 
 def _integrate_fast(
@@ -131,11 +125,17 @@ def _integrate_fast(
     algorithm: str,
     combination: str,
     coefficients: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray],
-    into: IntegrationResult,
+    into: IntegrationResult | None,
 ) -> Callable[[], IntegrationResult]:
-    """The kernel's tasks, queued; it writes straight into ``into`` (the image rounded to float32 as it
-    stores each pixel, as ``astype`` would)."""
-    n, rows = stack.shape[:2]
+    """The kernel's tasks, queued; it writes straight into ``into`` (new arrays when None; the image
+    rounded to float32 as it stores each pixel, as ``astype`` would)."""
+    n, rows, cols = stack.shape
+    if into is None:
+        into = IntegrationResult(
+            image=np.empty((rows, cols), dtype=np.float32),
+            rejected_low=np.empty((rows, cols), dtype=np.uint16),
+            rejected_high=np.empty((rows, cols), dtype=np.uint16),
+        )
     # The kernel is compiled for native-endian float32 and float64; anything else (>f4, integers) is
     # converted once here.
     if stack.dtype not in (np.dtype(np.float32), np.dtype(np.float64)):
