@@ -77,6 +77,10 @@ def _print_table(runs: dict[int, list[Measured]], memory_limit: int) -> int:
     first = COUNTS[0]
     growth = ", ".join(f"{n}: {medians[n] / medians[first]:.2f} (linear {n / first:.0f})" for n in COUNTS[1:])
     print(f"wall time / {first}-frame wall time: {growth}")
+    # Each round's own ratios: its runs share the machine's moment, which the medians mix.
+    for n in COUNTS[1:]:
+        each = ", ".join(f"{b.seconds / a.seconds:.2f}" for a, b in zip(runs[first], runs[n], strict=True))
+        print(f"  {n} / {first} frames, per round: {each} (linear {n / first:.0f})")
     # CPU time grows the same way on a quiet machine; on a busy one it is the steadier of the two.
     cpus = {n: float(np.median([m.cpu for m in ms])) for n, ms in runs.items()}
     growth = ", ".join(f"{n}: {cpus[n] / cpus[first]:.2f}" for n in COUNTS[1:])
