@@ -28,8 +28,13 @@ class Measured:
 
 
 def run_measured(tool: str, command: list[str], cwd: Path | None = None, log: Path | None = None) -> Measured:
-    """Run ``command``; wall time and the child's peak RSS (ru_maxrss from wait4, in KiB on Linux)."""
+    """Run ``command``; wall time and the child's peak RSS (ru_maxrss from wait4, in KiB on Linux).
+
+    The file system's dirty pages are flushed first, untimed: a tool that writes without syncing (Siril
+    writes its converted sequences, ~1 GB on the IMX294 night) would otherwise leave its writeback to
+    run during the next tool's timed run."""
     out = open(log, "w") if log else subprocess.DEVNULL  # noqa: SIM115
+    os.sync()
     try:
         start = time.perf_counter()
         proc = subprocess.Popen(command, cwd=cwd, stdout=out, stderr=subprocess.STDOUT)
