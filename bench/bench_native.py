@@ -57,7 +57,7 @@ from measure import (
     run_measured,
     summarize,
 )
-from nights import IMX294, LARGE, SMALL, NightSpec, ensure_night
+from nights import IMX294, LARGE, SMALL, NightSpec, ensure_night, read_into_page_cache
 from siril_tool import ensure_siril, siril_inputs, siril_script, siril_version
 
 NIGHTS = {"small": SMALL, "large": LARGE, "imx294": IMX294}
@@ -274,6 +274,7 @@ def warm_kernels() -> None:
 def bench_night(folder: Path, args: argparse.Namespace) -> int:
     warm_kernels()
     spec, night = night_of(args, folder)
+    read_into_page_cache(night)
     mib = args.memory_limit_bytes / (1 << 20)
     print(f"night: {spec.describe()} in {night}; apcal memory_limit {mib:.0f} MiB, {os.cpu_count()} cores")
     masters: dict[str, dict[str, Path]] = {}

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 from measure import Measured, run_measured
-from nights import IMX571, ensure_night, subset
+from nights import IMX571, ensure_night, read_into_page_cache, subset
 
 COUNTS = (25, 50, 100)
 GIB = 1 << 30
@@ -25,6 +25,7 @@ GIB = 1 << 30
 def run_scaling(folder: Path, cache: Path, memory_limit: int, repeat: int, script: Path, threads: int) -> int:
     """Every point ``repeat`` times in rounds; prints each run, then the table and the linearity."""
     night = ensure_night(cache, IMX571)
+    read_into_page_cache(night)
     runs: dict[int, list[Measured]] = {n: [] for n in COUNTS}
     for index in range(max(1, repeat)):
         for n in COUNTS:
