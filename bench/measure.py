@@ -30,9 +30,9 @@ class Measured:
 def run_measured(tool: str, command: list[str], cwd: Path | None = None, log: Path | None = None) -> Measured:
     """Run ``command``; wall time and the child's peak RSS (ru_maxrss from wait4, in KiB on Linux).
 
-    The file system's dirty pages are flushed first, untimed: a tool that writes without syncing (Siril
-    writes its converted sequences, ~1 GB on the IMX294 night) would otherwise leave its writeback to
-    run during the next tool's timed run."""
+    The file system's dirty pages are flushed first, untimed: a tool that writes without syncing (Siril's
+    masters, 90 MB on the IMX294 night, and ccdproc's, 200 MB; apcal fsyncs its own) would otherwise
+    leave its writeback to run during the next tool's timed run."""
     out = open(log, "w") if log else subprocess.DEVNULL  # noqa: SIM115
     os.sync()
     try:

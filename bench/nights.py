@@ -84,9 +84,9 @@ def ensure_night(cache: Path, spec: NightSpec) -> Path:
 
 def read_into_page_cache(night: Path) -> None:
     """Read every frame of ``night`` once, untimed: the figures are for frames in the page cache (as
-    issue 19 measures them), and whatever ran before the bench (a test suite, another tool's 1 GB of
-    output) may have pushed some out, which made the first round's first run read from disk (the
-    scaling's 25 frames took 5-7 s in it, 4.0-4.4 s after)."""
+    issue 19 measures them), and whatever ran before the bench (a test suite, another tool's output)
+    may have pushed some out, which made the first round's first run read from disk (the scaling's 25
+    frames took 5-7 s in it, 4.0-4.4 s after)."""
     start = time.perf_counter()
     total = 0
     for path in sorted(night.rglob("*.fit*")):
