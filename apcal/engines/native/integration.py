@@ -99,9 +99,9 @@ def start_integration(
     """:func:`integrate` in two steps: the kernel's tasks are queued on its threads here, and the returned
     function waits for them and gives the result, written into ``into``'s arrays when given (views of
     the whole master's: float32 image and uint16 counts of the stack's rows x cols), so no block is
-    allocated and copied again. A caller that starts the next block before taking this
-    one's result keeps the threads busy from block to block (:mod:`.stack`): without it, every block
-    ended with one thread idle while the other finished the last task. ``stack`` must not change until
+    allocated and copied again. A caller that starts the next block before taking this one's result
+    keeps the threads busy from block to block (:mod:`.stack`): without it, every block ended with one
+    thread idle while the other finished the last task. ``stack`` must not change until
     the result is taken. The numpy reference (``fast=False``) runs here, at once."""
     stack = np.asarray(stack)
     algorithm, combination = _check(stack, params)
@@ -109,8 +109,8 @@ def start_integration(
     o_scale, o_offset = _coefficients(output, n, "output")
     r_scale, r_offset = _coefficients(rejection, n, "rejection")
     if fast:
-        coefficients = (o_scale, o_offset, r_scale, r_offset)
-        return _integrate_fast(stack, params, algorithm, combination, coefficients, into)
+        frames = (r_scale, r_offset, o_scale, o_offset)  # the kernel's order
+        return _integrate_fast(stack, params, algorithm, combination, frames, into)
     done = _integrate_reference(stack, params, algorithm, combination, o_scale, o_offset, r_scale, r_offset)
     if into is not None:
         into.image[...] = done.image
@@ -124,11 +124,12 @@ def _integrate_fast(
     params: IntegrationParams,
     algorithm: str,
     combination: str,
-    coefficients: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray],
+    frames: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray],
     into: IntegrationResult | None,
 ) -> Callable[[], IntegrationResult]:
     """The kernel's tasks, queued; it writes straight into ``into`` (new arrays when None; the image
-    rounded to float32 as it stores each pixel, as ``astype`` would)."""
+    rounded to float32 as it stores each pixel, as ``astype`` would). ``frames``: (r_scale, r_offset,
+    o_scale, o_offset)."""
     n, rows, cols = stack.shape
     if into is None:
         into = IntegrationResult(
@@ -150,9 +151,7 @@ def _integrate_fast(
         if algorithm == "esd"
         else None
     )
-    o_scale, o_offset, r_scale, r_offset = coefficients
     settings = kernel_params(params, algorithm, combination)
-    frames = (r_scale, r_offset, o_scale, o_offset)
     networks = lanes_networks(n)
     out, low, high = into.image, into.rejected_low, into.rejected_high
     tasks = submit_blocks(
