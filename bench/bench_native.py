@@ -21,7 +21,7 @@ runs the native engine as ``apcal run`` does, without the run's lock, state, cat
 A round runs each tool once, in turn; ``--repeat N`` runs N rounds and prints every round (wall time
 and peak RSS of each tool), the medians, and every round's ratios. Agreement between masters is the RMS
 of their difference divided by the apcal master's own noise (RMS of apcal - truth). ``--scaling`` runs
-apcal alone on 25, 50 and 100 bias frames of 6248x4176 with memory_limit 1 GiB (:mod:`scaling`).
+apcal (memory_limit 1 GiB) and Siril on 25, 50 and 100 bias frames of 6248x4176 (:mod:`scaling`).
 ``--profile`` runs apcal under cProfile and prints where its time went (the whole listing in
 DIR/apcal.log, the profile in DIR/apcal.pstats).
 
@@ -180,7 +180,9 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         "--night", choices=sorted(NIGHTS), default="small", help="which night (default small)"
     )
     parser.add_argument("--large", action="store_true", help="the same as --night large")
-    parser.add_argument("--scaling", action="store_true", help="apcal on 25/50/100 IMX571 frames, 1 GiB")
+    parser.add_argument(
+        "--scaling", action="store_true", help="apcal (1 GiB) and Siril on 25/50/100 IMX571 frames"
+    )
     parser.add_argument("--cache", type=Path, help="where generated nights are kept (default: FOLDER)")
     parser.add_argument("--frames", type=int, help="frames per group of the small night (default 20)")
     parser.add_argument("--rows", type=int, help="rows of the small night's frames (default 1500)")
@@ -249,8 +251,16 @@ def main(argv: list[str] | None = None) -> int:
 
             warm_kernels()
             cache = (args.cache or folder).absolute()
+            siril = None if args.no_siril else ensure_siril()
             return run_scaling(
-                folder, cache, args.memory_limit_bytes, args.repeat, Path(__file__), args.threads
+                folder,
+                cache,
+                args.memory_limit_bytes,
+                args.repeat,
+                Path(__file__),
+                args.threads,
+                siril=siril,
+                warmup=args.warmup,
             )
         return bench_night(folder, args)
     finally:
