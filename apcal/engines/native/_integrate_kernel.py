@@ -24,11 +24,16 @@ Measured on a 20-frame stack of 16-bit frames: ~0.077 µs per pixel on 2 threads
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
 from numba import njit
 
+from apcal.engines.native._chunk_combine import (
+    _average_chunk,
+    _combine,
+    _combine_chunk,
+    _window_values,
+    median_of_valid,
+)
 from apcal.engines.native._chunk_samples import (
     _gather_chunk,
     _gather_raw,
@@ -38,11 +43,10 @@ from apcal.engines.native._chunk_samples import (
     _rank_chunk,
     _widen,
 )
-from apcal.engines.native._kernel_params import AVERAGE, MEDIAN, MINIMUM, WINSORIZED
-from apcal.engines.native._kernel_stats import _median, _sort_values
+from apcal.engines.native._kernel_params import AVERAGE, LINEAR_FIT, WINSORIZED
+from apcal.engines.native._lad_lanes import _first_fit_rejects, _lad_lanes
 from apcal.engines.native._reject_kernels import HIGH, LOW, _reject_sorted
 from apcal.engines.native._winsorized_lanes import LANES, _sort_chunk, _winsorized_lanes, _winsorized_start
-from apcal.stats._typed import ZERO
 
 #: Columns gathered and ranked together: the ranking loops run across them (SIMD), and a chunk's
 #: float64 samples (n x CHUNK) stay in the L1/L2 cache. 128 rather than 64: 4-7 % less time per
@@ -59,68 +63,6 @@ ROW_BLOCK = 16
 
 
 @njit(cache=True)
-def median_of_valid(stack, y, c, o_scale, o_offset, values):
-    """The median of pixel (y, c)'s valid (non-NaN) samples of ``stack`` (n, rows, cols), output-
-    normalized, range-clipped ones included: what PCL writes where rejection left no sample
-    (``IntegrationEngine::IntegrationThread::Run``). 0 when every sample is NaN. ``values`` is (n,)
-    scratch."""
-    k = 0
-    for i in range(stack.shape[0]):
-        raw = np.float64(stack[i, y, c])
-        if not math.isnan(raw):
-            values[k] = raw * o_scale[i] + o_offset[i]
-            k += 1
-    if k == 0:
-        return 0.0
-    _sort_values(values, k)
-    half = k // 2
-    if k % 2 == 1:
-        return values[half]
-    return (values[half] + values[half - 1]) / 2
-
-
-@njit(cache=True)
-def _stable_keep(stack, y, c, r_scale, r_offset, lo, hi, keep):
-    """keep[i] = whether frame i's sample of pixel (y, c) has its stable rank (equal samples in frame
-    order, :func:`_rank_chunk`) in [lo, hi), among the n rejection-normalized samples (all valid).
-
-    The chunked combine keeps the samples valued within [s[lo], s[hi-1]] instead, which is the same
-    unless equal samples straddle an end of the window. Winsorized clipping never does that: a clip
-    compares each sample's value with a threshold and takes all or none of them, so equal samples go
-    together. This is the exact fallback the combine takes if the count ever disagrees.
-    """
-    n = stack.shape[0]
-    for i in range(n):
-        vi = np.float64(stack[i, y, c]) * r_scale[i] + r_offset[i]
-        r = 0
-        for j in range(n):
-            vj = np.float64(stack[j, y, c]) * r_scale[j] + r_offset[j]
-            r += (vj < vi) | ((j < i) & (vj == vi))
-        keep[i] = lo <= r < hi
-
-
-@njit(cache=True)
-def _combine(values, k, combination):
-    """Combine values[:k] (k >= 1) in their order."""
-    if combination == AVERAGE:
-        total = 0.0
-        for j in range(k):
-            total += values[j]
-        return total / k
-    if combination == MEDIAN:
-        _sort_values(values, k)
-        return _median(values, ZERO, k) if k >= 2 else values[0]
-    result = values[0]
-    if combination == MINIMUM:
-        for j in range(1, k):
-            result = min(result, values[j])
-    else:
-        for j in range(1, k):
-            result = max(result, values[j])
-    return result
-
-
-@njit(cache=True)
 def _pixel_scratch(n):
     """Work arrays of :func:`_integrate_pixels` (n samples each), allocated once per block of rows."""
     return (
@@ -133,6 +75,7 @@ def _pixel_scratch(n):
         np.empty(n),
         np.empty(n, dtype=np.int64),
         np.empty(n),
+        np.full(3, np.nan),  # linear fit clipping's first line when known (_lad_row), else NaN
     )
 
 
@@ -161,7 +104,7 @@ def _integrate_pixels(
     samples ``vals[:, x]`` and stable ranks: each pixel's valid samples in sorted order through the
     rejection algorithm, then the output-normalized survivors combined in frame order (the reference's
     order). One call per chunk, not per pixel: the call passes every work array."""
-    v, idx, flags, keep, w, w2, w3, took_low, values = scratch
+    v, idx, flags, keep, w, w2, w3, took_low, values, first_fit = scratch
     o_scale, o_offset = fs[2], fs[3]
     n = stack.shape[0]
     for x in range(width):
@@ -177,7 +120,7 @@ def _integrate_pixels(
             if r < cnt:
                 v[r] = vals[i, x]
                 idx[r] = i
-        _reject_sorted(p, v, cnt, flags, esd_table, w, w2, w3, took_low)
+        _reject_sorted(p, v, cnt, flags, esd_table, w, w2, w3, took_low, first_fit)
         for j in range(cnt):
             if flags[j] == LOW:
                 n_low += 1
@@ -236,116 +179,81 @@ def _sn_exact(wc, h, n, width):
 
 
 @njit(cache=True)
-def _window_values(srt, x0, width, elig, lo, hi, cvlo, cvhi):
-    """The values of each complete column's window ends, s[lo] and s[hi-1]: the survivors are the samples
-    valued within them (the window never splits equal samples: see :func:`_stable_keep`, which takes
-    over if it ever did)."""
-    for x in range(width):
-        c = x0 + x
-        if elig[c] and hi[c] > lo[c]:
-            cvlo[x] = srt[lo[c], c]
-            cvhi[x] = srt[hi[c] - 1, c]
-        else:  # unused, or nothing survived: an empty range keeps no sample
-            cvlo[x], cvhi[x] = 1.0, 0.0
+def _chunk_start(raw, vals, n, width, x0, elig, networks, narrow, h_raw, h, mean0, sig0):
+    """The winsorization start of the chunk's complete columns (:func:`_start_lanes`): in float32 from
+    the raw sorted samples when ``narrow``, unless a column's Sn might not be exact there
+    (:func:`_sn_exact`), else in float64."""
+    if narrow:
+        _start_lanes(raw, n, width, x0, elig, networks, h_raw, mean0, sig0)
+        if _sn_exact(raw, h_raw, n, width):
+            return
+    _start_lanes(vals, n, width, x0, elig, networks, h, mean0, sig0)
 
 
 @njit(cache=True)
-def _average_chunk(
+def _lad_row(
     stack,
     y,
-    x0,
-    width,
+    p,
     fs,
+    esd_table,
+    networks,
+    srt,
     elig,
     lo,
     hi,
-    cvlo,
-    cvhi,
-    ctotal,
-    ckept,
-    keep,
-    values,
+    line,
+    wl,
+    wr,
+    vals,
+    ranks,
+    counts,
+    range_low_n,
+    range_high_n,
+    scratch,
     out,
     rejected_low,
     rejected_high,
 ):
-    """Average the chunk's complete columns across the columns, adding 0.0 for the rejected samples as
-    the reference does (the same sum, in frame order)."""
-    r_scale, r_offset, o_scale, o_offset = fs
-    n = stack.shape[0]
-    for x in range(width):
-        ctotal[x] = 0.0
-        ckept[x] = 0
-    for i in range(n):
-        rs = r_scale[i]
-        ro = r_offset[i]
-        os_ = o_scale[i]
-        oo = o_offset[i]
-        src = stack[i, y, x0 : x0 + width]
-        for x in range(width):
-            raw = np.float64(src[x])
-            r = raw * rs + ro  # the rejection-normalized sample, as gathered
-            kept = (r >= cvlo[x]) & (r <= cvhi[x])
-            value = raw * os_ + oo
-            ctotal[x] += value if kept else 0.0
-            ckept[x] += kept
-    for x in range(width):
-        c = x0 + x
-        if elig[c] and ckept[x] != hi[c] - lo[c]:
-            _stable_keep(stack, y, c, r_scale, r_offset, lo[c], hi[c], keep)
-            total = 0.0
-            for i in range(n):
-                value = np.float64(stack[i, y, c]) * o_scale[i] + o_offset[i]
-                total += value if keep[i] else 0.0
-            ctotal[x] = total
-            ckept[x] = hi[c] - lo[c]
-    elig_c = elig[x0 : x0 + width]
-    lo_c = lo[x0 : x0 + width]
-    hi_c = hi[x0 : x0 + width]
-    out_c = out[y, x0 : x0 + width]
-    low_c = rejected_low[y, x0 : x0 + width]
-    high_c = rejected_high[y, x0 : x0 + width]
-    for x in range(width):
-        if elig_c[x]:
-            low_c[x] = lo_c[x]
-            high_c[x] = n - hi_c[x]
-            out_c[x] = (
-                ctotal[x] / ckept[x]
-                if ckept[x]
-                else median_of_valid(stack, y, x0 + x, o_scale, o_offset, values)
-            )
-
-
-@njit(cache=True)
-def _combine_chunk(
-    stack, y, x0, width, p, fs, elig, lo, hi, cvlo, cvhi, keep, values, out, rejected_low, rejected_high
-):
-    """Combine the chunk's complete columns pixel by pixel (median, minimum, maximum)."""
-    r_scale, r_offset, o_scale, o_offset = fs
-    n = stack.shape[0]
-    for x in range(width):
-        c = x0 + x
+    """Linear fit clipping of row y's complete columns (``elig``), from their sorted samples ``srt``:
+    every column's first fit in the LAD lanes (:func:`._lad_lanes._lad_lanes`). A column whose first fit
+    rejects nothing keeps every sample (window [0, n), combined chunk by chunk as the winsorized
+    lanes' are); one whose fit rejects samples leaves ``elig`` for the per-pixel path
+    (:func:`_integrate_pixels`, its one column gathered and ranked again), which goes on from that fit
+    (the scratch's ``first_fit``): the computation it had before the lanes, less the first fit."""
+    n, _, cols = stack.shape
+    _lad_lanes(srt, cols, n, elig, networks[0], line[0], line[1], line[2], wl, wr)
+    for c in range(cols):
         if not elig[c]:
             continue
-        rejected_low[y, c] = lo[c]
-        rejected_high[y, c] = n - hi[c]
-        k = 0
-        for i in range(n):
-            r = np.float64(stack[i, y, c]) * r_scale[i] + r_offset[i]
-            keep[i] = (r >= cvlo[x]) & (r <= cvhi[x])
-            k += keep[i]
-        if k != hi[c] - lo[c]:
-            _stable_keep(stack, y, c, r_scale, r_offset, lo[c], hi[c], keep)
-        k = 0
-        for i in range(n):
-            if keep[i]:
-                values[k] = np.float64(stack[i, y, c]) * o_scale[i] + o_offset[i]
-                k += 1
-        out[y, c] = (
-            _combine(values, k, p.combination)
-            if k
-            else median_of_valid(stack, y, c, o_scale, o_offset, values)
-        )
+        lo[c], hi[c] = 0, n
+        if _first_fit_rejects(srt, c, n, line[0, c], line[1, c], line[2, c], p):
+            elig[c] = False
+            first_fit = scratch[9]  # the per-pixel path goes on from this fit
+            first_fit[0], first_fit[1], first_fit[2] = line[0, c], line[1, c], line[2, c] / n
+            _gather_chunk(stack, y, c, 1, p, fs, vals, counts, range_low_n, range_high_n)
+            _rank_chunk(vals, ranks, n, 1)
+            _integrate_pixels(
+                stack,
+                y,
+                c,
+                1,
+                False,
+                elig,
+                p,
+                fs,
+                esd_table,
+                vals,
+                ranks,
+                counts,
+                range_low_n,
+                range_high_n,
+                scratch,
+                out,
+                rejected_low,
+                rejected_high,
+            )
+            first_fit[0] = np.nan
 
 
 @njit(cache=True, nogil=True)
@@ -370,7 +278,8 @@ def integrate_rows(stack, p, fs, esd_table, networks, out, rejected_low, rejecte
     take the per-pixel path (ranked only in the chunks that have some).
     """
     n, rows, cols = stack.shape
-    chunked = p.algorithm == WINSORIZED and n >= 3
+    lad = p.algorithm == LINEAR_FIT and n >= 5
+    chunked = (p.algorithm == WINSORIZED and n >= 3) or lad
     # Unnormalized samples are sorted as the stack holds them, then widened (see _chunk_samples).
     narrow = chunked and _identity_rejection(fs)
     row_cols = cols if chunked else 1
@@ -392,6 +301,8 @@ def integrate_rows(stack, p, fs, esd_table, networks, out, rejected_low, rejecte
         lo = np.zeros(row_cols, dtype=np.int64)
         hi = np.zeros(row_cols, dtype=np.int64)
         wl = np.empty((n, LANES))
+        wr = np.empty((n, LANES if lad else 0))  # the LAD lanes' residuals
+        line = np.empty((3, row_cols if lad else 0))  # each column's first LAD line: a, b, abdev
         ctotal = np.empty(CHUNK)
         ckept = np.empty(CHUNK, dtype=np.int64)
         cvlo = np.empty(CHUNK)
@@ -439,14 +350,36 @@ def integrate_rows(stack, p, fs, esd_table, networks, out, rejected_low, rejecte
                     else:
                         _sort_chunk(vals, n, width, networks[0])
                         _keep_sorted(vals, vals, srt, x0, n, width)
-                    if narrow:  # in float32, unless a column's Sn might not be exact there
-                        _start_lanes(raw, n, width, x0, elig, networks, h_raw, mean0, sig0)
-                        if not _sn_exact(raw, h_raw, n, width):
-                            _start_lanes(vals, n, width, x0, elig, networks, h, mean0, sig0)
-                    else:
-                        _start_lanes(vals, n, width, x0, elig, networks, h, mean0, sig0)
-            if chunked:
+                    if not lad:  # (the LAD lanes start from each column's least-squares line)
+                        _chunk_start(raw, vals, n, width, x0, elig, networks, narrow, h_raw, h, mean0, sig0)
+            if lad:
+                _lad_row(
+                    stack,
+                    y,
+                    p,
+                    fs,
+                    esd_table,
+                    networks,
+                    srt,
+                    elig,
+                    lo,
+                    hi,
+                    line,
+                    wl,
+                    wr,
+                    vals,
+                    ranks,
+                    counts,
+                    range_low_n,
+                    range_high_n,
+                    scratch,
+                    out,
+                    rejected_low,
+                    rejected_high,
+                )
+            elif chunked:
                 _winsorized_lanes(srt, cols, n, elig, mean0, sig0, p, lo, hi, wl, v, w)
+            if chunked:
                 for x0 in range(0, cols, CHUNK):
                     width = min(CHUNK, cols - x0)
                     _window_values(srt, x0, width, elig, lo, hi, cvlo, cvhi)

@@ -192,15 +192,17 @@ def _window(v, cnt, p, w):
 
 
 @njit(cache=True)
-def _reject_sorted(p, v, cnt, flags, esd_table, w, w2, w3, took_low):
-    """Run ``p.algorithm`` on the sorted samples v[:cnt]; write KEEP/LOW/HIGH per sorted position in flags."""
+def _reject_sorted(p, v, cnt, flags, esd_table, w, w2, w3, took_low, first_fit):
+    """Run ``p.algorithm`` on the sorted samples v[:cnt]; write KEEP/LOW/HIGH per sorted position in flags.
+    ``first_fit``: linear fit clipping's first line (a, b, adev) when already known (the LAD lanes),
+    else NaN."""
     for j in range(cnt):
         flags[j] = KEEP
     if p.algorithm == NONE or cnt == 0:
         return
     if p.algorithm == LINEAR_FIT:
         if cnt >= 5:
-            _linear_fit(v, cnt, flags, p.clip_low, p.clip_high, p.lf_low, p.lf_high, w, w2, w3)
+            _linear_fit(v, cnt, flags, p.clip_low, p.clip_high, p.lf_low, p.lf_high, w, w2, w3, first_fit)
         return
     if p.algorithm == ESD:
         if esd_table is not None:  # (None: a compilation without ESD, see integration._integrate_fast)
@@ -326,39 +328,46 @@ def _lad_fit(y, n, work):
     return a, b, abdev / n
 
 
+@njit(cache=True, inline="always")
+def _line_verdict(y, f, sigma, clip_low, clip_high, lf_low, lf_high):
+    """KEEP, LOW or HIGH for a sample y against the line's value f at its rank (linear fit clipping:
+    ``(f - y)/σ >= lf_low`` below the line, ``(y - f)/σ >= lf_high`` above)."""
+    if y < f:
+        if clip_low and (f - y) / sigma >= lf_low:
+            return LOW
+    elif clip_high and (y - f) / sigma >= lf_high:
+        return HIGH
+    return KEEP
+
+
 @njit(cache=True)
-def _linear_fit(v, cnt, flags, clip_low, clip_high, lf_low, lf_high, y, pos, work):
+def _linear_fit(v, cnt, flags, clip_low, clip_high, lf_low, lf_high, y, pos, work, first_fit):
     """Iterative LAD line fit on the sorted survivors (see rejection_lad._linear_fit). Takes the four
-    settings it reads as scalars, not the parameter tuple, which numba would copy into every call."""
+    settings it reads as scalars, not the parameter tuple, which numba would copy into every call.
+    The first fit is ``first_fit`` (a, b, adev) when it is not NaN: the same line, found already."""
     na = cnt
     for j in range(cnt):
         y[j] = v[j]
         pos[j] = j
+    given = first_fit[0] == first_fit[0]
     while True:
-        a, b, adev = _lad_fit(y, na, work)
+        if given:
+            a, b, adev = first_fit[0], first_fit[1], first_fit[2]
+            given = False
+        else:
+            a, b, adev = _lad_fit(y, na, work)
         sigma = 2 * adev * math.sqrt(1 + b * b)
         if 1 + sigma == 1:
             break
         nc = 0
         for j in range(na):
-            f = a + b * float(j)
-            if y[j] < f:
-                if clip_low and (f - y[j]) / sigma >= lf_low:
-                    nc += 1
-            elif clip_high and (y[j] - f) / sigma >= lf_high:
-                nc += 1
+            nc += _line_verdict(y[j], a + b * float(j), sigma, clip_low, clip_high, lf_low, lf_high) != KEEP
         if nc == 0:
             break
         k = 0
         for j in range(na):
-            f = a + b * float(j)
-            rejected = 0
-            if y[j] < f:
-                if clip_low and (f - y[j]) / sigma >= lf_low:
-                    rejected = LOW
-            elif clip_high and (y[j] - f) / sigma >= lf_high:
-                rejected = HIGH
-            if rejected != 0:
+            rejected = _line_verdict(y[j], a + b * float(j), sigma, clip_low, clip_high, lf_low, lf_high)
+            if rejected != KEEP:
                 flags[int(pos[j])] = rejected
             else:
                 y[k] = y[j]

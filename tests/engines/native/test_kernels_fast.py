@@ -12,6 +12,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from apcal.engines.native import _chunk_combine as CC
 from apcal.engines.native import _chunk_samples as C
 from apcal.engines.native import _integrate_kernel as K
 from apcal.engines.native import _kernel_stats as S
@@ -199,7 +200,7 @@ def test_stable_keep_is_the_stable_rank_window():
     for c in range(cols):
         lo = int(rng.integers(0, n // 2))
         hi = int(rng.integers(lo + 1, n + 1))
-        K._stable_keep(stack, 0, c, r_scale, r_offset, lo, hi, keep)
+        CC._stable_keep(stack, 0, c, r_scale, r_offset, lo, hi, keep)
         C._rank_chunk(stack[:, 0, c : c + 1].astype(np.float64) * r_scale[:, None], ranks, n, 1)
         np.testing.assert_array_equal(keep, (lo <= ranks[:, 0]) & (ranks[:, 0] < hi))
 
