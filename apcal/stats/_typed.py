@@ -15,5 +15,6 @@ import numpy as np
 Flag = bool | np.bool_
 
 ZERO = np.int64(0)
+ONE = np.int64(1)
 FALSE = np.bool_(False)
 TRUE = np.bool_(True)

@@ -109,7 +109,7 @@ def _lad_lanes(s, cols, n, elig, network, line_a, line_b, line_abdev, wy, wr):
                 x = float(j)
                 for q in range(LANES):
                     wr[j, q] = wy[j, q] - beval[q] * x
-            _sort_chunk(wr, n, LANES, network)
+            _sort_chunk(wr, n, wr.shape[1], network)  # (a variable: one compilation with the chunks')
             for q in range(LANES):
                 la[q] = wr[half, q] if n % 2 == 1 else (wr[half - 1, q] + wr[half, q]) / 2
                 ltot[q] = 0.0
