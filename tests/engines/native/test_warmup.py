@@ -71,10 +71,12 @@ def test_the_cache_folder_is_named_from_home_when_below_it(
 LANES_THEN_INTEGRATION = """
 from apcal.engines.native import warmup
 from apcal.engines.native._integrate_kernel import _start_lanes
+from apcal.engines.native._lad_lanes import _first_fit_rejects, _lad_lanes
 from apcal.engines.native._winsorized_lanes import _winsorized_lanes
 warmup.compile_lanes()
 warmup.compile_integration()
-print(len(_start_lanes.signatures), len(_winsorized_lanes.signatures))
+lanes = (_start_lanes, _winsorized_lanes, _lad_lanes, _first_fit_rejects)
+print(*(len(kernel.signatures) for kernel in lanes))
 """
 
 
@@ -86,4 +88,5 @@ def test_the_lanes_compiled_here_are_those_the_integration_kernel_calls(tmp_path
     done = subprocess.run(
         [sys.executable, "-c", LANES_THEN_INTEGRATION], env=env, capture_output=True, text=True, check=True
     )
-    assert done.stdout.split() == ["2", "1"]  # the start in float64 and float32 (16-bit frames)
+    # The start in float64 and float32 (16-bit frames); the winsorized and LAD lanes once each.
+    assert done.stdout.split() == ["2", "1", "1", "1"]
