@@ -10,7 +10,8 @@ clipping. Here every lane holds one column and each step evaluates ``rofunc`` fo
 the residuals across the lanes, their median by the sorting network of the winsorized lanes
 (:func:`._winsorized_lanes._sort_chunk`), the sums across the lanes. Between steps each lane's
 bracketing and bisection advance as ``_lad_fit``'s loops do, with the same float64 operations in the
-same order, so each fit gives the same line to the bit (tests).
+same order, so each fit gives the same line to the bit (tests). The kernel on flats (one thread): 820,
+1658 and 4780 ns per pixel at 20, 30 and 50 frames, against 2854, 4270 and 8710 per pixel.
 
 Only the first fit runs here. A column whose first fit rejects nothing is final: all its samples are
 kept. One where it rejects samples is handed to the per-pixel path with its first line, and the later
