@@ -28,7 +28,13 @@ import math
 import numpy as np
 from numba import njit
 
-from apcal.engines.native._reject_kernels import KEEP, LAD_EPS, LAD_MAX_STEPS, _line_verdict
+from apcal.engines.native._reject_kernels import (
+    KEEP,
+    LAD_EPS,
+    LAD_MAX_STEPS,
+    _least_squares,
+    _line_verdict,
+)
 from apcal.engines.native._winsorized_lanes import LANES, _next_column, _sort_chunk
 from apcal.stats._typed import ZERO
 
@@ -37,31 +43,6 @@ _AT_B1 = 0  # the least-squares slope
 _AT_B2 = 1  # the first step away from it, 3 sigma_b
 _BRACKETING = 2  # growing the step until the sign of rofunc changes
 _BISECTING = 3  # halving the bracket
-
-
-@njit(cache=True)
-def _least_squares(s, c, n):
-    """``_lad_fit``'s start for column c of the sorted samples s: (a, b, sigma_b) of the least-squares
-    line through (j, s[j, c]), the same operations in the same order."""
-    sx = 0.0
-    sy = 0.0
-    sxy = 0.0
-    sxx = 0.0
-    for j in range(n):
-        x = float(j)
-        y = s[j, c]
-        sx += x
-        sy += y
-        sxy += x * y
-        sxx += x * x
-    delta = n * sxx - sx * sx
-    a = (sxx * sy - sx * sxy) / delta
-    b = (n * sxy - sx * sy) / delta
-    chisq = 0.0
-    for j in range(n):
-        d = s[j, c] - (a + b * float(j))
-        chisq += d * d
-    return a, b, math.sqrt(chisq / delta)
 
 
 @njit(cache=True)
@@ -139,7 +120,7 @@ def _lad_lanes(s, cols, n, elig, network, line_a, line_b, line_abdev, wy, wr):
                 nxt = _next_column(elig, nxt + 1, cols)
                 for j in range(n):
                     wy[j, q] = s[j, c]
-                _, b, sb = _least_squares(s, c, n)
+                _, b, sb = _least_squares(s[:, c], n)
                 lcol[q] = c
                 phase[q] = _AT_B1
                 bret[q] = b

@@ -276,8 +276,8 @@ def _rofunc(b, y, n, work):
 
 
 @njit(cache=True)
-def _lad_fit(y, n, work):
-    """NR ``medfit`` line through (j, y_j): returns (a, b, adev). See rejection_lad._lad_fit."""
+def _least_squares(y, n):
+    """``medfit``'s start: (a, b, sigma_b) of the least-squares line through (j, y_j), j < n."""
     sx = 0.0
     sy = 0.0
     sxy = 0.0
@@ -295,7 +295,13 @@ def _lad_fit(y, n, work):
     for j in range(n):
         d = y[j] - (a + b * float(j))
         chisq += d * d
-    sigb = math.sqrt(chisq / delta)
+    return a, b, math.sqrt(chisq / delta)
+
+
+@njit(cache=True)
+def _lad_fit(y, n, work):
+    """NR ``medfit`` line through (j, y_j): returns (a, b, adev). See rejection_lad._lad_fit."""
+    a, b, sigb = _least_squares(y, n)
     b1 = b
     f1, a, abdev = _rofunc(b1, y, n, work)
     if sigb > 0:
