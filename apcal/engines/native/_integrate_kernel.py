@@ -7,7 +7,8 @@ and rejection-normalized, and ranked in their stable sorted order across all the
 (:func:`_rank_chunk`, branch-free, so the compiler vectorizes it). Then each pixel's sorted samples go
 through the rejection algorithm (:mod:`._reject_kernels`) and the output-normalized survivors are
 combined in frame order. Winsorized clipping, the default for every master, is computed across columns
-instead (:mod:`._winsorized_lanes`).
+instead (:mod:`._winsorized_lanes`), and so is linear fit clipping's first fit (:mod:`._lad_lanes`,
+flats under WBPP's ``auto``).
 
 The arithmetic mirrors :mod:`apcal.engines.native.integration`'s numpy reference operation for operation
 (float64, same summation order), so both paths agree exactly. Work arrays are allocated once per block of
@@ -275,8 +276,9 @@ def integrate_rows(stack, p, fs, esd_table, networks, out, rejected_low, rejecte
     them in the row's sorted samples (:func:`_keep_sorted`) and computes their start (:func:`_start_lanes`),
     runs the whole rejection across the row's columns (:func:`_winsorized_lanes`), then combines chunk by
     chunk, keeping the samples valued within each window's ends (:func:`_window_values`,
-    :func:`_average_chunk`, :func:`_combine_chunk`). Pixels with missing or range-clipped samples always
-    take the per-pixel path (ranked only in the chunks that have some).
+    :func:`_average_chunk`, :func:`_combine_chunk`). Linear fit clipping sorts them the same way and runs
+    each column's first fit in the LAD lanes (:func:`_lad_row`). Pixels with missing or range-clipped
+    samples always take the per-pixel path (ranked only in the chunks that have some).
     """
     n, rows, cols = stack.shape
     lad = p.algorithm == LINEAR_FIT and n >= 5
