@@ -81,6 +81,7 @@ def _lad_lanes(s, cols, n, elig, network, line_a, line_b, line_abdev, wy, wr):
     f1, f2, sigb, tol = np.zeros(LANES), np.zeros(LANES), np.zeros(LANES), np.zeros(LANES)
     la, ltot, labdev = np.zeros(LANES), np.zeros(LANES), np.zeros(LANES)
     wy[:n] = 0.0
+    column = np.empty(n)
     busy = 1
     nxt = _next_column(elig, ZERO, cols)
     first = True
@@ -119,8 +120,8 @@ def _lad_lanes(s, cols, n, elig, network, line_a, line_b, line_abdev, wy, wr):
                 c = nxt
                 nxt = _next_column(elig, nxt + 1, cols)
                 for j in range(n):
-                    wy[j, q] = s[j, c]
-                _, b, sb = _least_squares(s[:, c], n)
+                    wy[j, q] = column[j] = s[j, c]
+                _, b, sb = _least_squares(column, n)  # (contiguous: _lad_fit's compilation)
                 lcol[q] = c
                 phase[q] = _AT_B1
                 bret[q] = b
