@@ -68,8 +68,8 @@ def _lad_lanes(s, cols, n, elig, network, line_a, line_b, line_abdev, wy, wr):
 
     Each step evaluates rofunc (``_reject_kernels._rofunc``) at every lane's slope ``beval``: the
     residuals y_j - b·j, sorted across the lanes to take their median a, then the signed count and the
-    absolute deviations. Then each lane moves on as ``_lad_fit`` does, or, its fit done, gives its
-    verdict and takes the row's next column. Lanes without a column compute on stale values, unused.
+    absolute deviations. Then each lane moves on as ``_lad_fit`` does, or, its fit done, writes its
+    line and takes the row's next column. Lanes without a column compute on stale values, unused.
     The lanes' state is one 1D array per quantity, allocated here, so the step's loops vectorize (see
     ``_winsorized_lanes``).
     """
