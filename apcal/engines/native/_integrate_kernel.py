@@ -7,7 +7,7 @@ and rejection-normalized, and ranked in their stable sorted order across all the
 (:func:`_rank_chunk`, branch-free, so the compiler vectorizes it). Then each pixel's sorted samples go
 through the rejection algorithm (:mod:`._reject_kernels`) and the output-normalized survivors are
 combined in frame order. Winsorized clipping, the default for every master, is computed across columns
-instead (:mod:`._winsorized_lanes`), and so is linear fit clipping's first fit (:mod:`._lad_lanes`,
+instead (:mod:`._winsorized_lanes`), and so is linear fit clipping (:mod:`._lad_lanes`,
 flats under WBPP's ``auto``).
 
 The arithmetic mirrors :mod:`apcal.engines.native.integration`'s numpy reference operation for operation
@@ -45,7 +45,7 @@ from apcal.engines.native._chunk_samples import (
     _widen,
 )
 from apcal.engines.native._kernel_params import AVERAGE, LINEAR_FIT, WINSORIZED
-from apcal.engines.native._lad_lanes import _first_fit_rejects, _lad_lanes
+from apcal.engines.native._lad_lanes import _lad_lanes
 from apcal.engines.native._reject_kernels import HIGH, LOW, _reject_sorted
 from apcal.engines.native._winsorized_lanes import LANES, _sort_chunk, _winsorized_lanes, _winsorized_start
 from apcal.stats._typed import FALSE, ONE
@@ -77,7 +77,6 @@ def _pixel_scratch(n):
         np.empty(n),
         np.empty(n, dtype=np.int64),
         np.empty(n),
-        np.full(3, np.nan),  # linear fit clipping's first line when known (_lad_row), else NaN
     )
 
 
@@ -106,7 +105,7 @@ def _integrate_pixels(
     samples ``vals[:, x]`` and stable ranks: each pixel's valid samples in sorted order through the
     rejection algorithm, then the output-normalized survivors combined in frame order (the reference's
     order). One call per chunk, not per pixel: the call passes every work array."""
-    v, idx, flags, keep, w, w2, w3, took_low, values, first_fit = scratch
+    v, idx, flags, keep, w, w2, w3, took_low, values = scratch
     o_scale, o_offset = fs[2], fs[3]
     n = stack.shape[0]
     for x in range(width):
@@ -122,7 +121,7 @@ def _integrate_pixels(
             if r < cnt:
                 v[r] = vals[i, x]
                 idx[r] = i
-        _reject_sorted(p, v, cnt, flags, esd_table, w, w2, w3, took_low, first_fit)
+        _reject_sorted(p, v, cnt, flags, esd_table, w, w2, w3, took_low)
         for j in range(cnt):
             if flags[j] == LOW:
                 n_low += 1
@@ -204,7 +203,7 @@ def _lad_row(
     elig,
     lo,
     hi,
-    line,
+    back,
     wl,
     wr,
     vals,
@@ -217,22 +216,17 @@ def _lad_row(
     rejected_low,
     rejected_high,
 ):
-    """Linear fit clipping of row y's complete columns (``elig``), from their sorted samples ``srt``:
-    every column's first fit in the LAD lanes (:func:`._lad_lanes._lad_lanes`). A column whose first fit
-    rejects nothing keeps every sample (window [0, n), combined chunk by chunk as the winsorized
-    lanes' are); one whose fit rejects samples leaves ``elig`` for the per-pixel path
-    (:func:`_integrate_pixels`, its one column gathered and ranked again), which goes on from that fit
-    (the scratch's ``first_fit``): the computation it had before the lanes, less the first fit."""
+    """Linear fit clipping of row y's complete columns (``elig``), from their sorted samples ``srt``, in
+    the LAD lanes (:func:`._lad_lanes._lad_lanes`): each column's surviving window, combined chunk by
+    chunk as the winsorized lanes' are. A column the lanes hand back (survivors that are not a window)
+    leaves ``elig`` for the per-pixel path (:func:`_integrate_pixels`, its one column gathered and
+    ranked again)."""
     n, _, cols = stack.shape
-    _lad_lanes(srt, cols, n, elig, networks[0], line[0], line[1], line[2], wl, wr)
+    back[:] = False
+    _lad_lanes(srt, cols, n, elig, networks[0], p, lo, hi, back, wl, wr)
     for c in range(cols):
-        if not elig[c]:
-            continue
-        lo[c], hi[c] = 0, n
-        if _first_fit_rejects(srt, c, n, line[0, c], line[1, c], line[2, c], p):
+        if back[c]:
             elig[c] = False
-            first_fit = scratch[9]  # the per-pixel path goes on from this fit
-            first_fit[0], first_fit[1], first_fit[2] = line[0, c], line[1, c], line[2, c] / n
             _gather_chunk(stack, y, c, ONE, p, fs, vals, counts, range_low_n, range_high_n)
             _rank_chunk(vals, ranks, n, ONE)
             _integrate_pixels(
@@ -255,7 +249,6 @@ def _lad_row(
                 rejected_low,
                 rejected_high,
             )
-            first_fit[0] = np.nan
 
 
 @njit(cache=True, nogil=True)
@@ -277,7 +270,7 @@ def integrate_rows(stack, p, fs, esd_table, networks, out, rejected_low, rejecte
     runs the whole rejection across the row's columns (:func:`_winsorized_lanes`), then combines chunk by
     chunk, keeping the samples valued within each window's ends (:func:`_window_values`,
     :func:`_average_chunk`, :func:`_combine_chunk`). Linear fit clipping sorts them the same way and runs
-    each column's first fit in the LAD lanes (:func:`_lad_row`). Pixels with missing or range-clipped
+    every fit of each column in the LAD lanes (:func:`_lad_row`). Pixels with missing or range-clipped
     samples always take the per-pixel path (ranked only in the chunks that have some).
     """
     n, rows, cols = stack.shape
@@ -305,7 +298,7 @@ def integrate_rows(stack, p, fs, esd_table, networks, out, rejected_low, rejecte
         hi = np.zeros(row_cols, dtype=np.int64)
         wl = np.empty((n, LANES))
         wr = np.empty((n, LANES if lad else 0))  # the LAD lanes' residuals
-        line = np.empty((3, row_cols if lad else 0))  # each column's first LAD line: a, b, abdev
+        back = np.zeros(row_cols if lad else 0, dtype=np.bool_)  # columns the LAD lanes hand back
         ctotal = np.empty(CHUNK)
         ckept = np.empty(CHUNK, dtype=np.int64)
         cvlo = np.empty(CHUNK)
@@ -367,7 +360,7 @@ def integrate_rows(stack, p, fs, esd_table, networks, out, rejected_low, rejecte
                     elig,
                     lo,
                     hi,
-                    line,
+                    back,
                     wl,
                     wr,
                     vals,

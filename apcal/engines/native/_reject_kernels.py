@@ -192,17 +192,15 @@ def _window(v, cnt, p, w):
 
 
 @njit(cache=True)
-def _reject_sorted(p, v, cnt, flags, esd_table, w, w2, w3, took_low, first_fit):
-    """Run ``p.algorithm`` on the sorted samples v[:cnt]; write KEEP/LOW/HIGH per sorted position in flags.
-    ``first_fit``: linear fit clipping's first line (a, b, adev) when already known (the LAD lanes),
-    else NaN."""
+def _reject_sorted(p, v, cnt, flags, esd_table, w, w2, w3, took_low):
+    """Run ``p.algorithm`` on the sorted samples v[:cnt]; write KEEP/LOW/HIGH per sorted position in flags."""
     for j in range(cnt):
         flags[j] = KEEP
     if p.algorithm == NONE or cnt == 0:
         return
     if p.algorithm == LINEAR_FIT:
         if cnt >= 5:
-            _linear_fit(v, cnt, flags, p.clip_low, p.clip_high, p.lf_low, p.lf_high, w, w2, w3, first_fit)
+            _linear_fit(v, cnt, flags, p.clip_low, p.clip_high, p.lf_low, p.lf_high, w, w2, w3)
         return
     if p.algorithm == ESD:
         if esd_table is not None:  # (None: a compilation without ESD, see integration._integrate_fast)
@@ -347,21 +345,15 @@ def _line_verdict(y, f, sigma, clip_low, clip_high, lf_low, lf_high):
 
 
 @njit(cache=True)
-def _linear_fit(v, cnt, flags, clip_low, clip_high, lf_low, lf_high, y, pos, work, first_fit):
+def _linear_fit(v, cnt, flags, clip_low, clip_high, lf_low, lf_high, y, pos, work):
     """Iterative LAD line fit on the sorted survivors (see rejection_lad._linear_fit). Takes the four
-    settings it reads as scalars, not the parameter tuple, which numba would copy into every call.
-    The first fit is ``first_fit`` (a, b, adev) when it is not NaN: the same line, found already."""
+    settings it reads as scalars, not the parameter tuple, which numba would copy into every call."""
     na = cnt
     for j in range(cnt):
         y[j] = v[j]
         pos[j] = j
-    given = first_fit[0] == first_fit[0]
     while True:
-        if given:
-            a, b, adev = first_fit[0], first_fit[1], first_fit[2]
-            given = False
-        else:
-            a, b, adev = _lad_fit(y, na, work)
+        a, b, adev = _lad_fit(y, na, work)
         sigma = 2 * adev * math.sqrt(1 + b * b)
         if 1 + sigma == 1:
             break

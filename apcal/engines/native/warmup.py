@@ -138,7 +138,7 @@ def compile_lanes() -> None:
     child finds them cached."""
     from apcal.engines.native._integrate_kernel import CHUNK, _start_lanes
     from apcal.engines.native._kernel_params import kernel_params
-    from apcal.engines.native._lad_lanes import _first_fit_rejects, _lad_lanes
+    from apcal.engines.native._lad_lanes import _lad_lanes
     from apcal.engines.native._winsorized_lanes import LANES, _winsorized_lanes, lanes_networks
     from apcal.params import IntegrationParams
 
@@ -156,10 +156,9 @@ def compile_lanes() -> None:
     lo, hi = np.zeros(cols, dtype=np.int64), np.zeros(cols, dtype=np.int64)
     scratch, v, w = np.empty((n, LANES)), np.empty(n), np.empty(n)
     _winsorized_lanes(srt, cols, n, eligible, mean0, sig0, settings, lo, hi, scratch, v, w)
-    line = np.empty((3, cols))
-    _lad_lanes(srt, cols, n, eligible, lanes_networks(n)[0], line[0], line[1], line[2], scratch, scratch)
     lad = kernel_params(IntegrationParams(rejection="linear_fit"), "linear_fit", "average")
-    _first_fit_rejects(srt, 0, n, line[0, 0], line[1, 0], line[2, 0], lad)
+    back = np.zeros(cols, dtype=np.bool_)
+    _lad_lanes(srt, cols, n, eligible, lanes_networks(n)[0], lad, lo, hi, back, scratch, scratch)
 
 
 def compile_integration() -> None:

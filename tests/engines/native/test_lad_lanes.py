@@ -1,16 +1,15 @@
-"""The LAD lanes (linear fit clipping's first fit across a row's columns) against the per-pixel fit.
+"""The LAD lanes (linear fit clipping across a row's columns) against the per-pixel fit.
 
-Each lane must find ``_reject_kernels._lad_fit``'s line to the bit (same a, b and deviation), whatever
-path its bracketing and bisection take; the kernel then keeps every sample of the columns whose first fit
-rejects nothing and hands the others, with that line, to the per-pixel path. Both must give the numpy
-reference's master and rejection counts.
+Each lane must fit ``_reject_kernels._lad_fit``'s lines to the bit, whatever path its bracketing and
+bisection take, and clip as ``_linear_fit`` does: every column's surviving window is the per-pixel
+clipping's survivors, and a column goes back to the per-pixel path only where they are not a window.
+The kernel must give the numpy reference's master and rejection counts.
 """
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
-from numba import njit
 
 from apcal.engines.native import _integrate_kernel as K
 from apcal.engines.native import _lad_lanes as LL
@@ -19,18 +18,6 @@ from apcal.engines.native._kernel_params import kernel_params
 from apcal.engines.native._winsorized_lanes import LANES, lanes_networks
 from apcal.engines.native.integration import integrate
 from apcal.params import IntegrationParams
-
-
-@njit(cache=True)
-def _per_pixel_fits(s, out):
-    n, cols = s.shape
-    y = np.empty(n)
-    work = np.empty(n)
-    for c in range(cols):
-        for j in range(n):
-            y[j] = s[j, c]
-        a, b, adev = R._lad_fit(y, n, work)
-        out[0, c], out[1, c], out[2, c] = a, b, adev
 
 
 def columns(kind: str, n: int, cols: int, rng: np.random.Generator) -> np.ndarray:
@@ -43,6 +30,8 @@ def columns(kind: str, n: int, cols: int, rng: np.random.Generator) -> np.ndarra
         s = rng.normal(0.45, 0.003, (n, cols))
         hit = rng.random(s.shape) < 0.05
         s[hit] *= rng.uniform(0.2, 3.0, hit.sum())
+    elif kind == "plateau":  # on a line but for a plateau above it: the clipping is not a window
+        s = plateau_columns(n, cols, rng)
     else:  # "degenerate": constant columns (sigma_b 0), zeros (rofunc's y == 0 branch), a single step
         s = np.full((n, cols), 0.5)
         s[:, ::3] = 0.0
@@ -50,61 +39,103 @@ def columns(kind: str, n: int, cols: int, rng: np.random.Generator) -> np.ndarra
     return np.ascontiguousarray(np.sort(s, axis=0))
 
 
-@pytest.mark.parametrize("n", [5, 6, 7, 20, 21, 33])
-@pytest.mark.parametrize("kind", ["normal", "ties", "outliers", "degenerate"])
-def test_lanes_find_the_per_pixel_line_to_the_bit(n: int, kind: str):
+def plateau_columns(n: int, cols: int, rng: np.random.Generator) -> np.ndarray:
+    """Sorted 16-bit samples 1000 + j, except a plateau J = 3..6 DN above that line from a place m in
+    the lower half: the LAD line is the one most samples lie on, and it rejects the plateau's first
+    samples as high, in the middle of the sorted samples (from 20 samples on)."""
+    j = np.arange(n)[:, None]
+    m = rng.integers(n // 4, n // 2, cols)
+    plateau = rng.integers(3, 7, cols)
+    dn = np.where((j >= m) & (j < m + plateau), m + plateau, j)
+    return (1000.0 + dn) / 65535
+
+
+LINEAR_FIT = kernel_params(IntegrationParams(rejection="linear_fit"), "linear_fit", "average")
+
+
+def per_pixel_flags(column: np.ndarray) -> np.ndarray:
+    """KEEP/LOW/HIGH per sorted sample from the per-pixel linear fit clipping (``_linear_fit``)."""
+    n = column.size
+    flags = np.full(n, R.KEEP, dtype=np.int8)
+    p = LINEAR_FIT
+    scratch = (np.empty(n), np.empty(n), np.empty(n))
+    R._linear_fit(column.copy(), n, flags, p.clip_low, p.clip_high, p.lf_low, p.lf_high, *scratch)
+    return flags
+
+
+def window_flags(n: int, lo: int, hi: int) -> np.ndarray:
+    """The flags a surviving window [lo, hi) stands for: LOW below it, HIGH above."""
+    flags = np.full(n, R.KEEP, dtype=np.int8)
+    flags[:lo], flags[hi:] = R.LOW, R.HIGH
+    return flags
+
+
+@pytest.mark.parametrize("n", [5, 6, 7, 20, 21, 33, 50, 100])
+@pytest.mark.parametrize("kind", ["normal", "ties", "outliers", "plateau", "degenerate"])
+def test_lanes_clip_as_the_per_pixel_fit(n: int, kind: str):
+    # Every fit of every column, in lanes that take new columns while others still bisect or refit a
+    # narrower window: each column's window is the per-pixel clipping's survivors, or the column is
+    # handed back exactly where those survivors are not a window.
     rng = np.random.default_rng(n)
-    cols = 3 * LANES + 17  # lanes take new columns while others still bisect
+    cols = 3 * LANES + 17
     s = columns(kind, n, cols, rng)
     elig = np.ones(cols, dtype=np.bool_)
-    elig[5] = elig[LANES + 2] = False  # skipped: their line stays as it was
-    line = np.full((3, cols), -7.0)
-    LL._lad_lanes(s, cols, n, elig, lanes_networks(n)[0], line[0], line[1], line[2], *_scratch(n))
-    want = np.empty((3, cols))
-    _per_pixel_fits(s, want)
-    np.testing.assert_array_equal(line[0, elig], want[0, elig])
-    np.testing.assert_array_equal(line[1, elig], want[1, elig])
-    np.testing.assert_array_equal(line[2, elig] / n, want[2, elig])
-    assert (line[:, ~elig] == -7.0).all()
+    elig[5] = elig[LANES + 2] = False  # skipped: their window stays as it was
+    lo, hi = np.full(cols, -7), np.full(cols, -7)
+    back = np.zeros(cols, dtype=np.bool_)
+    LL._lad_lanes(s, cols, n, elig, lanes_networks(n)[0], LINEAR_FIT, lo, hi, back, *_scratch(n))
+    narrowed = 0
+    for c in np.flatnonzero(elig):
+        flags = per_pixel_flags(s[:, c])
+        if back[c]:
+            assert not any(
+                (flags == window_flags(n, a, b)).all() for a in range(n + 1) for b in range(a, n + 1)
+            )
+        else:
+            np.testing.assert_array_equal(window_flags(n, lo[c], hi[c]), flags, err_msg=f"column {c}")
+            narrowed += (lo[c], hi[c]) != (0, n)
+    assert (lo[~elig] == -7).all() and (hi[~elig] == -7).all() and not back[~elig].any()
+    if kind == "outliers" and n >= 20:
+        assert narrowed > 0
+    if kind == "plateau" and n >= 20:
+        assert back.any()
 
 
 def _scratch(n: int) -> tuple[np.ndarray, np.ndarray]:
     return np.empty((n, LANES)), np.empty((n, LANES))
 
 
-def test_first_fit_verdict_is_the_per_pixel_one():
-    # The verdict the kernel acts on: rejects something exactly where the per-pixel linear fit
-    # rejects something (its first iteration decides whether there is a second).
-    n, cols = 30, 2 * LANES
-    s = columns("outliers", n, cols, np.random.default_rng(3))
-    params = kernel_params(IntegrationParams(rejection="linear_fit"), "linear_fit", "average")
-    line = np.empty((3, cols))
-    LL._lad_lanes(s, cols, n, np.ones(cols, np.bool_), lanes_networks(n)[0], *line, *_scratch(n))
-    verdicts = [LL._first_fit_rejects(s, c, n, *line[:, c], params) for c in range(cols)]
-    flags = np.empty(n, dtype=np.int8)
-    scratch = (np.empty(n), np.empty(n), np.empty(n))
-    expected = []
-    for c in range(cols):
-        flags[:] = R.KEEP
-        R._linear_fit(
-            s[:, c].copy(), n, flags, True, True, params.lf_low, params.lf_high, *scratch, np.full(3, np.nan)
-        )
-        expected.append(bool((flags != R.KEEP).any()))
-    assert verdicts == expected
-    assert 0 < sum(verdicts) < cols  # both kinds of column
+def test_later_fits_run_in_the_lanes():
+    # Sorted normal samples curve away from a line at both ends: at 50 samples many columns' first
+    # fit rejects, and their later fits on the narrower windows must run in the lanes too (few
+    # columns handed back), each ending where the per-pixel fits end.
+    n, cols = 50, 4 * LANES
+    s = columns("normal", n, cols, np.random.default_rng(11))
+    lo, hi = np.empty(cols, dtype=np.int64), np.empty(cols, dtype=np.int64)
+    back = np.zeros(cols, dtype=np.bool_)
+    LL._lad_lanes(
+        s, cols, n, np.ones(cols, np.bool_), lanes_networks(n)[0], LINEAR_FIT, lo, hi, back, *_scratch(n)
+    )
+    assert back.sum() <= cols // 20
+    narrowed = (lo > 0) | (hi < n)
+    assert narrowed.sum() > cols // 10
+    for c in np.flatnonzero(~back):
+        np.testing.assert_array_equal(window_flags(n, lo[c], hi[c]), per_pixel_flags(s[:, c]))
 
 
 @pytest.mark.parametrize("n", [5, 20, 30])
 @pytest.mark.parametrize("combination", ["average", "median"])
 def test_linear_fit_kernel_matches_reference(n: int, combination: str):
-    # Flats: most columns' first fit rejects nothing (kept whole), some go on per pixel from the lanes'
-    # line; a few samples missing or range-clipped (those pixels never take the lanes).
+    # Flats: most columns' fits reject nothing or samples at the ends (their windows combined by the
+    # chunk), a row of plateau pixels goes back to the per-pixel path; a few samples missing or
+    # range-clipped (those pixels never take the lanes).
     rng = np.random.default_rng(40 + n)
     rows, cols = K.ROW_BLOCK + 2, 2 * K.CHUNK + 9
     dn = 30000 + 150 * rng.standard_normal((n, rows, cols))
     hits = rng.random(dn.shape) < 0.01
     dn[hits] *= rng.uniform(1.05, 1.5, hits.sum())
     stack = (np.round(dn) / 65535).astype(np.float32)
+    stack[:, 4] = rng.permuted(plateau_columns(n, cols, rng), axis=0)  # in frame order
     stack[rng.random(stack.shape) < 0.001] = np.nan
     stack[:, 2, 3] = 0.0
     params = IntegrationParams(rejection="linear_fit", combination=combination)

@@ -71,11 +71,11 @@ def test_the_cache_folder_is_named_from_home_when_below_it(
 LANES_THEN_INTEGRATION = """
 from apcal.engines.native import warmup
 from apcal.engines.native._integrate_kernel import _start_lanes
-from apcal.engines.native._lad_lanes import _first_fit_rejects, _lad_lanes
+from apcal.engines.native._lad_lanes import _fit_verdict, _lad_lanes
 from apcal.engines.native._winsorized_lanes import _winsorized_lanes
 warmup.compile_lanes()
 warmup.compile_integration()
-lanes = (_start_lanes, _winsorized_lanes, _lad_lanes, _first_fit_rejects)
+lanes = (_start_lanes, _winsorized_lanes, _lad_lanes, _fit_verdict)
 print(*(len(kernel.signatures) for kernel in lanes))
 """
 
