@@ -12,18 +12,18 @@ the residuals across the lanes, their median by the sorting network of the winso
 bracketing and bisection advance as ``_lad_fit``'s loops do, with the same float64 operations in the
 same order, so each fit gives the same line to the bit.
 
-Every fit runs here, not only the first: sorted normal samples curve away from a line at both ends, so
-a first fit rejects samples in ~3 % of the columns at 20 frames, 9 % at 30, 23 % at 50 and 55 % at 100,
-and the fits after it (on the survivors, ranked again from 0) cost the per-pixel path what the lanes
-saved on the first. A lane whose fit rejected samples at its window's ends only fits the narrower
-window again; the survivors of a column are then a window of its sorted samples, combined chunk by
-chunk as the winsorized lanes' are. Where a fit rejects a sample inside the window (a plateau among the
-sorted samples; ~0.1 % of normal columns at 50 frames), the column goes back to the per-pixel path.
-The kernel on flats (one thread, 64 x 2048 pixels, 0.1 % outliers): 760-840, 1220-1340, 2700-2960 and
-9200-9340 ns per pixel at 20, 30, 50 and 100 frames, against 850-860, 1700-1740, 5080-5150 and
-23300-23900 with the first fit alone in lanes (bench/README.md). Source: PCL
-``IntegrationRejectionEngine.cpp``, ``LinearFitRejectionThread::Run`` (vahlkar/PCL commit fd570d584),
-with ``pcl::LinearFit`` as :mod:`apcal.engines.native.rejection_lad` reads it.
+Every fit runs here, not only the first: sorted normal samples curve away from a line at both ends, so a
+first fit rejects samples in ~3 % of the columns at 20 frames, 9 % at 30, 23 % at 50 and 55 % at 100,
+and the fits after it (on the survivors, ranked again from 0), run per pixel, cost from 30 frames on as
+much as the lanes saved on the first. A lane whose fit rejected samples at its window's ends only fits
+the narrower window again; the survivors of a column are then a window of its sorted samples, combined
+chunk by chunk as the winsorized lanes' are. Where a fit rejects a sample inside the window (a plateau
+among the sorted samples; ~0.1 % of normal columns at 50 frames), the column goes back to the per-pixel
+path. The kernel on flats (``bench/flat_kernel.py``, one thread): 768-782, 1254-1291, 2787-2842 and
+8690-9383 ns per pixel at 20, 30, 50 and 100 frames, against 859-860, 1701-1722, 5058-5248 and
+23068-23191 with the first fit alone in lanes. Source: PCL ``IntegrationRejectionEngine.cpp``,
+``LinearFitRejectionThread::Run`` (vahlkar/PCL commit fd570d584), with ``pcl::LinearFit`` as
+:mod:`apcal.engines.native.rejection_lad` reads it.
 """
 
 from __future__ import annotations
