@@ -13,11 +13,10 @@ kernel's work, not how the machine shares its cores.
 
 from __future__ import annotations
 
-import argparse
 import time
 
-import numba
 import numpy as np
+from kernel_stages import kernel_arguments
 
 from apcal.engines.native.integration import integrate
 from apcal.params import IntegrationParams
@@ -44,15 +43,7 @@ def seconds(stack: np.ndarray) -> tuple[float, float]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("frames", type=int, nargs="*", default=[20, 30, 50, 100])
-    parser.add_argument("--rows", type=int, default=64)
-    parser.add_argument("--cols", type=int, default=2048)
-    parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument("--outliers", type=float, default=0.001, help="fraction of samples hit (0.01: 1 %%)")
-    parser.add_argument("--threads", type=int, default=1)
-    args = parser.parse_args()
-    numba.set_num_threads(args.threads)
+    args = kernel_arguments(__doc__, [20, 30, 50, 100], rows=64, cols=2048, outliers=0.001)
     stacks = {n: flats(n, args.rows, args.cols, args.outliers) for n in args.frames}
     for n in args.frames:  # load (or compile) the kernel for this n before timing
         seconds(stacks[n][:, :2])

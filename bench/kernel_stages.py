@@ -88,16 +88,27 @@ def stage_times(stack: np.ndarray) -> dict[str, float]:
     return spent
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("frames", type=int, nargs="*", default=[25, 50, 100])
-    parser.add_argument("--rows", type=int, default=16)
-    parser.add_argument("--cols", type=int, default=6248)
+def kernel_arguments(
+    doc: str, frames: list[int], rows: int, cols: int, outliers: float
+) -> argparse.Namespace:
+    """The command line of a kernel bench (this one, ``flat_kernel.py``): frame counts, block shape,
+    rounds, outliers and threads (numba's count set here), with the bench's own defaults."""
+    parser = argparse.ArgumentParser(description=doc.splitlines()[0])
+    parser.add_argument("frames", type=int, nargs="*", default=frames)
+    parser.add_argument("--rows", type=int, default=rows)
+    parser.add_argument("--cols", type=int, default=cols)
     parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument("--outliers", type=float, default=0.0, help="fraction of samples hit (0.01: 1 %%)")
+    parser.add_argument(
+        "--outliers", type=float, default=outliers, help="fraction of samples hit (0.01: 1 %%)"
+    )
     parser.add_argument("--threads", type=int, default=1)
     args = parser.parse_args()
     numba.set_num_threads(args.threads)
+    return args
+
+
+def main() -> None:
+    args = kernel_arguments(__doc__, [25, 50, 100], rows=16, cols=6248, outliers=0.0)
     stacks = {n: block(n, args.rows, args.cols, args.outliers) for n in args.frames}
     for n in args.frames:  # load (or compile) every kernel for this n before timing
         stage_times(block(n, 1, 256, args.outliers))
